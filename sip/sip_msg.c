@@ -183,6 +183,9 @@ static enum line_result parse_request_line(struct sip_msg *m, sip_pl line,
 		fault(err, 416, "Unsupported URI Scheme");
 	else if (rc != 0)
 		fault(err, 400, "Bad Request-URI");
+	else if (sip_pl_isset(m->ruri_parsed.headers))
+		/* headers belong in a URI to be dialled, never in one being requested */
+		fault(err, 400, "Headers in Request-URI");
 	return LINE_OK;
 }
 

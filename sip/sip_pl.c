@@ -257,28 +257,30 @@ int sip_unquote(sip_pl quoted, char *dst, size_t size)
 	return (int)n;
 }
 
-/* gen-value = token / host / quoted-string; host covers IPv6 references. */
+/* gen-value = token / host / quoted-string. A host may be an IPv6 reference
+ * "[...]"; an IPv6 address without brackets is taken too, because RFC 3261's
+ * grammar writes Via's received= that way (RFC 5118 §4.5). */
 static bool scan_gen_value(struct sip_scan *s, sip_pl *out)
 {
 	const char *start = s->p;
 	if (sip_scan_peek(s) == '"') {
-		sip_pl q;
-		if (!sip_scan_quoted(s, &q))
+		if (!sip_scan_quoted(s, NULL))
 			return false;
-		*out = (sip_pl){start, (size_t)(s->p - start)};
-		return true;
-	}
-	if (sip_scan_peek(s) == '[') {
+	} else if (sip_scan_peek(s) == '[') {
 		const char *q = s->p + 1;
 		while (q < s->end && (sip_hexval((unsigned char)*q) >= 0 || *q == ':' || *q == '.'))
 			q++;
 		if (q >= s->end || *q != ']')
 			return false;
 		s->p = q + 1;
-		*out = (sip_pl){start, (size_t)(s->p - start)};
-		return true;
+	} else {
+		while (s->p < s->end && (token_chars[(unsigned char)*s->p] || *s->p == ':'))
+			s->p++;
+		if (s->p == start)
+			return false;
 	}
-	return sip_scan_token(s, out);
+	*out = (sip_pl){start, (size_t)(s->p - start)};
+	return true;
 }
 
 bool sip_param_next(sip_pl params, size_t *pos, struct sip_param *out, bool *bad)
