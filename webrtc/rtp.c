@@ -37,12 +37,14 @@ static inline void wr32(uint8_t *p, uint32_t v)
 #define D RTP_DEMUX_DTLS
 #define T RTP_DEMUX_TURN_CHANNEL
 #define R RTP_DEMUX_RTP
+/* clang-format off */
 static const uint8_t demux_by_quarter[64] = {
 	S, U, U, U, Z, D, D, D, D, D, D, D, D, D, D, D, /*   0..63  */
 	T, T, T, T, U, U, U, U, U, U, U, U, U, U, U, U, /*  64..127 */
 	R, R, R, R, R, R, R, R, R, R, R, R, R, R, R, R, /* 128..191 */
 	U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, U, /* 192..255 */
 };
+/* clang-format on */
 #undef U
 #undef S
 #undef Z
@@ -76,18 +78,18 @@ int rtp_parse(const uint8_t *buf, size_t len, struct rtp_view *out)
 		return -EINVAL;
 
 	struct rtp_view v = {
-		.buf = buf,
-		.len = len,
-		.version = RTP_VERSION,
-		.padding = (b0 & 0x20) != 0,
-		.extension = (b0 & 0x10) != 0,
-		.csrc_count = b0 & 0x0F,
-		.marker = (buf[1] & 0x80) != 0,
-		.payload_type = buf[1] & 0x7F,
-		.seq = rd16(buf + 2),
-		.timestamp = rd32(buf + 4),
-		.ssrc = rd32(buf + 8),
-		.csrc_offset = RTP_HEADER_LEN,
+	    .buf = buf,
+	    .len = len,
+	    .version = RTP_VERSION,
+	    .padding = (b0 & 0x20) != 0,
+	    .extension = (b0 & 0x10) != 0,
+	    .csrc_count = b0 & 0x0F,
+	    .marker = (buf[1] & 0x80) != 0,
+	    .payload_type = buf[1] & 0x7F,
+	    .seq = rd16(buf + 2),
+	    .timestamp = rd32(buf + 4),
+	    .ssrc = rd32(buf + 8),
+	    .csrc_offset = RTP_HEADER_LEN,
 	};
 
 	/* len is never below off here, so len - off cannot wrap. */
@@ -262,13 +264,13 @@ static int rtcp_view_fill(const uint8_t *p, size_t plen, struct rtcp_view *out)
 	if ((b0 >> 6) != RTP_VERSION)
 		return -EINVAL;
 	struct rtcp_view v = {
-		.buf = p,
-		.len = plen,
-		.version = RTP_VERSION,
-		.padding = (b0 & 0x20) != 0,
-		.count = b0 & 0x1F,
-		.type = p[1],
-		.length = rd16(p + 2),
+	    .buf = p,
+	    .len = plen,
+	    .version = RTP_VERSION,
+	    .padding = (b0 & 0x20) != 0,
+	    .count = b0 & 0x1F,
+	    .type = p[1],
+	    .length = rd16(p + 2),
 	};
 	size_t body = plen; /* bytes before any padding */
 	if (v.padding) {
@@ -364,7 +366,7 @@ int rtcp_report_block(const struct rtcp_view *v, unsigned idx, struct rtcp_repor
  *
  * A source is believed only after RTP_MIN_SEQUENTIAL packets in a row. After
  * that, a packet ahead of the highest number by less than RTP_MAX_DROPOUT is
- * taken as in order (crossing zero adds a cycle); one behind it by at most
+ * taken as in order (crossing zero adds a cycle); one behind it by less than
  * RTP_MAX_MISORDER is a late or duplicate packet, counted but not moving the
  * highest number; anything else is a jump. A single jumped packet is dropped,
  * but if the next one follows it directly the sender has most likely

@@ -24,13 +24,13 @@
 /* ---- demultiplexing (RFC 7983 §7, RFC 5761 §4) ---- */
 
 enum rtp_demux_kind {
-	RTP_DEMUX_UNKNOWN = 0, /* empty, or a first byte no protocol claims */
-	RTP_DEMUX_STUN,	       /* first byte 0..3 */
-	RTP_DEMUX_ZRTP,	       /* 16..19 */
-	RTP_DEMUX_DTLS,	       /* 20..63 */
+	RTP_DEMUX_UNKNOWN = 0,  /* empty, or a first byte no protocol claims */
+	RTP_DEMUX_STUN,         /* first byte 0..3 */
+	RTP_DEMUX_ZRTP,         /* 16..19 */
+	RTP_DEMUX_DTLS,         /* 20..63 */
 	RTP_DEMUX_TURN_CHANNEL, /* 64..79 */
-	RTP_DEMUX_RTP,	       /* 128..191, second byte not 192..223 */
-	RTP_DEMUX_RTCP,	       /* 128..191, second byte (packet type) 192..223 */
+	RTP_DEMUX_RTP,          /* 128..191, second byte not 192..223 */
+	RTP_DEMUX_RTCP,         /* 128..191, second byte (packet type) 192..223 */
 };
 
 /* Classify one UDP payload by its first byte (and, for RTP/RTCP, its second).
@@ -40,11 +40,11 @@ enum rtp_demux_kind rtp_demux(const uint8_t *buf, size_t len);
 
 /* ---- RTP (RFC 3550 §5.1) ---- */
 
-#define RTP_VERSION	   2
-#define RTP_HEADER_LEN	   12 /* fixed header, before CSRCs */
-#define RTP_MAX_CSRC	   15
-#define RTP_EXT_ONE_BYTE   0xBEDEu /* RFC 8285 §4.2 profile */
-#define RTP_EXT_TWO_BYTE   0x1000u /* RFC 8285 §4.3: 0x100X, X = appbits */
+#define RTP_VERSION      2
+#define RTP_HEADER_LEN   12 /* fixed header, before CSRCs */
+#define RTP_MAX_CSRC     15
+#define RTP_EXT_ONE_BYTE 0xBEDEu /* RFC 8285 §4.2 profile */
+#define RTP_EXT_TWO_BYTE 0x1000u /* RFC 8285 §4.3: 0x100X, X = appbits */
 
 /* A parsed RTP packet. Offsets count from buf. */
 struct rtp_view {
@@ -101,8 +101,8 @@ struct rtp_ext_iter {
 };
 
 struct rtp_ext_elem {
-	uint8_t id;	     /* 1..14 (one-byte form) or 1..255 (two-byte form) */
-	uint8_t len;	     /* data bytes: 1..16 (one-byte form), 0..255 (two-byte) */
+	uint8_t id;          /* 1..14 (one-byte form) or 1..255 (two-byte form) */
+	uint8_t len;         /* data bytes: 1..16 (one-byte form), 0..255 (two-byte) */
 	const uint8_t *data; /* inside the packet */
 };
 
@@ -139,7 +139,7 @@ enum rtcp_type {
 	RTCP_XR = 207,
 };
 
-#define RTCP_HEADER_LEN	      4
+#define RTCP_HEADER_LEN       4
 #define RTCP_SENDER_INFO_LEN  20
 #define RTCP_REPORT_BLOCK_LEN 24
 
@@ -147,12 +147,12 @@ enum rtcp_type {
  * start of this packet (not of the compound). */
 struct rtcp_view {
 	const uint8_t *buf;
-	size_t len;	  /* (length + 1) * 4 bytes, padding included */
+	size_t len; /* (length + 1) * 4 bytes, padding included */
 	uint8_t version;
 	bool padding;
-	uint8_t count;	  /* RC, SC or FMT, by type */
-	uint8_t type;	  /* enum rtcp_type, or another value passed through */
-	uint16_t length;  /* the header's length field: 32-bit words minus one */
+	uint8_t count;   /* RC, SC or FMT, by type */
+	uint8_t type;    /* enum rtcp_type, or another value passed through */
+	uint16_t length; /* the header's length field: 32-bit words minus one */
 	uint8_t padding_len;
 	/* The first 32-bit word after the header, when the packet has one: the
 	 * sender SSRC of SR, RR, APP, RTPFB, PSFB and XR; the first chunk's or the
@@ -194,12 +194,12 @@ int rtcp_sender_info(const struct rtcp_view *v, struct rtcp_sender_info *out);
 
 struct rtcp_report_block {
 	uint32_t ssrc;
-	uint8_t fraction_lost;	  /* fixed point, lost/expected * 256 */
-	int32_t cumulative_lost;  /* 24-bit signed, sign-extended */
-	uint32_t highest_seq;	  /* extended highest sequence number received */
+	uint8_t fraction_lost;   /* fixed point, lost/expected * 256 */
+	int32_t cumulative_lost; /* 24-bit signed, sign-extended */
+	uint32_t highest_seq;    /* extended highest sequence number received */
 	uint32_t jitter;
-	uint32_t lsr;		  /* middle 32 bits of the last SR's NTP timestamp */
-	uint32_t dlsr;		  /* delay since last SR, 1/65536 s */
+	uint32_t lsr;  /* middle 32 bits of the last SR's NTP timestamp */
+	uint32_t dlsr; /* delay since last SR, 1/65536 s */
 };
 
 /* The idx-th report block of an SR or RR. Returns 0, or -EINVAL when v is not
@@ -208,18 +208,18 @@ int rtcp_report_block(const struct rtcp_view *v, unsigned idx, struct rtcp_repor
 
 /* ---- receive statistics (RFC 3550 Appendix A.1, A.3) ---- */
 
-#define RTP_SEQ_MOD	    (1u << 16)
-#define RTP_MAX_DROPOUT	    3000u
-#define RTP_MAX_MISORDER    100u
-#define RTP_MIN_SEQUENTIAL  2u
+#define RTP_SEQ_MOD        (1u << 16)
+#define RTP_MAX_DROPOUT    3000u
+#define RTP_MAX_MISORDER   100u
+#define RTP_MIN_SEQUENTIAL 2u
 
 struct rtp_seq {
-	uint16_t max_seq;	 /* highest sequence number seen */
-	uint32_t cycles;	 /* wrap count, shifted left by 16 */
-	uint32_t base_seq;	 /* first sequence number counted */
-	uint32_t bad_seq;	 /* after a big jump: the next number that confirms it */
-	uint32_t probation;	 /* sequential packets still needed before valid */
-	uint32_t received;	 /* packets counted */
+	uint16_t max_seq;        /* highest sequence number seen */
+	uint32_t cycles;         /* wrap count, shifted left by 16 */
+	uint32_t base_seq;       /* first sequence number counted */
+	uint32_t bad_seq;        /* after a big jump: the next number that confirms it */
+	uint32_t probation;      /* sequential packets still needed before valid */
+	uint32_t received;       /* packets counted */
 	uint32_t expected_prior; /* at the last rtp_seq_fraction_lost */
 	uint32_t received_prior;
 };
