@@ -134,7 +134,7 @@ struct sip_auth_client_params {
  * algorithm or every offered qop is unknown, -EINVAL for bad params (control
  * characters, a missing cnonce, an HA1 of the wrong length), -ENOSPC if out is
  * too small (out then holds an empty string if size > 0), -EIO for a hash
- * failure. */
+ * failure. out must not overlap the buffer ch's views point into. */
 int sip_auth_client_answer(const struct sip_auth_challenge *ch,
                            const struct sip_auth_client_params *params, char *out, size_t size);
 
