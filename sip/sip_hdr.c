@@ -1,0 +1,743 @@
+/* sip_hdr.c — typed parsers of header values: Via, name-addr/addr-spec,
+ * Contact, CSeq, RAck, plain numbers, Content-Type, Event,
+ * Subscription-State, Replaces, Session-Expires and Reason.
+ *
+ * Each parser reads one value (one list element for list headers) through the
+ * shared scanner and fills views into the caller's bytes. The output struct is
+ * cleared first, so a failed parse never leaves half-filled views behind that
+ * a careless caller could mistake for a result. */
+#include "sip/sip_hdr.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* ---- shared helpers ---- */
+
+/* Trim the value and start a scanner on it; an unset or blank value is never
+ * a valid header value for any of the parsers here. */
+static int scan_begin(sip_pl value, struct sip_scan *s)
+{
+	if (!value.p)
+		return -EINVAL;
+	value = sip_pl_trim(value);
+	if (value.l == 0)
+		return -EINVAL;
+	*s = sip_scan_init(value);
+	return 0;
+}
+
+/* The rest of a value after its main part: nothing, or a well-formed
+ * ";name[=value]" list. LWS before the first ';' is allowed (SEMI is
+ * SWS ";" SWS). */
+static int scan_params(struct sip_scan *s, sip_pl *params)
+{
+	*params = SIP_PL_NULL;
+	sip_scan_lws(s);
+	if (sip_scan_eof(s))
+		return 0;
+	if (sip_scan_peek(s) != ';')
+		return -EINVAL;
+	sip_pl rest = sip_scan_rest(s);
+	if (!sip_params_valid(rest))
+		return -EINVAL;
+	*params = rest;
+	s->p = s->end;
+	return 0;
+}
+
+static bool all_token_chars(sip_pl v)
+{
+	if (v.l == 0)
+		return false;
+	for (size_t i = 0; i < v.l; i++)
+		if (!sip_is_token_char((unsigned char)v.p[i]))
+			return false;
+	return true;
+}
+
+/* A parameter whose value must be a token ("tag", "branch", "reason"...).
+ * Absent: true with *out unset. Present as a flag or with another kind of
+ * value: false. */
+static bool param_token(sip_pl params, const char *name, sip_pl *out)
+{
+	sip_pl v = SIP_PL_NULL;
+	*out = SIP_PL_NULL;
+	if (!sip_param_get(params, name, &v))
+		return true;
+	if (!v.p || !all_token_chars(v))
+		return false;
+	*out = v;
+	return true;
+}
+
+/* delta-seconds = 1*DIGIT. RFC 3261 asks receivers to read a value above
+ * 2^32-1 as 2^32-1 rather than rejecting the message, so it clamps. */
+static int delta_seconds(sip_pl v, uint32_t *out)
+{
+	if (!v.p || v.l == 0)
+		return -EINVAL;
+	uint64_t n = 0;
+	for (size_t i = 0; i < v.l; i++) {
+		unsigned char c = (unsigned char)v.p[i];
+		if (!sip_is_digit(c))
+			return -EINVAL;
+		if (n <= UINT32_MAX)
+			n = n * 10 + (c - '0');
+	}
+	*out = n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+	return 0;
+}
+
+/* A numeric parameter. Absent: 0 with *has false. A flag or a non-number:
+ * -EINVAL. */
+static int param_delta(sip_pl params, const char *name, bool *has, uint32_t *out)
+{
+	sip_pl v;
+	*has = false;
+	if (!sip_param_get(params, name, &v))
+		return 0;
+	if (delta_seconds(v, out) != 0)
+		return -EINVAL;
+	*has = true;
+	return 0;
+}
+
+/* ---- hosts: hostname / IPv4address / IPv6reference (RFC 3261 §25.1) ---- */
+
+static bool is_alnum(unsigned char c) { return sip_is_alpha(c) || sip_is_digit(c); }
+
+/* IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each <= 255. */
+static bool ipv4_valid(sip_pl v)
+{
+	size_t i = 0;
+	for (int part = 0; part < 4; part++) {
+		if (part > 0) {
+			if (i >= v.l || v.p[i] != '.')
+				return false;
+			i++;
+		}
+		unsigned n = 0, digits = 0;
+		while (i < v.l && sip_is_digit((unsigned char)v.p[i]) && digits < 3) {
+			n = n * 10 + (unsigned)(v.p[i] - '0');
+			digits++;
+			i++;
+		}
+		if (digits == 0 || n > 255)
+			return false;
+	}
+	return i == v.l;
+}
+
+/* IPv6address without brackets: hex groups of 1..4 digits, at most one "::",
+ * an optional trailing IPv4 address counting as two groups; eight groups in
+ * all, or fewer with "::" standing for at least one zero group. */
+static bool ipv6_valid(sip_pl v)
+{
+	size_t i = 0, groups = 0;
+	bool compressed = false;
+	if (v.l >= 2 && v.p[0] == ':' && v.p[1] == ':') {
+		compressed = true;
+		i = 2;
+		if (i == v.l)
+			return true;
+	} else if (v.l == 0 || v.p[0] == ':') {
+		return false;
+	}
+	for (;;) {
+		size_t j = i;
+		bool dotted = false;
+		while (j < v.l && v.p[j] != ':') {
+			if (v.p[j] == '.')
+				dotted = true;
+			j++;
+		}
+		sip_pl seg = {v.p + i, j - i};
+		if (dotted) {
+			if (j != v.l || !ipv4_valid(seg))
+				return false;
+			groups += 2;
+			break;
+		}
+		if (seg.l == 0 || seg.l > 4)
+			return false;
+		for (size_t k = 0; k < seg.l; k++)
+			if (sip_hexval((unsigned char)seg.p[k]) < 0)
+				return false;
+		groups++;
+		if (groups > 8)
+			return false;
+		i = j;
+		if (i == v.l)
+			break;
+		if (i + 1 < v.l && v.p[i + 1] == ':') {
+			if (compressed)
+				return false;
+			compressed = true;
+			i += 2;
+			if (i == v.l)
+				break;
+		} else {
+			i++;
+			if (i == v.l)
+				return false; /* a trailing single ':' */
+		}
+	}
+	return compressed ? groups <= 7 : groups == 8;
+}
+
+/* hostname = *( domainlabel "." ) toplabel [ "." ]; labels are alphanumerics
+ * and inner hyphens, and the top label starts with a letter — which is what
+ * tells "192.0.2.300" (a bad address) from a name. */
+static bool hostname_valid(sip_pl v)
+{
+	if (v.l == 0)
+		return false;
+	size_t end = v.l;
+	if (v.p[end - 1] == '.')
+		end--;
+	if (end == 0)
+		return false;
+	size_t start = 0, top = 0;
+	while (start < end) {
+		size_t j = start;
+		while (j < end && v.p[j] != '.')
+			j++;
+		if (j == start)
+			return false;
+		for (size_t k = start; k < j; k++) {
+			unsigned char c = (unsigned char)v.p[k];
+			if (!is_alnum(c) && c != '-')
+				return false;
+		}
+		if (v.p[start] == '-' || v.p[j - 1] == '-')
+			return false;
+		top = start;
+		start = j + 1;
+	}
+	return sip_is_alpha((unsigned char)v.p[top]);
+}
+
+/* Classify a complete host view; SIP_URI_HOST_NONE when it is not a host. */
+static enum sip_uri_host_type host_type_of(sip_pl v)
+{
+	if (v.l >= 2 && v.p[0] == '[') {
+		if (v.p[v.l - 1] != ']')
+			return SIP_URI_HOST_NONE;
+		return ipv6_valid((sip_pl){v.p + 1, v.l - 2}) ? SIP_URI_HOST_IPV6
+		                                               : SIP_URI_HOST_NONE;
+	}
+	if (ipv4_valid(v))
+		return SIP_URI_HOST_IPV4;
+	if (hostname_valid(v))
+		return SIP_URI_HOST_DOMAIN;
+	return SIP_URI_HOST_NONE;
+}
+
+/* Scan a host at the cursor: an IPv6 reference up to its ']', otherwise the
+ * run of name characters (so an unbracketed IPv6 address stops at its first
+ * ':' and fails as a port later). */
+static bool scan_host(struct sip_scan *s, sip_pl *host, enum sip_uri_host_type *type)
+{
+	const char *q = s->p;
+	if (q < s->end && *q == '[') {
+		while (q < s->end && *q != ']')
+			q++;
+		if (q >= s->end)
+			return false;
+		q++;
+	} else {
+		while (q < s->end && (is_alnum((unsigned char)*q) || *q == '-' || *q == '.'))
+			q++;
+	}
+	sip_pl v = {s->p, (size_t)(q - s->p)};
+	enum sip_uri_host_type t = host_type_of(v);
+	if (t == SIP_URI_HOST_NONE)
+		return false;
+	*host = v;
+	*type = t;
+	s->p = q;
+	return true;
+}
+
+/* ---- Via ---- */
+
+/* via-received = "received" EQUAL (IPv4address / IPv6address); RFC 5118 §4.5
+ * accepts the IPv6 address with or without brackets. */
+static bool received_valid(sip_pl v)
+{
+	if (ipv4_valid(v))
+		return true;
+	if (v.l >= 2 && v.p[0] == '[' && v.p[v.l - 1] == ']')
+		return ipv6_valid((sip_pl){v.p + 1, v.l - 2});
+	return ipv6_valid(v);
+}
+
+static int via_params(struct sip_via *via)
+{
+	sip_pl v;
+	if (!param_token(via->params, "branch", &via->branch))
+		return -EINVAL;
+	if (sip_param_get(via->params, "received", &v)) {
+		if (!v.p || !received_valid(v))
+			return -EINVAL;
+		via->received = v;
+	}
+	if (sip_param_get(via->params, "maddr", &v)) {
+		if (!v.p || host_type_of(v) == SIP_URI_HOST_NONE)
+			return -EINVAL;
+		via->maddr = v;
+	}
+	if (sip_param_get(via->params, "ttl", &v)) {
+		uint32_t ttl;
+		if (!v.p || v.l > 3 || sip_pl_u32(v, 255, &ttl) != 0)
+			return -EINVAL;
+		via->ttl = v;
+	}
+	if (sip_param_get(via->params, "rport", &v)) {
+		via->rport = true;
+		if (v.p) {
+			uint32_t port;
+			if (sip_pl_u32(v, 65535, &port) != 0 || port == 0)
+				return -EINVAL;
+			via->rport_value = (uint16_t)port;
+		}
+	}
+	return 0;
+}
+
+static int via_parse(sip_pl value, struct sip_via *via)
+{
+	struct sip_scan s;
+	sip_pl name, version;
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+
+	/* sent-protocol = protocol-name SLASH protocol-version SLASH transport */
+	if (!sip_scan_token(&s, &name) || !sip_scan_sep(&s, '/') ||
+	    !sip_scan_token(&s, &version) || !sip_scan_sep(&s, '/') ||
+	    !sip_scan_token(&s, &via->transport))
+		return -EINVAL;
+	if (!sip_pl_caseeq_cstr(name, "SIP") || !sip_pl_eq_cstr(version, "2.0"))
+		return -EINVAL;
+	via->protocol = (sip_pl){name.p, (size_t)(version.p + version.l - name.p)};
+
+	/* LWS sent-by, sent-by = host [ COLON port ] */
+	if (!sip_scan_lws(&s) || !scan_host(&s, &via->host, &via->host_type))
+		return -EINVAL;
+	if (sip_scan_sep(&s, ':')) {
+		uint32_t port;
+		if (!sip_scan_u32(&s, 65535, &port) || port == 0)
+			return -EINVAL;
+		via->port = (uint16_t)port;
+	}
+
+	if (scan_params(&s, &via->params) != 0)
+		return -EINVAL;
+	return via_params(via);
+}
+
+int sip_via_parse(sip_pl value, struct sip_via *via)
+{
+	memset(via, 0, sizeof(*via));
+	int rc = via_parse(value, via);
+	if (rc != 0)
+		memset(via, 0, sizeof(*via));
+	return rc;
+}
+
+/* ---- name-addr / addr-spec ---- */
+
+/* Characters that can never be part of a URI in a header: they mean the
+ * value was something else (a display name without <>, junk after a URI). */
+static bool uri_text_plausible(sip_pl v)
+{
+	if (v.l == 0)
+		return false;
+	for (size_t i = 0; i < v.l; i++) {
+		unsigned char c = (unsigned char)v.p[i];
+		if (c <= 0x20 || c >= 0x7f || c == '<' || c == '>' || c == '"')
+			return false;
+	}
+	return true;
+}
+
+static int addr_uri(struct sip_addr *addr)
+{
+	if (!uri_text_plausible(addr->uri_text))
+		return -EINVAL;
+	int rc = sip_uri_parse(addr->uri_text, &addr->uri);
+	if (rc == -EPROTONOSUPPORT) {
+		/* a well-formed URI of another scheme: From/To may carry any
+		 * absoluteURI, so keep the text and leave the parsed form empty */
+		memset(&addr->uri, 0, sizeof(addr->uri));
+		return 0;
+	}
+	return rc == 0 ? 0 : -EINVAL;
+}
+
+/* display-name = *(token LWS) / quoted-string, always followed by LAQUOT.
+ * Returns whether the value is a name-addr; on true the scanner stands just
+ * after the '<'. On false nothing is consumed and the value may still be an
+ * addr-spec — unless *bad says a display name was seen without its <>. */
+static bool scan_name_addr_start(struct sip_scan *s, struct sip_addr *addr, bool *bad)
+{
+	const char *save = s->p;
+	*bad = false;
+	if (sip_scan_peek(s) == '"') {
+		if (!sip_scan_quoted(s, &addr->display)) {
+			*bad = true;
+			return false;
+		}
+		addr->display_quoted = true;
+		sip_scan_lws(s);
+		if (!sip_scan_char(s, '<')) {
+			*bad = true;
+			return false;
+		}
+		return true;
+	}
+	const char *last_end = NULL;
+	while (sip_scan_token(s, NULL)) {
+		last_end = s->p;
+		sip_scan_lws(s);
+	}
+	if (sip_scan_char(s, '<')) {
+		if (last_end)
+			addr->display = (sip_pl){save, (size_t)(last_end - save)};
+		return true;
+	}
+	s->p = save;
+	return false;
+}
+
+static int addr_parse(sip_pl value, struct sip_addr *addr)
+{
+	struct sip_scan s;
+	bool bad;
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+
+	if (scan_name_addr_start(&s, addr, &bad)) {
+		/* the URI is everything up to '>' (it may hold ; ? and ,) */
+		const char *q = s.p;
+		while (q < s.end && *q != '>')
+			q++;
+		if (q >= s.end)
+			return -EINVAL;
+		addr->uri_text = (sip_pl){s.p, (size_t)(q - s.p)};
+		s.p = q + 1;
+	} else {
+		if (bad)
+			return -EINVAL;
+		/* addr-spec: its own ';' parameters would be ambiguous, so the
+		 * URI ends at the first ';' and what follows belongs to the
+		 * header (RFC 3261 §20.10); for the same reason it may not
+		 * carry headers or commas */
+		const char *q = s.p;
+		while (q < s.end && *q != ';')
+			q++;
+		addr->uri_text = sip_pl_trim((sip_pl){s.p, (size_t)(q - s.p)});
+		for (size_t i = 0; i < addr->uri_text.l; i++)
+			if (addr->uri_text.p[i] == '?' || addr->uri_text.p[i] == ',')
+				return -EINVAL;
+		s.p = q;
+	}
+	if (addr_uri(addr) != 0)
+		return -EINVAL;
+	if (scan_params(&s, &addr->params) != 0)
+		return -EINVAL;
+	if (!param_token(addr->params, "tag", &addr->tag))
+		return -EINVAL;
+	return 0;
+}
+
+int sip_addr_parse(sip_pl value, struct sip_addr *addr)
+{
+	memset(addr, 0, sizeof(*addr));
+	int rc = addr_parse(value, addr);
+	if (rc != 0)
+		memset(addr, 0, sizeof(*addr));
+	return rc;
+}
+
+/* ---- Contact ---- */
+
+/* qvalue = ( "0" [ "." 0*3DIGIT ] ) / ( "1" [ "." 0*3("0") ] ), in thousandths. */
+static int qvalue(sip_pl v, uint16_t *out)
+{
+	if (!v.p || v.l == 0 || (v.p[0] != '0' && v.p[0] != '1'))
+		return -EINVAL;
+	unsigned q = (unsigned)(v.p[0] - '0') * 1000;
+	if (v.l > 1) {
+		if (v.p[1] != '.' || v.l > 5)
+			return -EINVAL;
+		unsigned scale = 100;
+		for (size_t i = 2; i < v.l; i++, scale /= 10) {
+			if (!sip_is_digit((unsigned char)v.p[i]))
+				return -EINVAL;
+			q += (unsigned)(v.p[i] - '0') * scale;
+		}
+	}
+	if (q > 1000)
+		return -EINVAL;
+	*out = (uint16_t)q;
+	return 0;
+}
+
+int sip_contact_parse(sip_pl value, struct sip_contact *contact)
+{
+	memset(contact, 0, sizeof(*contact));
+	sip_pl t = sip_pl_trim(value);
+	if (t.p && t.l == 1 && t.p[0] == '*') {
+		contact->star = true;
+		return 0;
+	}
+	if (sip_addr_parse(value, &contact->addr) != 0)
+		goto bad;
+
+	sip_pl params = contact->addr.params, v;
+	if (param_delta(params, "expires", &contact->has_expires, &contact->expires) != 0)
+		goto bad;
+	if (sip_param_get(params, "q", &v)) {
+		if (qvalue(v, &contact->q) != 0)
+			goto bad;
+		contact->has_q = true;
+	}
+	if (sip_param_get(params, "+sip.instance", &v)) {
+		if (!v.p)
+			goto bad;
+		/* usually "<urn:uuid:...>": keep what is between the quotes */
+		if (v.l >= 2 && v.p[0] == '"')
+			v = (sip_pl){v.p + 1, v.l - 2};
+		contact->instance = v;
+	}
+	if (sip_param_get(params, "reg-id", &v)) {
+		if (!v.p || sip_pl_u32(v, UINT32_MAX, &contact->reg_id) != 0)
+			goto bad;
+		contact->has_reg_id = true;
+	}
+	return 0;
+bad:
+	memset(contact, 0, sizeof(*contact));
+	return -EINVAL;
+}
+
+/* ---- CSeq, RAck, numbers ---- */
+
+/* Method = INVITEm / ACKm / ... / extension-method, all tokens. */
+static bool scan_method(struct sip_scan *s, sip_pl *name, enum sip_method *m)
+{
+	if (!sip_scan_token(s, name))
+		return false;
+	*m = sip_method_from_pl(*name);
+	return true;
+}
+
+#define CSEQ_MAX 0x7fffffffu /* CSeq numbers stay below 2^31 (RFC 3261 §8.1.1.5) */
+
+int sip_cseq_parse(sip_pl value, struct sip_cseq *cseq)
+{
+	struct sip_scan s;
+	memset(cseq, 0, sizeof(*cseq));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	if (!sip_scan_u32(&s, CSEQ_MAX, &cseq->seq) || !sip_scan_lws(&s) ||
+	    !scan_method(&s, &cseq->method_name, &cseq->method) || !sip_scan_eof(&s)) {
+		memset(cseq, 0, sizeof(*cseq));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sip_rack_parse(sip_pl value, struct sip_rack *rack)
+{
+	struct sip_scan s;
+	memset(rack, 0, sizeof(*rack));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	/* RAck = response-num LWS CSeq-num LWS Method (RFC 3262 §7.2) */
+	if (!sip_scan_u32(&s, UINT32_MAX, &rack->rseq) || !sip_scan_lws(&s) ||
+	    !sip_scan_u32(&s, CSEQ_MAX, &rack->cseq) || !sip_scan_lws(&s) ||
+	    !scan_method(&s, &rack->method_name, &rack->method) || !sip_scan_eof(&s)) {
+		memset(rack, 0, sizeof(*rack));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int sip_uint_parse(sip_pl value, uint32_t max, uint32_t *out)
+{
+	if (!value.p)
+		return -EINVAL;
+	uint32_t v;
+	if (sip_pl_u32(sip_pl_trim(value), max, &v) != 0)
+		return -EINVAL;
+	*out = v;
+	return 0;
+}
+
+/* ---- Content-Type ---- */
+
+int sip_ctype_parse(sip_pl value, struct sip_ctype *ct)
+{
+	struct sip_scan s;
+	memset(ct, 0, sizeof(*ct));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	if (!sip_scan_token(&s, &ct->type) || !sip_scan_sep(&s, '/') ||
+	    !sip_scan_token(&s, &ct->subtype) || scan_params(&s, &ct->params) != 0) {
+		memset(ct, 0, sizeof(*ct));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- Event ---- */
+
+int sip_event_parse(sip_pl value, struct sip_event *ev)
+{
+	struct sip_scan s;
+	memset(ev, 0, sizeof(*ev));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	/* event-type = event-package *( "." event-template ): the dots are
+	 * token characters, so one token covers it */
+	if (!sip_scan_token(&s, &ev->package) || scan_params(&s, &ev->params) != 0 ||
+	    !param_token(ev->params, "id", &ev->id)) {
+		memset(ev, 0, sizeof(*ev));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- Subscription-State ---- */
+
+int sip_substate_parse(sip_pl value, struct sip_substate *ss)
+{
+	struct sip_scan s;
+	memset(ss, 0, sizeof(*ss));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	if (!sip_scan_token(&s, &ss->state) || scan_params(&s, &ss->params) != 0 ||
+	    !param_token(ss->params, "reason", &ss->reason) ||
+	    param_delta(ss->params, "expires", &ss->has_expires, &ss->expires) != 0 ||
+	    param_delta(ss->params, "retry-after", &ss->has_retry_after, &ss->retry_after) != 0) {
+		memset(ss, 0, sizeof(*ss));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* ---- Replaces ---- */
+
+/* word = 1*(alphanum / "-" / "." / "!" / "%" / "*" / "_" / "+" / "`" / "'" /
+ *        "~" / "(" / ")" / "<" / ">" / ":" / "\" / DQUOTE / "/" / "[" /
+ *        "]" / "?" / "{" / "}") */
+static bool is_word_char(unsigned char c)
+{
+	if (sip_is_token_char(c))
+		return true;
+	switch (c) {
+	case '(': case ')': case '<': case '>': case ':': case '\\': case '"':
+	case '/': case '[': case ']': case '?': case '{': case '}':
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool scan_word(struct sip_scan *s)
+{
+	const char *start = s->p;
+	while (s->p < s->end && is_word_char((unsigned char)*s->p))
+		s->p++;
+	return s->p > start;
+}
+
+int sip_replaces_parse(sip_pl value, struct sip_replaces *rp)
+{
+	struct sip_scan s;
+	memset(rp, 0, sizeof(*rp));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	/* callid = word [ "@" word ] */
+	const char *start = s.p;
+	if (!scan_word(&s))
+		goto bad;
+	if (sip_scan_char(&s, '@') && !scan_word(&s))
+		goto bad;
+	rp->call_id = (sip_pl){start, (size_t)(s.p - start)};
+	if (scan_params(&s, &rp->params) != 0)
+		goto bad;
+	if (!param_token(rp->params, "to-tag", &rp->to_tag) ||
+	    !param_token(rp->params, "from-tag", &rp->from_tag))
+		goto bad;
+	/* both tags identify the dialog: without either there is nothing to
+	 * match (RFC 3891 §6.1) */
+	if (!rp->to_tag.p || !rp->from_tag.p)
+		goto bad;
+	sip_pl flag;
+	if (sip_param_get(rp->params, "early-only", &flag)) {
+		if (flag.p)
+			goto bad;
+		rp->early_only = true;
+	}
+	return 0;
+bad:
+	memset(rp, 0, sizeof(*rp));
+	return -EINVAL;
+}
+
+/* ---- Session-Expires / Min-SE ---- */
+
+int sip_session_expires_parse(sip_pl value, struct sip_session_expires *se)
+{
+	struct sip_scan s;
+	memset(se, 0, sizeof(*se));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	const char *start = s.p;
+	while (s.p < s.end && sip_is_digit((unsigned char)*s.p))
+		s.p++;
+	if (delta_seconds((sip_pl){start, (size_t)(s.p - start)}, &se->delta) != 0 ||
+	    scan_params(&s, &se->params) != 0)
+		goto bad;
+	sip_pl v;
+	if (sip_param_get(se->params, "refresher", &v)) {
+		if (!v.p || !(sip_pl_caseeq_cstr(v, "uac") || sip_pl_caseeq_cstr(v, "uas")))
+			goto bad;
+		se->refresher = v;
+	}
+	return 0;
+bad:
+	memset(se, 0, sizeof(*se));
+	return -EINVAL;
+}
+
+/* ---- Reason ---- */
+
+int sip_reason_parse(sip_pl value, struct sip_reason *r)
+{
+	struct sip_scan s;
+	memset(r, 0, sizeof(*r));
+	if (scan_begin(value, &s) != 0)
+		return -EINVAL;
+	if (!sip_scan_token(&s, &r->protocol) || scan_params(&s, &r->params) != 0)
+		goto bad;
+	sip_pl v;
+	if (sip_param_get(r->params, "cause", &v)) {
+		if (!v.p || sip_pl_u32(v, UINT32_MAX, &r->cause) != 0)
+			goto bad;
+		r->has_cause = true;
+	}
+	if (sip_param_get(r->params, "text", &v)) {
+		/* reason-text = "text" EQUAL quoted-string */
+		if (!v.p || v.l < 2 || v.p[0] != '"')
+			goto bad;
+		r->text = (sip_pl){v.p + 1, v.l - 2};
+	}
+	return 0;
+bad:
+	memset(r, 0, sizeof(*r));
+	return -EINVAL;
+}
