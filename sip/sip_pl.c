@@ -53,8 +53,11 @@ int sip_pl_u32(sip_pl pl, uint32_t max, uint32_t *out)
 
 /* Length of LWS at p (0 if none): *WSP [CRLF 1*WSP] — a CRLF counts only when
  * followed by white space, since a bare CRLF ends the header. */
-static size_t lws_len(const char *p, const char *end)
+static inline size_t lws_len(const char *p, const char *end)
 {
+	/* the common case: no white space at all */
+	if (p >= end || (*p != ' ' && *p != '\t' && *p != '\r'))
+		return 0;
 	const char *q = p;
 	while (q < end && sip_is_wsp((unsigned char)*q))
 		q++;
@@ -332,5 +335,27 @@ bool sip_params_valid(sip_pl params)
 	bool bad = false;
 	while (sip_param_next(params, &pos, &prm, &bad))
 		;
+	return !bad;
+}
+
+bool sip_params_pick(sip_pl params, const sip_pl *names, size_t n, bool *found,
+                     sip_pl *values)
+{
+	for (size_t i = 0; i < n; i++) {
+		found[i] = false;
+		values[i] = SIP_PL_NULL;
+	}
+	size_t pos = 0;
+	struct sip_param prm;
+	bool bad = false;
+	while (sip_param_next(params, &pos, &prm, &bad)) {
+		for (size_t i = 0; i < n; i++) {
+			if (!found[i] && sip_pl_caseeq(prm.name, names[i])) {
+				found[i] = true;
+				values[i] = prm.value;
+				break;
+			}
+		}
+	}
 	return !bad;
 }

@@ -76,6 +76,8 @@ static void reply_round_trip(const struct sip_msg *req, const struct sip_parse_e
 	sip_buf_free(&b);
 }
 
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
 static struct sip_msg *msg;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
