@@ -21,6 +21,7 @@ enum {
 	C_ALNUM = 1 << 7,
 };
 
+/* clang-format off */
 #define ALNUM_ROW(c) [c] = C_UNRES | C_HOST | C_ALNUM
 static const uint8_t uri_chars[256] = {
 	ALNUM_ROW('0'), ALNUM_ROW('1'), ALNUM_ROW('2'), ALNUM_ROW('3'), ALNUM_ROW('4'),
@@ -60,17 +61,24 @@ static const uint8_t uri_chars[256] = {
 	['@'] = C_RESERVED,
 };
 #undef ALNUM_ROW
+/* clang-format on */
 
-#define SET_USER (C_UNRES | C_USER)
-#define SET_PASS (C_UNRES | C_PASS)
+#define SET_USER  (C_UNRES | C_USER)
+#define SET_PASS  (C_UNRES | C_PASS)
 #define SET_PARAM (C_UNRES | C_PARAM)
-#define SET_HNV (C_UNRES | C_HNV)
-#define SET_URIC (C_UNRES | C_RESERVED)
+#define SET_HNV   (C_UNRES | C_HNV)
+#define SET_URIC  (C_UNRES | C_RESERVED)
 
-static inline bool has_class(unsigned char c, unsigned mask) { return (uri_chars[c] & mask) != 0; }
+static inline bool has_class(unsigned char c, unsigned mask)
+{
+	return (uri_chars[c] & mask) != 0;
+}
 
-/* Hex digit values, -1 for anything else: one load per byte in the escape paths. */
-static inline int hexval(unsigned char c) { return sip_hexval(c); }
+/* Hex digit value, or -1; only escapes take this path. */
+static inline int hexval(unsigned char c)
+{
+	return sip_hexval(c);
+}
 
 static inline bool escape_at(const char *p, const char *end)
 {
@@ -106,7 +114,8 @@ static inline unsigned char next_unescaped(const char **pp, const char *end)
 	const char *p = *pp;
 	if (*p == '%' && escape_at(p, end)) {
 		*pp = p + 3;
-		return (unsigned char)(hexval((unsigned char)p[1]) << 4 | hexval((unsigned char)p[2]));
+		return (unsigned char)(hexval((unsigned char)p[1]) << 4 |
+		                       hexval((unsigned char)p[2]));
 	}
 	*pp = p + 1;
 	return (unsigned char)*p;
@@ -309,29 +318,28 @@ static enum wk_param well_known(sip_pl name, bool escaped)
 	return WK_NONE;
 }
 
-static void note_param(struct sip_uri *uri, enum wk_param wk, sip_pl value)
+/* Record a well-known parameter. Only the first occurrence of a name counts,
+ * as sip_uri_param() finds the first; *seen holds one bit per name. */
+static void note_param(struct sip_uri *uri, enum wk_param wk, sip_pl value, unsigned *seen)
 {
-	/* the first occurrence wins, as sip_uri_param() finds the first */
+	if (wk == WK_NONE || (*seen & (1u << wk)))
+		return;
+	*seen |= 1u << wk;
 	switch (wk) {
 	case WK_TRANSPORT:
-		if (!uri->transport.p)
-			uri->transport = value;
+		uri->transport = value;
 		break;
 	case WK_USER:
-		if (!uri->user_param.p)
-			uri->user_param = value;
+		uri->user_param = value;
 		break;
 	case WK_METHOD:
-		if (!uri->method.p)
-			uri->method = value;
+		uri->method = value;
 		break;
 	case WK_MADDR:
-		if (!uri->maddr.p)
-			uri->maddr = value;
+		uri->maddr = value;
 		break;
 	case WK_TTL:
-		if (!uri->ttl.p)
-			uri->ttl = value;
+		uri->ttl = value;
 		break;
 	case WK_LR:
 		uri->lr = true;
@@ -340,10 +348,8 @@ static void note_param(struct sip_uri *uri, enum wk_param wk, sip_pl value)
 		uri->ob = true;
 		break;
 	case WK_GR:
-		if (!uri->has_gr) {
-			uri->has_gr = true;
-			uri->gr = value;
-		}
+		uri->has_gr = true;
+		uri->gr = value;
 		break;
 	case WK_NONE:
 		break;
@@ -356,6 +362,7 @@ static void note_param(struct sip_uri *uri, enum wk_param wk, sip_pl value)
 static const char *parse_params(const char *p, const char *end, struct sip_uri *uri, bool tel)
 {
 	const char *start = p;
+	unsigned seen = 0;
 	while (p < end && *p == ';') {
 		bool bad = false;
 		const char *name = ++p;
@@ -378,7 +385,7 @@ static const char *parse_params(const char *p, const char *end, struct sip_uri *
 		}
 		if (!tel)
 			note_param(uri, well_known(pname, memchr(pname.p, '%', pname.l) != NULL),
-			           value);
+			           value, &seen);
 	}
 	if (p > start)
 		uri->params = (sip_pl){start, (size_t)(p - start)};
@@ -536,8 +543,8 @@ int sip_uri_parse(sip_pl in, struct sip_uri *uri)
 	if (!sip_is_alpha((unsigned char)*p))
 		return -EINVAL;
 	const char *q = p + 1;
-	while (q < end && (has_class((unsigned char)*q, C_ALNUM) || *q == '+' || *q == '-' ||
-	                   *q == '.'))
+	while (q < end &&
+	       (has_class((unsigned char)*q, C_ALNUM) || *q == '+' || *q == '-' || *q == '.'))
 		q++;
 	if (q == end || *q != ':')
 		return -EINVAL;
@@ -776,7 +783,8 @@ bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
 		return false;
 	if (a->scheme == SIP_URI_TEL)
 		return tel_equal(a, b);
-	if (!unescaped_eq(a->user, b->user, false) || !unescaped_eq(a->password, b->password, false))
+	if (!unescaped_eq(a->user, b->user, false) ||
+	    !unescaped_eq(a->password, b->password, false))
 		return false;
 	if (!hosts_equal(a, b) || a->port != b->port)
 		return false;

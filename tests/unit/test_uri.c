@@ -25,15 +25,14 @@ static struct sip_uri must_parse(const char *s)
 	do {                                                                                       \
 		sip_pl v_ = (view);                                                                \
 		cr_assert(v_.p != NULL, "%s is unset, expected \"%s\"", #view, (lit));             \
-		cr_assert(sip_pl_eq_cstr(v_, (lit)), "%s is \"%.*s\", expected \"%s\"", #view,    \
+		cr_assert(sip_pl_eq_cstr(v_, (lit)), "%s is \"%.*s\", expected \"%s\"", #view,     \
 		          (int)v_.l, v_.p, (lit));                                                 \
 	} while (0)
 
 #define expect_unset(view)                                                                         \
 	do {                                                                                       \
 		sip_pl v_ = (view);                                                                \
-		cr_assert(v_.p == NULL, "%s is \"%.*s\", expected unset", #view, (int)v_.l,        \
-		          v_.p);                                                                   \
+		cr_assert(v_.p == NULL, "%s is \"%.*s\", expected unset", #view, (int)v_.l, v_.p); \
 	} while (0)
 
 /* Every pre-extracted parameter unset. */
@@ -67,7 +66,7 @@ static bool equal(const char *x, const char *y)
 	return ab;
 }
 
-#define expect_equal(x, y) cr_assert(equal((x), (y)), "%s should equal %s", (x), (y))
+#define expect_equal(x, y)     cr_assert(equal((x), (y)), "%s should equal %s", (x), (y))
 #define expect_not_equal(x, y) cr_assert(!equal((x), (y)), "%s should not equal %s", (x), (y))
 
 /* ---- RFC 3261 §19.1.3 examples ---- */
@@ -217,18 +216,18 @@ Test(userinfo, semicolon_and_escaped_at_in_user)
 
 Test(userinfo, rejects)
 {
-	expect_rc("sip:@x", -EINVAL);           /* empty user */
-	expect_rc("sip::pw@x", -EINVAL);        /* empty user, with password */
-	expect_rc("sip:a b@c", -EINVAL);        /* space */
-	expect_rc("sip:a%4@c", -EINVAL);        /* short escape */
-	expect_rc("sip:a%g1@c", -EINVAL);       /* bad hex */
-	expect_rc("sip:a%@c", -EINVAL);         /* bare percent */
-	expect_rc("sip:a:b:c@x", -EINVAL);      /* ':' in password */
-	expect_rc("sip:a:b;c@x", -EINVAL);      /* ';' in password */
-	expect_rc("sip:a@b@c", -EINVAL);        /* two '@' */
-	expect_rc("sip:a\"b@c", -EINVAL);       /* quote */
+	expect_rc("sip:@x", -EINVAL);      /* empty user */
+	expect_rc("sip::pw@x", -EINVAL);   /* empty user, with password */
+	expect_rc("sip:a b@c", -EINVAL);   /* space */
+	expect_rc("sip:a%4@c", -EINVAL);   /* short escape */
+	expect_rc("sip:a%g1@c", -EINVAL);  /* bad hex */
+	expect_rc("sip:a%@c", -EINVAL);    /* bare percent */
+	expect_rc("sip:a:b:c@x", -EINVAL); /* ':' in password */
+	expect_rc("sip:a:b;c@x", -EINVAL); /* ';' in password */
+	expect_rc("sip:a@b@c", -EINVAL);   /* two '@' */
+	expect_rc("sip:a\"b@c", -EINVAL);  /* quote */
 	expect_rc("sip:a<b@c", -EINVAL);
-	expect_rc("sip:a@b;x=y@z", -EINVAL);    /* the first @ ends the user; another is bad */
+	expect_rc("sip:a@b;x=y@z", -EINVAL); /* the first @ ends the user; another is bad */
 }
 
 /* ---- hosts and ports ---- */
@@ -309,49 +308,50 @@ Test(host, ipv6_rfc5118)
 Test(host, ipv6_forms)
 {
 	static const char *const good[] = {
-		"sip:[::]",
-		"sip:[::1]",
-		"sip:[1::]",
-		"sip:[1:2:3:4:5:6:7:8]",
-		"sip:[1:2:3:4:5:6:7::]",
-		"sip:[::2:3:4:5:6:7:8]",
-		"sip:[1::8]",
-		"sip:[1:2:3:4:5:6:1.2.3.4]",
-		"sip:[::1.2.3.4]",
-		"sip:[1::5:6:1.2.3.4]",
-		"sip:[fe80::abcd:EF01]",
-		"sip:[0000:0000:0000:0000:0000:0000:0000:0001]",
+	    "sip:[::]",
+	    "sip:[::1]",
+	    "sip:[1::]",
+	    "sip:[1:2:3:4:5:6:7:8]",
+	    "sip:[1:2:3:4:5:6:7::]",
+	    "sip:[::2:3:4:5:6:7:8]",
+	    "sip:[1::8]",
+	    "sip:[1:2:3:4:5:6:1.2.3.4]",
+	    "sip:[::1.2.3.4]",
+	    "sip:[1::5:6:1.2.3.4]",
+	    "sip:[fe80::abcd:EF01]",
+	    "sip:[0000:0000:0000:0000:0000:0000:0000:0001]",
 	};
 	for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
 		struct sip_uri u;
 		cr_assert_eq(parse(good[i], &u), 0, "%s should parse", good[i]);
 		cr_assert_eq(u.host_type, SIP_URI_HOST_IPV6, "%s", good[i]);
 		cr_assert_eq(u.host.p, good[i] + 4, "%s: host starts at the bracket", good[i]);
-		cr_assert_eq(u.host.l, strlen(good[i]) - 4, "%s: host ends at the bracket", good[i]);
+		cr_assert_eq(u.host.l, strlen(good[i]) - 4, "%s: host ends at the bracket",
+		             good[i]);
 	}
 	static const char *const bad[] = {
-		"sip:[]",
-		"sip:[:]",
-		"sip:[:::]",
-		"sip:[1:2:3:4:5:6:7:8:9]",
-		"sip:[1:2:3:4:5:6:7]",
-		"sip:[1::2::3]",
-		"sip:[2001:db8::10::1]",
-		"sip:[12345::1]",
-		"sip:[1:2:3:4:5:6:7:8::]",
-		"sip:[::1:2:3:4:5:6:7:8]",
-		"sip:[:1::2]",
-		"sip:[1::2:]",
-		"sip:[1:2:3:4:5:6:7:1.2.3.4]",
-		"sip:[::1.2.3]",
-		"sip:[::1.2.3.256]",
-		"sip:[::1.2.3.4:5]",
-		"sip:[::g]",
-		"sip:[::1",
-		"sip:[::1]x",
-		"sip:[::1]:",
-		"sip:[::1%25eth0]",
-		"sip:[192.0.2.1]",
+	    "sip:[]",
+	    "sip:[:]",
+	    "sip:[:::]",
+	    "sip:[1:2:3:4:5:6:7:8:9]",
+	    "sip:[1:2:3:4:5:6:7]",
+	    "sip:[1::2::3]",
+	    "sip:[2001:db8::10::1]",
+	    "sip:[12345::1]",
+	    "sip:[1:2:3:4:5:6:7:8::]",
+	    "sip:[::1:2:3:4:5:6:7:8]",
+	    "sip:[:1::2]",
+	    "sip:[1::2:]",
+	    "sip:[1:2:3:4:5:6:7:1.2.3.4]",
+	    "sip:[::1.2.3]",
+	    "sip:[::1.2.3.256]",
+	    "sip:[::1.2.3.4:5]",
+	    "sip:[::g]",
+	    "sip:[::1",
+	    "sip:[::1]x",
+	    "sip:[::1]:",
+	    "sip:[::1%25eth0]",
+	    "sip:[192.0.2.1]",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
 		expect_rc(bad[i], -EINVAL);
@@ -483,7 +483,7 @@ Test(params, rejects)
 Test(headers, several)
 {
 	struct sip_uri u =
-		must_parse("sip:bob@example.com;lr?Subject=hi%20there&Route=%3Csip:x%3E&Empty=");
+	    must_parse("sip:bob@example.com;lr?Subject=hi%20there&Route=%3Csip:x%3E&Empty=");
 	cr_assert(u.lr);
 	expect_pl(u.params, ";lr");
 	expect_pl(u.headers, "Subject=hi%20there&Route=%3Csip:x%3E&Empty=");
@@ -614,7 +614,8 @@ Test(scheme, view_not_terminated)
 
 Test(equal, rfc3261_equivalent)
 {
-	expect_equal("sip:%61lice@atlanta.com;transport=TCP", "sip:alice@AtLanTa.CoM;Transport=tcp");
+	expect_equal("sip:%61lice@atlanta.com;transport=TCP",
+	             "sip:alice@AtLanTa.CoM;Transport=tcp");
 	expect_equal("sip:carol@chicago.com", "sip:carol@chicago.com;newparam=5");
 	expect_equal("sip:carol@chicago.com", "sip:carol@chicago.com;security=on");
 	expect_equal("sip:carol@chicago.com;newparam=5", "sip:carol@chicago.com;security=on");
@@ -626,7 +627,8 @@ Test(equal, rfc3261_equivalent)
 
 Test(equal, rfc3261_not_equivalent)
 {
-	expect_not_equal("SIP:ALICE@AtLanTa.CoM;Transport=udp", "sip:alice@AtLanTa.CoM;Transport=UDP");
+	expect_not_equal("SIP:ALICE@AtLanTa.CoM;Transport=udp",
+	                 "sip:alice@AtLanTa.CoM;Transport=UDP");
 	expect_not_equal("sip:bob@biloxi.com", "sip:bob@biloxi.com:5060");
 	expect_not_equal("sip:bob@biloxi.com", "sip:bob@biloxi.com;transport=udp");
 	expect_not_equal("sip:bob@biloxi.com", "sip:bob@biloxi.com:6000;transport=tcp");
