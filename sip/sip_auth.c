@@ -15,10 +15,10 @@
 /* ---- names ---- */
 
 static const char *const algorithm_names[] = {
-	[SIP_AUTH_ALG_MD5] = "MD5",
-	[SIP_AUTH_ALG_MD5_SESS] = "MD5-sess",
-	[SIP_AUTH_ALG_SHA256] = "SHA-256",
-	[SIP_AUTH_ALG_SHA256_SESS] = "SHA-256-sess",
+    [SIP_AUTH_ALG_MD5] = "MD5",
+    [SIP_AUTH_ALG_MD5_SESS] = "MD5-sess",
+    [SIP_AUTH_ALG_SHA256] = "SHA-256",
+    [SIP_AUTH_ALG_SHA256_SESS] = "SHA-256-sess",
 };
 
 const char *sip_auth_algorithm_name(enum sip_auth_algorithm alg)
@@ -147,7 +147,8 @@ static bool escaped_ok(sip_pl pl)
 			return false;
 		} else if (c == '\r') {
 			/* only a fold: CRLF followed by white space */
-			if (i + 2 >= pl.l || pl.p[i + 1] != '\n' || !sip_is_wsp((unsigned char)pl.p[i + 2]))
+			if (i + 2 >= pl.l || pl.p[i + 1] != '\n' ||
+			    !sip_is_wsp((unsigned char)pl.p[i + 2]))
 				return false;
 			i++;
 		} else if (c < 0x20 && c != '\t') {
@@ -239,7 +240,7 @@ static int parse_qop_list(sip_pl list, unsigned *mask)
 
 enum { CH_REALM, CH_NONCE, CH_OPAQUE, CH_DOMAIN, CH_ALGORITHM, CH_QOP, CH_STALE, CH_COUNT };
 static const char *const challenge_names[CH_COUNT] = {
-	"realm", "nonce", "opaque", "domain", "algorithm", "qop", "stale",
+    "realm", "nonce", "opaque", "domain", "algorithm", "qop", "stale",
 };
 
 int sip_auth_challenge_parse(sip_pl value, struct sip_auth_challenge *out)
@@ -290,8 +291,8 @@ int sip_auth_challenge_parse(sip_pl value, struct sip_auth_challenge *out)
 	if (!sip_pl_isset(ch.realm) || !sip_pl_isset(ch.nonce))
 		return -EINVAL;
 	ch.algorithm = sip_pl_isset(ch.algorithm_name)
-	                       ? sip_auth_algorithm_from_name(ch.algorithm_name)
-	                       : SIP_AUTH_ALG_MD5;
+	                   ? sip_auth_algorithm_from_name(ch.algorithm_name)
+	                   : SIP_AUTH_ALG_MD5;
 	*out = ch;
 	return 0;
 }
@@ -311,8 +312,8 @@ enum {
 	CR_COUNT
 };
 static const char *const credential_names[CR_COUNT] = {
-	"username", "realm", "nonce", "uri", "response", "algorithm",
-	"cnonce",   "opaque", "qop",  "nc",  "userhash",
+    "username", "realm",  "nonce", "uri", "response", "algorithm",
+    "cnonce",   "opaque", "qop",   "nc",  "userhash",
 };
 
 /* nc-value = 8LHEX; upper case is accepted since it is hashed as received. */
@@ -393,8 +394,8 @@ int sip_auth_credentials_parse(sip_pl value, struct sip_auth_credentials *out)
 	    !sip_pl_isset(cr.uri) || !sip_pl_isset(cr.response))
 		return -EINVAL;
 	cr.algorithm = sip_pl_isset(cr.algorithm_name)
-	                       ? sip_auth_algorithm_from_name(cr.algorithm_name)
-	                       : SIP_AUTH_ALG_MD5;
+	                   ? sip_auth_algorithm_from_name(cr.algorithm_name)
+	                   : SIP_AUTH_ALG_MD5;
 	if (sip_pl_isset(cr.qop_name) && (!sip_pl_isset(cr.cnonce) || !sip_pl_isset(cr.nc_text)))
 		return -EINVAL;
 	if (algorithm_is_sess(cr.algorithm) && !sip_pl_isset(cr.cnonce))
@@ -444,7 +445,10 @@ static void hash_put(struct hash *h, const void *data, size_t len)
 		h->failed = true;
 }
 
-static void hash_colon(struct hash *h) { hash_put(h, ":", 1); }
+static void hash_colon(struct hash *h)
+{
+	hash_put(h, ":", 1);
+}
 
 /* Hash a value, resolving its quoted-pair escapes when escaped is set. */
 static void hash_val(struct hash *h, sip_pl v, bool escaped)
@@ -630,7 +634,10 @@ static void out_put(struct out *o, const char *s, size_t n)
 	o->len += n;
 }
 
-static void out_str(struct out *o, const char *s) { out_put(o, s, strlen(s)); }
+static void out_str(struct out *o, const char *s)
+{
+	out_put(o, s, strlen(s));
+}
 
 /* name="value" with value plain text: escape '"' and '\'. */
 static void out_quoted_plain(struct out *o, const char *name, sip_pl v)
@@ -707,8 +714,7 @@ int sip_auth_client_answer(const struct sip_auth_challenge *ch,
 	if (!params->username.p || !plain_ok(params->username) || !params->uri.p ||
 	    !plain_ok(params->uri) || !is_token(params->method))
 		return -EINVAL;
-	if (with_cnonce &&
-	    (!params->cnonce.p || !params->cnonce.l || !plain_ok(params->cnonce)))
+	if (with_cnonce && (!params->cnonce.p || !params->cnonce.l || !plain_ok(params->cnonce)))
 		return -EINVAL;
 
 	size_t hex_len = sip_auth_hex_len(ch->algorithm);
@@ -728,17 +734,17 @@ int sip_auth_client_answer(const struct sip_auth_challenge *ch,
 	snprintf(nc_text, sizeof(nc_text), "%08x", (unsigned)params->nc);
 	const char *qop_text = qop == SIP_AUTH_QOP_AUTH_INT ? "auth-int" : "auth";
 	struct digest_args a = {
-		.alg = ch->algorithm,
-		.ha1 = ha1,
-		.nonce = ch->nonce,
-		.nonce_escaped = true,
-		.cnonce = params->cnonce,
-		.uri = params->uri,
-		.method = params->method,
-		.body = params->body,
-		.qop = qop,
-		.qop_text = sip_pl_from_cstr(qop_text),
-		.nc_text = {nc_text, 8},
+	    .alg = ch->algorithm,
+	    .ha1 = ha1,
+	    .nonce = ch->nonce,
+	    .nonce_escaped = true,
+	    .cnonce = params->cnonce,
+	    .uri = params->uri,
+	    .method = params->method,
+	    .body = params->body,
+	    .qop = qop,
+	    .qop_text = sip_pl_from_cstr(qop_text),
+	    .nc_text = {nc_text, 8},
 	};
 	err = compute_response(&a, response);
 	OPENSSL_cleanse(ha1, sizeof(ha1));
@@ -777,11 +783,11 @@ int sip_auth_client_answer(const struct sip_auth_challenge *ch,
 
 /* ---- server ---- */
 
-#define NONCE_RAW_LEN 32
+#define NONCE_RAW_LEN    32
 #define NONCE_SIGNED_LEN 16 /* timestamp, offer, random: the HMAC covers these */
-#define NONCE_MAC_LEN 16
-#define NONCE_B64_LEN 43 /* base64url of 32 bytes, no padding */
-#define OPAQUE_MAX 64
+#define NONCE_MAC_LEN    16
+#define NONCE_B64_LEN    43 /* base64url of 32 bytes, no padding */
+#define OPAQUE_MAX       64
 
 struct sip_auth_server {
 	EVP_MAC_CTX *mac; /* HMAC-SHA256 keyed with the secret; duplicated per use */
@@ -914,8 +920,8 @@ int sip_auth_server_new(struct sip_auth_server **out, sip_pl realm, const uint8_
 		goto out;
 	char digest[] = "SHA256";
 	OSSL_PARAM mac_params[] = {
-		OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-		OSSL_PARAM_construct_end(),
+	    OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+	    OSSL_PARAM_construct_end(),
 	};
 	if (EVP_MAC_init(srv->mac, key, sizeof(key), mac_params) != 1)
 		goto out;
@@ -994,13 +1000,13 @@ int sip_auth_server_challenge(struct sip_auth_server *srv, uint64_t now,
 }
 
 enum sip_auth_result sip_auth_server_verify(const struct sip_auth_server *srv, uint64_t now,
-                                            const struct sip_auth_credentials *cred,
-                                            sip_pl method, sip_pl body, sip_pl ha1_hex)
+                                            const struct sip_auth_credentials *cred, sip_pl method,
+                                            sip_pl body, sip_pl ha1_hex)
 {
 	if (!srv || !cred || !is_token(method))
 		return SIP_AUTH_MALFORMED;
-	if (!sip_pl_isset(cred->realm) || !sip_pl_isset(cred->nonce) ||
-	    !sip_pl_isset(cred->uri) || !sip_pl_isset(cred->response))
+	if (!sip_pl_isset(cred->realm) || !sip_pl_isset(cred->nonce) || !sip_pl_isset(cred->uri) ||
+	    !sip_pl_isset(cred->response))
 		return SIP_AUTH_MALFORMED;
 	if (cred->algorithm == SIP_AUTH_ALG_UNKNOWN || !sip_auth_algorithm_name(cred->algorithm) ||
 	    cred->userhash || cred->qop == SIP_AUTH_QOP_OTHER)
@@ -1025,8 +1031,7 @@ enum sip_auth_result sip_auth_server_verify(const struct sip_auth_server *srv, u
 		return SIP_AUTH_UNSUPPORTED;
 	if (offered_qop ? !(cred->qop & offered_qop) : cred->qop != SIP_AUTH_QOP_NONE)
 		return SIP_AUTH_UNSUPPORTED;
-	if (cred->qop != SIP_AUTH_QOP_NONE &&
-	    (!sip_pl_isset(cred->cnonce) || cred->nc_text.l != 8))
+	if (cred->qop != SIP_AUTH_QOP_NONE && (!sip_pl_isset(cred->cnonce) || cred->nc_text.l != 8))
 		return SIP_AUTH_MALFORMED;
 	if (algorithm_is_sess(cred->algorithm) && !sip_pl_isset(cred->cnonce))
 		return SIP_AUTH_MALFORMED;
@@ -1040,19 +1045,19 @@ enum sip_auth_result sip_auth_server_verify(const struct sip_auth_server *srv, u
 		return SIP_AUTH_MALFORMED;
 	}
 	struct digest_args a = {
-		.alg = cred->algorithm,
-		.ha1 = ha1,
-		.nonce = cred->nonce,
-		.nonce_escaped = true,
-		.cnonce = cred->cnonce,
-		.cnonce_escaped = true,
-		.uri = cred->uri,
-		.uri_escaped = true,
-		.method = method,
-		.body = body,
-		.qop = cred->qop,
-		.qop_text = cred->qop_name,
-		.nc_text = cred->nc_text,
+	    .alg = cred->algorithm,
+	    .ha1 = ha1,
+	    .nonce = cred->nonce,
+	    .nonce_escaped = true,
+	    .cnonce = cred->cnonce,
+	    .cnonce_escaped = true,
+	    .uri = cred->uri,
+	    .uri_escaped = true,
+	    .method = method,
+	    .body = body,
+	    .qop = cred->qop,
+	    .qop_text = cred->qop_name,
+	    .nc_text = cred->nc_text,
 	};
 	int err = compute_response(&a, want);
 	OPENSSL_cleanse(ha1, sizeof(ha1));

@@ -49,11 +49,11 @@ enum sip_auth_qop {
 
 /* A WWW-Authenticate / Proxy-Authenticate value. */
 struct sip_auth_challenge {
-	sip_pl scheme; /* "Digest", any case */
-	sip_pl realm;  /* required */
-	sip_pl nonce;  /* required */
-	sip_pl opaque; /* unset when absent */
-	sip_pl domain; /* unset when absent; a space separated URI list */
+	sip_pl scheme;         /* "Digest", any case */
+	sip_pl realm;          /* required */
+	sip_pl nonce;          /* required */
+	sip_pl opaque;         /* unset when absent */
+	sip_pl domain;         /* unset when absent; a space separated URI list */
 	sip_pl algorithm_name; /* as received; unset when absent */
 	enum sip_auth_algorithm algorithm;
 	sip_pl qop_list; /* the qop value as received; unset when absent */
@@ -63,21 +63,21 @@ struct sip_auth_challenge {
 
 /* An Authorization / Proxy-Authorization value. */
 struct sip_auth_credentials {
-	sip_pl scheme;   /* "Digest", any case */
-	sip_pl username; /* required */
-	sip_pl realm;    /* required */
-	sip_pl nonce;    /* required */
-	sip_pl uri;      /* required */
-	sip_pl response; /* required */
-	sip_pl cnonce;   /* required with a qop or a -sess algorithm */
-	sip_pl opaque;   /* unset when absent */
+	sip_pl scheme;         /* "Digest", any case */
+	sip_pl username;       /* required */
+	sip_pl realm;          /* required */
+	sip_pl nonce;          /* required */
+	sip_pl uri;            /* required */
+	sip_pl response;       /* required */
+	sip_pl cnonce;         /* required with a qop or a -sess algorithm */
+	sip_pl opaque;         /* unset when absent */
 	sip_pl algorithm_name; /* as received; unset when absent */
 	enum sip_auth_algorithm algorithm;
-	sip_pl qop_name; /* as received; unset when absent */
+	sip_pl qop_name;       /* as received; unset when absent */
 	enum sip_auth_qop qop; /* NONE, AUTH, AUTH_INT or OTHER */
-	sip_pl nc_text;  /* the 8 hex digits as received (they enter the hash) */
-	uint32_t nc;     /* its value; required with a qop */
-	bool userhash;   /* RFC 7616 userhash=true (not supported by the server) */
+	sip_pl nc_text;        /* the 8 hex digits as received (they enter the hash) */
+	uint32_t nc;           /* its value; required with a qop */
+	bool userhash;         /* RFC 7616 userhash=true (not supported by the server) */
 };
 
 /* Parse a challenge. Returns 0, -ENOTSUP for a well formed challenge of
@@ -190,7 +190,7 @@ int sip_auth_server_challenge(struct sip_auth_server *srv, uint64_t now,
  * right, so a stale=true re-challenge never helps someone guessing. The caller
  * should also check that cred->uri names the request's Request-URI. */
 enum sip_auth_result sip_auth_server_verify(const struct sip_auth_server *srv, uint64_t now,
-                                            const struct sip_auth_credentials *cred,
-                                            sip_pl method, sip_pl body, sip_pl ha1_hex);
+                                            const struct sip_auth_credentials *cred, sip_pl method,
+                                            sip_pl body, sip_pl ha1_hex);
 
 #endif

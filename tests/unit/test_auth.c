@@ -7,7 +7,10 @@
 
 #include "sip/sip_auth.h"
 
-static sip_pl P(const char *s) { return sip_pl_from_cstr(s); }
+static sip_pl P(const char *s)
+{
+	return sip_pl_from_cstr(s);
+}
 
 static void expect_pl(sip_pl got, const char *want)
 {
@@ -36,11 +39,12 @@ static const uint8_t secret_b[SIP_AUTH_SECRET_LEN] = {9, 8, 7, 6, 5, 4, 3, 2, 1}
 
 /* ---- RFC examples ---- */
 
-static const char rfc2617_challenge[] = "Digest\r\n"
-                                        "                 realm=\"testrealm@host.com\",\r\n"
-                                        "                 qop=\"auth,auth-int\",\r\n"
-                                        "                 nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\",\r\n"
-                                        "                 opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
+static const char rfc2617_challenge[] =
+    "Digest\r\n"
+    "                 realm=\"testrealm@host.com\",\r\n"
+    "                 qop=\"auth,auth-int\",\r\n"
+    "                 nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\",\r\n"
+    "                 opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"";
 
 Test(auth_rfc, rfc2617_challenge_parse)
 {
@@ -91,22 +95,23 @@ Test(auth_rfc, rfc2617_client_answer)
 	struct sip_auth_challenge ch;
 	cr_assert_eq(sip_auth_challenge_parse(P(rfc2617_challenge), &ch), 0);
 	struct sip_auth_client_params p = {
-		.username = P("Mufasa"),
-		.password = P("Circle Of Life"),
-		.method = P("GET"),
-		.uri = P("/dir/index.html"),
-		.cnonce = P("0a4f113b"),
-		.nc = 1,
+	    .username = P("Mufasa"),
+	    .password = P("Circle Of Life"),
+	    .method = P("GET"),
+	    .uri = P("/dir/index.html"),
+	    .cnonce = P("0a4f113b"),
+	    .nc = 1,
 	};
 	char out[512];
 	int n = sip_auth_client_answer(&ch, &p, out, sizeof(out));
 	cr_assert_gt(n, 0);
 	cr_assert_eq((size_t)n, strlen(out));
-	cr_assert_str_eq(out, "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", "
-	                      "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", "
-	                      "response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5, "
-	                      "cnonce=\"0a4f113b\", qop=auth, nc=00000001, "
-	                      "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"");
+	cr_assert_str_eq(out,
+	                 "Digest username=\"Mufasa\", realm=\"testrealm@host.com\", "
+	                 "nonce=\"dcd98b7102dd2f0e8b11d0f600bfb0c093\", uri=\"/dir/index.html\", "
+	                 "response=\"6629fae49393a05397450978507c4ef1\", algorithm=MD5, "
+	                 "cnonce=\"0a4f113b\", qop=auth, nc=00000001, "
+	                 "opaque=\"5ccc069c403ebaf9f0171e9517f40e41\"");
 
 	/* the same from a stored HA1 */
 	char ha1[SIP_AUTH_HEX_MAX];
@@ -121,12 +126,12 @@ Test(auth_rfc, rfc2617_client_answer)
 }
 
 static const char rfc7616_challenge_fmt[] =
-	"Digest\r\n"
-	"       realm=\"http-auth@example.org\",\r\n"
-	"       qop=\"auth, auth-int\",\r\n"
-	"       algorithm=%s,\r\n"
-	"       nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\",\r\n"
-	"       opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"";
+    "Digest\r\n"
+    "       realm=\"http-auth@example.org\",\r\n"
+    "       qop=\"auth, auth-int\",\r\n"
+    "       algorithm=%s,\r\n"
+    "       nonce=\"7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v\",\r\n"
+    "       opaque=\"FQhe/qaU925kfnzjCev0ciny7QMkPqMAFRtzCUYo5tdS\"";
 
 static void rfc7616_case(const char *alg_name, enum sip_auth_algorithm alg, const char *want)
 {
@@ -139,12 +144,12 @@ static void rfc7616_case(const char *alg_name, enum sip_auth_algorithm alg, cons
 	expect_pl(ch.qop_list, "auth, auth-int");
 	expect_pl(ch.nonce, "7ypf/xlj9XXwfDPEoM4URrv/xwf94BcCAzFZH4GiTo0v");
 	struct sip_auth_client_params p = {
-		.username = P("Mufasa"),
-		.password = P("Circle of Life"),
-		.method = P("GET"),
-		.uri = P("/dir/index.html"),
-		.cnonce = P("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"),
-		.nc = 1,
+	    .username = P("Mufasa"),
+	    .password = P("Circle of Life"),
+	    .method = P("GET"),
+	    .uri = P("/dir/index.html"),
+	    .cnonce = P("f2/wE4q74E6zIJEtWaHKaf5wv/H5QzzpXusqGemxURZJ"),
+	    .nc = 1,
 	};
 	char out[512];
 	cr_assert_gt(sip_auth_client_answer(&ch, &p, out, sizeof(out)), 0);
@@ -170,13 +175,13 @@ Test(auth_rfc, rfc7616_md5)
 Test(auth_rfc, ha1_lengths_and_errors)
 {
 	char out[SIP_AUTH_HEX_MAX];
-	cr_assert_eq(sip_auth_ha1(SIP_AUTH_ALG_SHA256, P("u"), P("r"), P("p"), out, sizeof(out)), 64);
+	cr_assert_eq(sip_auth_ha1(SIP_AUTH_ALG_SHA256, P("u"), P("r"), P("p"), out, sizeof(out)),
+	             64);
 	cr_assert_eq(strlen(out), 64);
 	/* -sess stores the same base hash */
 	char sess[SIP_AUTH_HEX_MAX];
 	cr_assert_eq(
-		sip_auth_ha1(SIP_AUTH_ALG_SHA256_SESS, P("u"), P("r"), P("p"), sess, sizeof(sess)),
-		64);
+	    sip_auth_ha1(SIP_AUTH_ALG_SHA256_SESS, P("u"), P("r"), P("p"), sess, sizeof(sess)), 64);
 	cr_assert_str_eq(out, sess);
 	cr_assert_eq(sip_auth_ha1(SIP_AUTH_ALG_MD5, P("u"), P("r"), P("p"), out, 32), -ENOSPC);
 	cr_assert_eq(sip_auth_ha1(SIP_AUTH_ALG_MD5, P("u"), P("r"), P("p"), out, 33), 32);
@@ -187,7 +192,7 @@ Test(auth_rfc, ha1_lengths_and_errors)
 /* ---- server / client round trips ---- */
 
 #define REALM "sip.example.com"
-#define T0 1700000000ull
+#define T0    1700000000ull
 
 struct fixture {
 	struct sip_auth_server *srv;
@@ -217,13 +222,13 @@ static void challenge_answer(struct fixture *f, struct sip_auth_server *srv,
 	cr_assert_eq(f->ch.algorithm, alg);
 	cr_assert_eq(f->ch.qop, qop);
 	struct sip_auth_client_params p = {
-		.username = P("alice"),
-		.password = P(password),
-		.method = P("REGISTER"),
-		.uri = P("sip:" REALM),
-		.body = P(body),
-		.cnonce = P("8a3f1c"),
-		.nc = 1,
+	    .username = P("alice"),
+	    .password = P(password),
+	    .method = P("REGISTER"),
+	    .uri = P("sip:" REALM),
+	    .body = P(body),
+	    .cnonce = P("8a3f1c"),
+	    .nc = 1,
 	};
 	cr_assert_gt(sip_auth_client_answer(&f->ch, &p, f->answer, sizeof(f->answer)), 0);
 	cr_assert_eq(sip_auth_credentials_parse(P(f->answer), &f->cr), 0, "%s", f->answer);
@@ -234,9 +239,8 @@ static enum sip_auth_result verify_as(struct sip_auth_server *srv, uint64_t now,
                                       const char *body)
 {
 	char ha1[SIP_AUTH_HEX_MAX];
-	cr_assert_gt(sip_auth_ha1(cr->algorithm, P("alice"), P(REALM), P(password), ha1,
-	                          sizeof(ha1)),
-	             0);
+	cr_assert_gt(
+	    sip_auth_ha1(cr->algorithm, P("alice"), P(REALM), P(password), ha1, sizeof(ha1)), 0);
 	return sip_auth_server_verify(srv, now, cr, P("REGISTER"), P(body), P(ha1));
 }
 
@@ -299,8 +303,12 @@ Test(auth_server, tampered_nonce)
 		nonce[i] = saved == 'A' ? 'B' : 'A';
 		cr_assert_eq(sip_auth_challenge_parse(P(f.chal), &f.ch), 0);
 		struct sip_auth_client_params p = {
-			.username = P("alice"), .password = P("secret"), .method = P("REGISTER"),
-			.uri = P("sip:" REALM), .cnonce = P("c"), .nc = 1,
+		    .username = P("alice"),
+		    .password = P("secret"),
+		    .method = P("REGISTER"),
+		    .uri = P("sip:" REALM),
+		    .cnonce = P("c"),
+		    .nc = 1,
 		};
 		cr_assert_gt(sip_auth_client_answer(&f.ch, &p, f.answer, sizeof(f.answer)), 0);
 		cr_assert_eq(sip_auth_credentials_parse(P(f.answer), &f.cr), 0);
@@ -381,9 +389,8 @@ Test(auth_server, other_realm)
 
 Test(auth_server, algorithm_qop_combinations)
 {
-	static const enum sip_auth_algorithm algs[] = {SIP_AUTH_ALG_MD5, SIP_AUTH_ALG_MD5_SESS,
-	                                               SIP_AUTH_ALG_SHA256,
-	                                               SIP_AUTH_ALG_SHA256_SESS};
+	static const enum sip_auth_algorithm algs[] = {
+	    SIP_AUTH_ALG_MD5, SIP_AUTH_ALG_MD5_SESS, SIP_AUTH_ALG_SHA256, SIP_AUTH_ALG_SHA256_SESS};
 	static const unsigned qops[] = {0, SIP_AUTH_QOP_AUTH, SIP_AUTH_QOP_AUTH_INT,
 	                                SIP_AUTH_QOP_AUTH | SIP_AUTH_QOP_AUTH_INT};
 	const char *body = "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\n";
@@ -394,16 +401,18 @@ Test(auth_server, algorithm_qop_combinations)
 			challenge_answer(&f, srv, algs[i], qops[j], "secret", body);
 			cr_assert_eq(f.cr.algorithm, algs[i]);
 			cr_assert_eq(f.cr.response.l, algs[i] >= SIP_AUTH_ALG_SHA256 ? 64u : 32u);
-			enum sip_auth_qop want = qops[j] & SIP_AUTH_QOP_AUTH ? SIP_AUTH_QOP_AUTH
-			                                                     : (enum sip_auth_qop)qops[j];
+			enum sip_auth_qop want = qops[j] & SIP_AUTH_QOP_AUTH
+			                             ? SIP_AUTH_QOP_AUTH
+			                             : (enum sip_auth_qop)qops[j];
 			cr_assert_eq(f.cr.qop, want, "alg %zu qop %u", i, qops[j]);
-			bool sess = algs[i] == SIP_AUTH_ALG_MD5_SESS ||
-			            algs[i] == SIP_AUTH_ALG_SHA256_SESS;
+			bool sess =
+			    algs[i] == SIP_AUTH_ALG_MD5_SESS || algs[i] == SIP_AUTH_ALG_SHA256_SESS;
 			cr_assert_eq(sip_pl_isset(f.cr.cnonce), sess || qops[j] != 0);
 			cr_assert_eq(sip_pl_isset(f.cr.nc_text), qops[j] != 0);
 			cr_assert_eq(verify_as(srv, T0, &f.cr, "secret", body), SIP_AUTH_OK,
 			             "alg %zu qop %u: %s", i, qops[j], f.answer);
-			cr_assert_eq(verify_as(srv, T0, &f.cr, "wrong", body), SIP_AUTH_BAD_RESPONSE);
+			cr_assert_eq(verify_as(srv, T0, &f.cr, "wrong", body),
+			             SIP_AUTH_BAD_RESPONSE);
 			/* only auth-int covers the body */
 			enum sip_auth_result r = verify_as(srv, T0, &f.cr, "secret", "tampered");
 			cr_assert_eq(r, want == SIP_AUTH_QOP_AUTH_INT ? SIP_AUTH_BAD_RESPONSE
@@ -418,8 +427,12 @@ Test(auth_server, no_downgrade)
 	struct fixture f;
 	struct sip_auth_server *srv = server(REALM, secret_a);
 	struct sip_auth_client_params p = {
-		.username = P("alice"), .password = P("secret"), .method = P("REGISTER"),
-		.uri = P("sip:" REALM), .cnonce = P("c"), .nc = 1,
+	    .username = P("alice"),
+	    .password = P("secret"),
+	    .method = P("REGISTER"),
+	    .uri = P("sip:" REALM),
+	    .cnonce = P("c"),
+	    .nc = 1,
 	};
 	/* SHA-256 offered, answered with MD5 */
 	challenge_answer(&f, srv, SIP_AUTH_ALG_SHA256, SIP_AUTH_QOP_AUTH, "secret", "");
@@ -471,9 +484,9 @@ Test(auth_server, stored_ha1)
 	struct sip_auth_server *srv = server(REALM, secret_a);
 	challenge_answer(&f, srv, SIP_AUTH_ALG_SHA256, SIP_AUTH_QOP_AUTH, "secret", "");
 	char ha1[SIP_AUTH_HEX_MAX];
-	cr_assert_eq(sip_auth_ha1(SIP_AUTH_ALG_SHA256, P("alice"), P(REALM), P("secret"), ha1,
-	                          sizeof(ha1)),
-	             64);
+	cr_assert_eq(
+	    sip_auth_ha1(SIP_AUTH_ALG_SHA256, P("alice"), P(REALM), P("secret"), ha1, sizeof(ha1)),
+	    64);
 	cr_assert_eq(sip_auth_server_verify(srv, T0, &f.cr, P("REGISTER"), P(""), P(ha1)),
 	             SIP_AUTH_OK);
 	/* stored in upper case */
@@ -487,8 +500,9 @@ Test(auth_server, stored_ha1)
 	sip_auth_ha1(SIP_AUTH_ALG_MD5, P("alice"), P(REALM), P("secret"), md5, sizeof(md5));
 	cr_assert_eq(sip_auth_server_verify(srv, T0, &f.cr, P("REGISTER"), P(""), P(md5)),
 	             SIP_AUTH_MALFORMED);
-	cr_assert_eq(sip_auth_server_verify(srv, T0, &f.cr, P("REGISTER"), P(""), (sip_pl){ha1, 63}),
-	             SIP_AUTH_MALFORMED);
+	cr_assert_eq(
+	    sip_auth_server_verify(srv, T0, &f.cr, P("REGISTER"), P(""), (sip_pl){ha1, 63}),
+	    SIP_AUTH_MALFORMED);
 	ha1[5] = 'g';
 	cr_assert_eq(sip_auth_server_verify(srv, T0, &f.cr, P("REGISTER"), P(""), P(ha1)),
 	             SIP_AUTH_MALFORMED);
@@ -499,8 +513,12 @@ Test(auth_server, stored_ha1)
 	/* the client side can answer from a stored HA1 as well */
 	sip_auth_ha1(SIP_AUTH_ALG_SHA256, P("alice"), P(REALM), P("secret"), ha1, sizeof(ha1));
 	struct sip_auth_client_params p = {
-		.username = P("alice"), .ha1_hex = P(ha1), .method = P("REGISTER"),
-		.uri = P("sip:" REALM), .cnonce = P("c"), .nc = 7,
+	    .username = P("alice"),
+	    .ha1_hex = P(ha1),
+	    .method = P("REGISTER"),
+	    .uri = P("sip:" REALM),
+	    .cnonce = P("c"),
+	    .nc = 7,
 	};
 	cr_assert_gt(sip_auth_client_answer(&f.ch, &p, f.answer, sizeof(f.answer)), 0);
 	cr_assert_eq(sip_auth_credentials_parse(P(f.answer), &f.cr), 0);
@@ -548,8 +566,12 @@ Test(auth_server, escaped_realm_and_username)
 	cr_assert(sip_auth_value_eq(ch.realm, P(realm)));
 	cr_assert(!sip_auth_value_eq(ch.realm, P("Bob's")));
 	struct sip_auth_client_params p = {
-		.username = P("a\"l\\ice"), .password = P("pw"), .method = P("REGISTER"),
-		.uri = P("sip:x"), .cnonce = P("q\"c"), .nc = 2,
+	    .username = P("a\"l\\ice"),
+	    .password = P("pw"),
+	    .method = P("REGISTER"),
+	    .uri = P("sip:x"),
+	    .cnonce = P("q\"c"),
+	    .nc = 2,
 	};
 	cr_assert_gt(sip_auth_client_answer(&ch, &p, answer, sizeof(answer)), 0);
 	cr_assert(strstr(answer, "username=\"a\\\"l\\\\ice\"") != NULL, "%s", answer);
@@ -575,16 +597,15 @@ Test(auth_server, constructor_and_challenge_errors)
 	cr_assert_null(srv);
 	srv = server(REALM, secret_a);
 	char out[256];
-	cr_assert_eq(sip_auth_server_challenge(srv, T0, SIP_AUTH_ALG_UNKNOWN, 0, false, out,
-	                                       sizeof(out)),
-	             -EINVAL);
-	cr_assert_eq(sip_auth_server_challenge(srv, T0, SIP_AUTH_ALG_MD5, 8, false, out,
-	                                       sizeof(out)),
-	             -EINVAL);
+	cr_assert_eq(
+	    sip_auth_server_challenge(srv, T0, SIP_AUTH_ALG_UNKNOWN, 0, false, out, sizeof(out)),
+	    -EINVAL);
+	cr_assert_eq(
+	    sip_auth_server_challenge(srv, T0, SIP_AUTH_ALG_MD5, 8, false, out, sizeof(out)),
+	    -EINVAL);
 	/* RFC 2069 form and both qops */
-	cr_assert_gt(sip_auth_server_challenge(srv, T0, SIP_AUTH_ALG_MD5, 0, false, out,
-	                                       sizeof(out)),
-	             0);
+	cr_assert_gt(
+	    sip_auth_server_challenge(srv, T0, SIP_AUTH_ALG_MD5, 0, false, out, sizeof(out)), 0);
 	cr_assert(strstr(out, "qop") == NULL);
 	cr_assert_gt(sip_auth_server_challenge(srv, T0, SIP_AUTH_ALG_SHA256_SESS,
 	                                       SIP_AUTH_QOP_AUTH | SIP_AUTH_QOP_AUTH_INT, false,
@@ -604,8 +625,12 @@ Test(auth_client, choice_of_qop_and_errors)
 {
 	struct sip_auth_challenge ch;
 	struct sip_auth_client_params p = {
-		.username = P("u"), .password = P("p"), .method = P("INVITE"),
-		.uri = P("sip:bob@example.com"), .cnonce = P("cn"), .nc = 0x1a,
+	    .username = P("u"),
+	    .password = P("p"),
+	    .method = P("INVITE"),
+	    .uri = P("sip:bob@example.com"),
+	    .cnonce = P("cn"),
+	    .nc = 0x1a,
 	};
 	char out[512];
 	/* auth-int only when auth is not offered */
@@ -613,9 +638,8 @@ Test(auth_client, choice_of_qop_and_errors)
 	             0);
 	cr_assert_gt(sip_auth_client_answer(&ch, &p, out, sizeof(out)), 0);
 	cr_assert(strstr(out, ", qop=auth-int, nc=0000001a") != NULL, "%s", out);
-	cr_assert_eq(sip_auth_challenge_parse(P("Digest realm=r, nonce=n, qop=\"auth-int,auth\""),
-	                                      &ch),
-	             0);
+	cr_assert_eq(
+	    sip_auth_challenge_parse(P("Digest realm=r, nonce=n, qop=\"auth-int,auth\""), &ch), 0);
 	cr_assert_gt(sip_auth_client_answer(&ch, &p, out, sizeof(out)), 0);
 	cr_assert(strstr(out, ", qop=auth, nc=0000001a") != NULL, "%s", out);
 	/* no qop: RFC 2069 form */
@@ -624,9 +648,9 @@ Test(auth_client, choice_of_qop_and_errors)
 	cr_assert(strstr(out, "qop") == NULL && strstr(out, "cnonce") == NULL, "%s", out);
 	cr_assert(strstr(out, "nc=") == NULL);
 	/* MD5-sess without qop still sends its cnonce */
-	cr_assert_eq(sip_auth_challenge_parse(P("Digest realm=\"r\", nonce=\"n\", algorithm=md5-SESS"),
-	                                      &ch),
-	             0);
+	cr_assert_eq(
+	    sip_auth_challenge_parse(P("Digest realm=\"r\", nonce=\"n\", algorithm=md5-SESS"), &ch),
+	    0);
 	cr_assert_eq(ch.algorithm, SIP_AUTH_ALG_MD5_SESS);
 	cr_assert_gt(sip_auth_client_answer(&ch, &p, out, sizeof(out)), 0);
 	expect_pl(param_of(out, "cnonce"), "cn");
@@ -640,9 +664,8 @@ Test(auth_client, choice_of_qop_and_errors)
 	             0);
 	cr_assert_eq(ch.qop, 0);
 	cr_assert_eq(sip_auth_client_answer(&ch, &p, out, sizeof(out)), -ENOTSUP);
-	cr_assert_eq(sip_auth_challenge_parse(P("Digest realm=r, nonce=n, algorithm=SHA-512-256"),
-	                                      &ch),
-	             0);
+	cr_assert_eq(
+	    sip_auth_challenge_parse(P("Digest realm=r, nonce=n, algorithm=SHA-512-256"), &ch), 0);
 	cr_assert_eq(ch.algorithm, SIP_AUTH_ALG_UNKNOWN);
 	expect_pl(ch.algorithm_name, "SHA-512-256");
 	cr_assert_eq(sip_auth_client_answer(&ch, &p, out, sizeof(out)), -ENOTSUP);
@@ -687,8 +710,8 @@ Test(auth_parse, quoted_escapes)
 {
 	struct sip_auth_challenge ch;
 	cr_assert_eq(sip_auth_challenge_parse(
-			     P("Digest realm=\"a\\\"b\\\\c, d\", nonce=\"x,y=z\", opaque=\"\""), &ch),
-		     0);
+	                 P("Digest realm=\"a\\\"b\\\\c, d\", nonce=\"x,y=z\", opaque=\"\""), &ch),
+	             0);
 	expect_pl(ch.realm, "a\\\"b\\\\c, d"); /* the view keeps the escapes */
 	cr_assert(sip_auth_value_eq(ch.realm, P("a\"b\\c, d")));
 	cr_assert(!sip_auth_value_eq(ch.realm, P("a\"b\\c, ")));
@@ -716,23 +739,23 @@ Test(auth_parse, unknown_params_and_empty_elements)
 	cr_assert(!sip_pl_isset(cr.qop_name));
 	cr_assert(!sip_pl_isset(cr.cnonce));
 	/* unknown params may repeat; known ones may not */
+	cr_assert_eq(
+	    sip_auth_credentials_parse(
+	        P("Digest username=u, realm=r, nonce=n, uri=x, response=y, a=1, a=2"), &cr),
+	    0);
 	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, realm=r, nonce=n, uri=x, response=y, a=1, a=2"),
-			     &cr),
-		     0);
-	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=auth-int, "
-			       "nc=FFFFFFFF, cnonce=c, userhash=true, algorithm=MD5"),
-			     &cr),
-		     0);
+	                 P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=auth-int, "
+	                   "nc=FFFFFFFF, cnonce=c, userhash=true, algorithm=MD5"),
+	                 &cr),
+	             0);
 	cr_assert_eq(cr.qop, SIP_AUTH_QOP_AUTH_INT);
 	cr_assert_eq(cr.nc, 0xffffffffu);
 	cr_assert(cr.userhash);
 	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=\"x-new\", "
-			       "nc=00000001, cnonce=c"),
-			     &cr),
-		     0);
+	                 P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=\"x-new\", "
+	                   "nc=00000001, cnonce=c"),
+	                 &cr),
+	             0);
 	cr_assert_eq(cr.qop, SIP_AUTH_QOP_OTHER);
 }
 
@@ -741,19 +764,20 @@ Test(auth_parse, duplicates)
 	struct sip_auth_challenge ch;
 	struct sip_auth_credentials cr;
 	cr_assert_eq(sip_auth_challenge_parse(P("Digest realm=a, nonce=n, Realm=b"), &ch), -EINVAL);
-	cr_assert_eq(sip_auth_challenge_parse(P("Digest realm=a, nonce=n, qop=auth, QOP=auth"), &ch),
-	             -EINVAL);
-	cr_assert_eq(sip_auth_challenge_parse(P("Digest realm=a, nonce=n, stale=true, stale=true"),
-	                                      &ch),
-	             -EINVAL);
-	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, realm=r, nonce=n, uri=x, response=y, response=z"),
-			     &cr),
-		     -EINVAL);
-	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, USERNAME=v, realm=r, nonce=n, uri=x, response=y"),
-			     &cr),
-		     -EINVAL);
+	cr_assert_eq(
+	    sip_auth_challenge_parse(P("Digest realm=a, nonce=n, qop=auth, QOP=auth"), &ch),
+	    -EINVAL);
+	cr_assert_eq(
+	    sip_auth_challenge_parse(P("Digest realm=a, nonce=n, stale=true, stale=true"), &ch),
+	    -EINVAL);
+	cr_assert_eq(
+	    sip_auth_credentials_parse(
+	        P("Digest username=u, realm=r, nonce=n, uri=x, response=y, response=z"), &cr),
+	    -EINVAL);
+	cr_assert_eq(
+	    sip_auth_credentials_parse(
+	        P("Digest username=u, USERNAME=v, realm=r, nonce=n, uri=x, response=y"), &cr),
+	    -EINVAL);
 }
 
 Test(auth_parse, missing_required)
@@ -776,20 +800,20 @@ Test(auth_parse, missing_required)
 	}
 	/* qop needs cnonce and nc; -sess needs cnonce */
 	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=auth, "
-			       "nc=00000001"),
-			     &cr),
-		     -EINVAL);
+	                 P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=auth, "
+	                   "nc=00000001"),
+	                 &cr),
+	             -EINVAL);
 	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=auth, "
-			       "cnonce=c"),
-			     &cr),
-		     -EINVAL);
-	cr_assert_eq(sip_auth_credentials_parse(
-			     P("Digest username=u, realm=r, nonce=n, uri=x, response=y, "
-			       "algorithm=SHA-256-sess"),
-			     &cr),
-		     -EINVAL);
+	                 P("Digest username=u, realm=r, nonce=n, uri=x, response=y, qop=auth, "
+	                   "cnonce=c"),
+	                 &cr),
+	             -EINVAL);
+	cr_assert_eq(
+	    sip_auth_credentials_parse(P("Digest username=u, realm=r, nonce=n, uri=x, response=y, "
+	                                 "algorithm=SHA-256-sess"),
+	                               &cr),
+	    -EINVAL);
 }
 
 Test(auth_parse, bad_nc)
@@ -814,25 +838,25 @@ Test(auth_parse, other_schemes_and_garbage)
 	cr_assert_eq(sip_auth_credentials_parse(P("Basic dXNlcjpwYXNz"), &cr), -ENOTSUP);
 	cr_assert_eq(sip_auth_challenge_parse(P("Digestrealm=a, nonce=b"), &ch), -EINVAL);
 	const char *garbage[] = {
-		"",
-		"   ",
-		"\"Digest\" realm=a, nonce=b",
-		"Digest realm=a nonce=b",
-		"Digest realm=a; nonce=b",
-		"Digest realm=\"a, nonce=b",
-		"Digest realm=a, nonce=",
-		"Digest realm=a, nonce",
-		"Digest realm=a, =b, nonce=c",
-		"Digest realm=a, nonce=b\r\nX: y",
-		"Digest realm=a, nonce=b\r\n",
-		"Digest realm=a,\r\nnonce=b",
-		"Digest realm=sip:x, nonce=b",
-		"Digest realm=\"a\"b, nonce=c",
-		"Digest realm=a, nonce=b, qop=\"auth;x\"",
-		"Digest realm=a, nonce=b, qop=\"\"",
-		"Digest realm=\"a\\",
-		"Digest realm=\"a\x01\", nonce=b",
-		"Digest realm=a, nonce=b Basic realm=c",
+	    "",
+	    "   ",
+	    "\"Digest\" realm=a, nonce=b",
+	    "Digest realm=a nonce=b",
+	    "Digest realm=a; nonce=b",
+	    "Digest realm=\"a, nonce=b",
+	    "Digest realm=a, nonce=",
+	    "Digest realm=a, nonce",
+	    "Digest realm=a, =b, nonce=c",
+	    "Digest realm=a, nonce=b\r\nX: y",
+	    "Digest realm=a, nonce=b\r\n",
+	    "Digest realm=a,\r\nnonce=b",
+	    "Digest realm=sip:x, nonce=b",
+	    "Digest realm=\"a\"b, nonce=c",
+	    "Digest realm=a, nonce=b, qop=\"auth;x\"",
+	    "Digest realm=a, nonce=b, qop=\"\"",
+	    "Digest realm=\"a\\",
+	    "Digest realm=\"a\x01\", nonce=b",
+	    "Digest realm=a, nonce=b Basic realm=c",
 	};
 	for (size_t i = 0; i < sizeof(garbage) / sizeof(garbage[0]); i++) {
 		/* parse a copy of exactly the string's length so ASan sees overreads */
@@ -876,8 +900,12 @@ Test(auth_bounds, enospc_everywhere)
 	struct sip_auth_challenge ch;
 	cr_assert_eq(sip_auth_challenge_parse(P(chal), &ch), 0);
 	struct sip_auth_client_params p = {
-		.username = P("alice"), .password = P("secret"), .method = P("REGISTER"),
-		.uri = P("sip:" REALM), .cnonce = P("c"), .nc = 1,
+	    .username = P("alice"),
+	    .password = P("secret"),
+	    .method = P("REGISTER"),
+	    .uri = P("sip:" REALM),
+	    .cnonce = P("c"),
+	    .nc = 1,
 	};
 	n = sip_auth_client_answer(&ch, &p, full, sizeof(full));
 	cr_assert_gt(n, 0);
