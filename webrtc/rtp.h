@@ -177,6 +177,10 @@ void rtcp_iter_init(struct rtcp_iter *it, const uint8_t *buf, size_t len);
  * its length runs past the buffer, its padding count is 0 or too long, or an
  * SR/RR is too short for its report count. */
 int rtcp_next(struct rtcp_iter *it, struct rtcp_view *out);
+/* Deliberately not checked (RFC 3550 A.2 suggests both): that the first packet
+ * is an SR or RR, since reduced-size RTCP (RFC 5506) sends feedback alone, and
+ * that only the last packet is padded, since each packet's padding is bounded
+ * by its own length anyway. */
 /* Check a whole compound: at least one packet and every packet valid.
  * Returns the number of packets, or -EINVAL. */
 int rtcp_validate(const uint8_t *buf, size_t len);
