@@ -57,7 +57,8 @@ int sip_buf_append(struct sip_buf *b, const void *data, size_t len)
 
 int sip_buf_append_pl(struct sip_buf *b, sip_pl pl) { return sip_buf_append(b, pl.p, pl.l); }
 
-static int buf_vprintf(struct sip_buf *b, const char *fmt, va_list ap)
+__attribute__((format(printf, 2, 0))) static int buf_vprintf(struct sip_buf *b, const char *fmt,
+                                                             va_list ap)
 {
 	if (b->error)
 		return b->error;

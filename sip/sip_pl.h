@@ -65,7 +65,8 @@ struct sip_scan {
 
 static inline struct sip_scan sip_scan_init(sip_pl pl)
 {
-	return (struct sip_scan){pl.p, pl.p + pl.l};
+	/* a NULL view scans as empty (no arithmetic on a null pointer) */
+	return (struct sip_scan){pl.p, pl.p ? pl.p + pl.l : pl.p};
 }
 static inline bool sip_scan_eof(const struct sip_scan *s) { return s->p >= s->end; }
 static inline int sip_scan_peek(const struct sip_scan *s)

@@ -90,7 +90,8 @@ int main(int argc, char **argv)
 			count++;
 		}
 		closedir(d);
-		qsort(names, count, sizeof(*names), cmp_names);
+		if (count > 1)
+			qsort(names, count, sizeof(*names), cmp_names);
 		for (size_t k = 0; k < count; k++) {
 			if (run_file(names[k]) == 0)
 				ran++;
