@@ -59,7 +59,8 @@ static void check_uri(const struct sip_uri *u)
 	(void)sip_uri_param(u, "transport", &v);
 	(void)sip_uri_param(u, "lr", &v);
 	char tmp[64];
-	(void)sip_uri_unescape(u->user, tmp, sizeof(tmp));
+	if (u->user.p) /* an unset view is not something to unescape */
+		(void)sip_uri_unescape(u->user, tmp, sizeof(tmp));
 	(void)sip_uri_default_port(u);
 }
 
