@@ -104,7 +104,10 @@ static int param_delta(sip_pl params, const char *name, bool *has, uint32_t *out
 
 /* ---- hosts: hostname / IPv4address / IPv6reference (RFC 3261 §25.1) ---- */
 
-static bool is_alnum(unsigned char c) { return sip_is_alpha(c) || sip_is_digit(c); }
+static bool is_alnum(unsigned char c)
+{
+	return sip_is_alpha(c) || sip_is_digit(c);
+}
 
 /* IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each <= 255. */
 static bool ipv4_valid(sip_pl v)
@@ -224,7 +227,7 @@ static enum sip_uri_host_type host_type_of(sip_pl v)
 		if (v.p[v.l - 1] != ']')
 			return SIP_URI_HOST_NONE;
 		return ipv6_valid((sip_pl){v.p + 1, v.l - 2}) ? SIP_URI_HOST_IPV6
-		                                               : SIP_URI_HOST_NONE;
+		                                              : SIP_URI_HOST_NONE;
 	}
 	if (ipv4_valid(v))
 		return SIP_URI_HOST_IPV4;
@@ -313,9 +316,8 @@ static int via_parse(sip_pl value, struct sip_via *via)
 		return -EINVAL;
 
 	/* sent-protocol = protocol-name SLASH protocol-version SLASH transport */
-	if (!sip_scan_token(&s, &name) || !sip_scan_sep(&s, '/') ||
-	    !sip_scan_token(&s, &version) || !sip_scan_sep(&s, '/') ||
-	    !sip_scan_token(&s, &via->transport))
+	if (!sip_scan_token(&s, &name) || !sip_scan_sep(&s, '/') || !sip_scan_token(&s, &version) ||
+	    !sip_scan_sep(&s, '/') || !sip_scan_token(&s, &via->transport))
 		return -EINVAL;
 	if (!sip_pl_caseeq_cstr(name, "SIP") || !sip_pl_eq_cstr(version, "2.0"))
 		return -EINVAL;
@@ -635,15 +637,8 @@ int sip_substate_parse(sip_pl value, struct sip_substate *ss)
  *        "]" / "?" / "{" / "}") */
 static bool is_word_char(unsigned char c)
 {
-	if (sip_is_token_char(c))
-		return true;
-	switch (c) {
-	case '(': case ')': case '<': case '>': case ':': case '\\': case '"':
-	case '/': case '[': case ']': case '?': case '{': case '}':
-		return true;
-	default:
-		return false;
-	}
+	static const char extra[] = "()<>:\\\"/[]?{}";
+	return sip_is_token_char(c) || memchr(extra, c, sizeof(extra) - 1) != NULL;
 }
 
 static bool scan_word(struct sip_scan *s)

@@ -7,7 +7,10 @@
 
 #include "sip/sip_hdr.h"
 
-static sip_pl P(const char *s) { return sip_pl_from_cstr(s); }
+static sip_pl P(const char *s)
+{
+	return sip_pl_from_cstr(s);
+}
 
 static void expect_pl(sip_pl got, const char *want)
 {
@@ -25,7 +28,8 @@ static void expect_unset(sip_pl got)
 Test(via, sipjs_wss)
 {
 	struct sip_via v;
-	cr_assert_eq(sip_via_parse(P("SIP/2.0/WSS 1abc2def.invalid;branch=z9hG4bK123;rport"), &v), 0);
+	cr_assert_eq(sip_via_parse(P("SIP/2.0/WSS 1abc2def.invalid;branch=z9hG4bK123;rport"), &v),
+	             0);
 	expect_pl(v.protocol, "SIP/2.0");
 	expect_pl(v.transport, "WSS");
 	expect_pl(v.host, "1abc2def.invalid");
@@ -77,7 +81,8 @@ Test(via, maddr_ttl_unknown_params)
 	expect_pl(v.maddr, "224.2.0.1");
 	expect_pl(v.ttl, "16");
 	expect_pl(v.branch, "z9hG4bKa");
-	cr_assert_eq(sip_via_parse(P("SIP/2.0/UDP h.example.com;ttl=0;maddr=[2001:db8::1]"), &v), 0);
+	cr_assert_eq(sip_via_parse(P("SIP/2.0/UDP h.example.com;ttl=0;maddr=[2001:db8::1]"), &v),
+	             0);
 	expect_pl(v.ttl, "0");
 	expect_pl(v.maddr, "[2001:db8::1]");
 	cr_assert_eq(sip_via_parse(P("SIP/2.0/UDP h.example.com;maddr=mcast.example.net"), &v), 0);
@@ -88,8 +93,8 @@ Test(via, lws_and_folds_everywhere)
 {
 	struct sip_via v;
 	/* as in RFC 4475's tortuous INVITE */
-	cr_assert_eq(sip_via_parse(P("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw"), &v),
-	             0);
+	cr_assert_eq(
+	    sip_via_parse(P("SIP  /   2.0\r\n /UDP\r\n    192.0.2.2;branch=390skdjuw"), &v), 0);
 	expect_pl(v.protocol, "SIP  /   2.0");
 	expect_pl(v.transport, "UDP");
 	expect_pl(v.host, "192.0.2.2");
@@ -104,8 +109,8 @@ Test(via, lws_and_folds_everywhere)
 	expect_pl(v.branch, "z9hG4bK9ikj8");
 	cr_assert_eq(v.params.p[0], ';');
 
-	cr_assert_eq(sip_via_parse(P("SIP/2.0/UDP\t192.0.2.1 : 5070 ; branch=\r\n z9hG4bK30239"), &v),
-	             0);
+	cr_assert_eq(
+	    sip_via_parse(P("SIP/2.0/UDP\t192.0.2.1 : 5070 ; branch=\r\n z9hG4bK30239"), &v), 0);
 	expect_pl(v.host, "192.0.2.1");
 	cr_assert_eq(v.port, 5070);
 	expect_pl(v.branch, "z9hG4bK30239");
@@ -142,7 +147,8 @@ Test(via, ipv6_sent_by_and_received_rfc5118)
 	cr_assert_eq(v.port, 5070);
 	expect_pl(v.received, "2001:db8::9:255");
 
-	cr_assert_eq(sip_via_parse(P("SIP/2.0/TCP [::ffff:192.0.2.1]:5060;branch=z9hG4bK6"), &v), 0);
+	cr_assert_eq(sip_via_parse(P("SIP/2.0/TCP [::ffff:192.0.2.1]:5060;branch=z9hG4bK6"), &v),
+	             0);
 	expect_pl(v.host, "[::ffff:192.0.2.1]");
 	cr_assert_eq(v.host_type, SIP_URI_HOST_IPV6);
 	cr_assert_eq(sip_via_parse(P("SIP/2.0/TCP [::1];branch=z9hG4bK6"), &v), 0);
@@ -154,49 +160,49 @@ Test(via, errors)
 {
 	struct sip_via v;
 	const char *bad[] = {
-		"",
-		"   ",
-		"SIP/2.0/UDP",                            /* no sent-by */
-		"SIP/2.0/UDP ",                           /* no sent-by */
-		"SIP/2.0 192.0.2.1",                      /* no transport */
-		"SIP/2.0/ 192.0.2.1",                     /* empty transport */
-		"HTTP/1.1/UDP 192.0.2.1:5060;branch=z9",  /* wrong protocol */
-		"SIP/3.0/UDP 192.0.2.1",                  /* wrong version */
-		"SIP/2.00/UDP 192.0.2.1",                 /* wrong version */
-		"SIP/2.0/UDP192.0.2.1",                   /* no LWS before sent-by */
-		"SIP/2.0/UDP 192.0.2.1:70000",            /* port out of range */
-		"SIP/2.0/UDP 192.0.2.1:0",                /* port zero */
-		"SIP/2.0/UDP 192.0.2.1:",                 /* colon without port */
-		"SIP/2.0/UDP 192.0.2.1:50x0",             /* junk in port */
-		"SIP/2.0/UDP 2001:db8::1",                /* IPv6 without brackets */
-		"SIP/2.0/UDP [2001:db8::1",               /* unclosed bracket */
-		"SIP/2.0/UDP [2001::db8::1]",             /* two :: */
-		"SIP/2.0/UDP [1:2:3:4:5:6:7:8:9]",        /* nine groups */
-		"SIP/2.0/UDP [12345::1]",                 /* five hex digits */
-		"SIP/2.0/UDP [1:2:3:4:5:6:7]",            /* seven groups, no :: */
-		"SIP/2.0/UDP [1::2:]",                    /* trailing colon */
-		"SIP/2.0/UDP 192.0.2.300",                /* bad IPv4 */
-		"SIP/2.0/UDP -bad.example.com",           /* label starts with - */
-		"SIP/2.0/UDP bad..example.com",           /* empty label */
-		"SIP/2.0/UDP h_x.example.com",            /* underscore */
-		"SIP/2.0/UDP 192.0.2.15;;",               /* stray separators */
-		"SIP/2.0/UDP 192.0.2.15;",                /* trailing ; */
-		"SIP/2.0/UDP 192.0.2.15 junk",            /* junk after sent-by */
-		"SIP/2.0/UDP 192.0.2.15;branch",          /* branch without value */
-		"SIP/2.0/UDP 192.0.2.15;branch=\"q\"",    /* branch not a token */
-		"SIP/2.0/UDP 192.0.2.15;received",        /* received without value */
-		"SIP/2.0/UDP 192.0.2.15;received=host.example.com",
-		"SIP/2.0/UDP 192.0.2.15;received=1.2.3",
-		"SIP/2.0/UDP 192.0.2.15;received=[1::2::3]",
-		"SIP/2.0/UDP 192.0.2.15;maddr",
-		"SIP/2.0/UDP 192.0.2.15;maddr=bad_host",
-		"SIP/2.0/UDP 192.0.2.15;ttl=256",
-		"SIP/2.0/UDP 192.0.2.15;ttl=0001",
-		"SIP/2.0/UDP 192.0.2.15;ttl",
-		"SIP/2.0/UDP 192.0.2.15;rport=0",
-		"SIP/2.0/UDP 192.0.2.15;rport=65536",
-		"SIP/2.0/UDP 192.0.2.15;rport=abc",
-		"SIP/2.0/UDP 192.0.2.15;branch=z9hG4bK1, SIP/2.0/UDP h2", /* unsplit list */
+	    "",
+	    "   ",
+	    "SIP/2.0/UDP",                           /* no sent-by */
+	    "SIP/2.0/UDP ",                          /* no sent-by */
+	    "SIP/2.0 192.0.2.1",                     /* no transport */
+	    "SIP/2.0/ 192.0.2.1",                    /* empty transport */
+	    "HTTP/1.1/UDP 192.0.2.1:5060;branch=z9", /* wrong protocol */
+	    "SIP/3.0/UDP 192.0.2.1",                 /* wrong version */
+	    "SIP/2.00/UDP 192.0.2.1",                /* wrong version */
+	    "SIP/2.0/UDP192.0.2.1",                  /* no LWS before sent-by */
+	    "SIP/2.0/UDP 192.0.2.1:70000",           /* port out of range */
+	    "SIP/2.0/UDP 192.0.2.1:0",               /* port zero */
+	    "SIP/2.0/UDP 192.0.2.1:",                /* colon without port */
+	    "SIP/2.0/UDP 192.0.2.1:50x0",            /* junk in port */
+	    "SIP/2.0/UDP 2001:db8::1",               /* IPv6 without brackets */
+	    "SIP/2.0/UDP [2001:db8::1",              /* unclosed bracket */
+	    "SIP/2.0/UDP [2001::db8::1]",            /* two :: */
+	    "SIP/2.0/UDP [1:2:3:4:5:6:7:8:9]",       /* nine groups */
+	    "SIP/2.0/UDP [12345::1]",                /* five hex digits */
+	    "SIP/2.0/UDP [1:2:3:4:5:6:7]",           /* seven groups, no :: */
+	    "SIP/2.0/UDP [1::2:]",                   /* trailing colon */
+	    "SIP/2.0/UDP 192.0.2.300",               /* bad IPv4 */
+	    "SIP/2.0/UDP -bad.example.com",          /* label starts with - */
+	    "SIP/2.0/UDP bad..example.com",          /* empty label */
+	    "SIP/2.0/UDP h_x.example.com",           /* underscore */
+	    "SIP/2.0/UDP 192.0.2.15;;",              /* stray separators */
+	    "SIP/2.0/UDP 192.0.2.15;",               /* trailing ; */
+	    "SIP/2.0/UDP 192.0.2.15 junk",           /* junk after sent-by */
+	    "SIP/2.0/UDP 192.0.2.15;branch",         /* branch without value */
+	    "SIP/2.0/UDP 192.0.2.15;branch=\"q\"",   /* branch not a token */
+	    "SIP/2.0/UDP 192.0.2.15;received",       /* received without value */
+	    "SIP/2.0/UDP 192.0.2.15;received=host.example.com",
+	    "SIP/2.0/UDP 192.0.2.15;received=1.2.3",
+	    "SIP/2.0/UDP 192.0.2.15;received=[1::2::3]",
+	    "SIP/2.0/UDP 192.0.2.15;maddr",
+	    "SIP/2.0/UDP 192.0.2.15;maddr=bad_host",
+	    "SIP/2.0/UDP 192.0.2.15;ttl=256",
+	    "SIP/2.0/UDP 192.0.2.15;ttl=0001",
+	    "SIP/2.0/UDP 192.0.2.15;ttl",
+	    "SIP/2.0/UDP 192.0.2.15;rport=0",
+	    "SIP/2.0/UDP 192.0.2.15;rport=65536",
+	    "SIP/2.0/UDP 192.0.2.15;rport=abc",
+	    "SIP/2.0/UDP 192.0.2.15;branch=z9hG4bK1, SIP/2.0/UDP h2", /* unsplit list */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		int rc = sip_via_parse(P(bad[i]), &v);
@@ -224,7 +230,8 @@ Test(via, not_nul_terminated_view)
 Test(addr, quoted_display_with_escapes)
 {
 	struct sip_addr a;
-	cr_assert_eq(sip_addr_parse(P("\"Alice \\\"A\\\"\" <sip:alice@example.com>;tag=abc"), &a), 0);
+	cr_assert_eq(sip_addr_parse(P("\"Alice \\\"A\\\"\" <sip:alice@example.com>;tag=abc"), &a),
+	             0);
 	expect_pl(a.display, "Alice \\\"A\\\"");
 	cr_assert(a.display_quoted);
 	expect_pl(a.uri_text, "sip:alice@example.com");
@@ -277,8 +284,8 @@ Test(addr, token_display_name)
 Test(addr, name_addr_without_display_and_uri_params)
 {
 	struct sip_addr a;
-	cr_assert_eq(sip_addr_parse(P("<sip:services.example.com;lr;unknownwith=value;unknown-no-value>"),
-	                            &a),
+	cr_assert_eq(sip_addr_parse(
+	                 P("<sip:services.example.com;lr;unknownwith=value;unknown-no-value>"), &a),
 	             0);
 	expect_unset(a.display);
 	expect_pl(a.uri_text, "sip:services.example.com;lr;unknownwith=value;unknown-no-value");
@@ -298,9 +305,8 @@ Test(addr, folds_and_lws_around_separators)
 {
 	struct sip_addr a;
 	/* RFC 4475 tortuous To and From */
-	cr_assert_eq(sip_addr_parse(P("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n"),
-	                            &a),
-	             0);
+	cr_assert_eq(
+	    sip_addr_parse(P("sip:vivekg@chair-dnrc.example.com ;   tag    = 1918181833n"), &a), 0);
 	expect_pl(a.uri_text, "sip:vivekg@chair-dnrc.example.com");
 	expect_pl(a.tag, "1918181833n");
 
@@ -352,28 +358,28 @@ Test(addr, errors)
 {
 	struct sip_addr a;
 	const char *bad[] = {
-		"",
-		"sip:user @example.com",                   /* space in addr-spec */
-		"Bell, Alexander <sip:a.g.bell@example.com>;tag=43", /* comma in display */
-		"\"Bob <sip:bob@example.com>;tag=t106",     /* unterminated quote */
-		"\"Bob\" sip:bob@example.com",             /* display without <> */
-		"Bob sip:bob@example.com",                 /* display without <> */
-		"Bob",                                     /* not a URI at all */
-		"<sip:bob@example.com",                    /* no > */
-		"<sip:bob@example.com>junk",               /* junk after > */
-		"<sip:bob@example.com> <sip:c@example.com>",
-		"<sip:bob@example.com>;",                  /* trailing ; */
-		"<sip:bob@example.com>;tag",               /* tag without value */
-		"<sip:bob@example.com>;tag=\"x\"",         /* tag not a token */
-		"<sip:bob@example.com>;;tag=1",
-		"sip:bob@example.com?Subject=x",           /* headers without <> */
-		"sip:bob@example.com,sip:c@example.com",   /* comma without <> */
-		"<>",                                      /* empty URI */
-		"< sip:bob@example.com>",                  /* LWS inside <> */
-		"<sip:bob@exa mple.com>",
-		"<sip:bob@[2001::db8::1]>",                /* bad IPv6 */
-		"<sip:bob@example.com:99999>",             /* bad port */
-		"<:nothing>",                              /* not a URI */
+	    "",
+	    "sip:user @example.com",                             /* space in addr-spec */
+	    "Bell, Alexander <sip:a.g.bell@example.com>;tag=43", /* comma in display */
+	    "\"Bob <sip:bob@example.com>;tag=t106",              /* unterminated quote */
+	    "\"Bob\" sip:bob@example.com",                       /* display without <> */
+	    "Bob sip:bob@example.com",                           /* display without <> */
+	    "Bob",                                               /* not a URI at all */
+	    "<sip:bob@example.com",                              /* no > */
+	    "<sip:bob@example.com>junk",                         /* junk after > */
+	    "<sip:bob@example.com> <sip:c@example.com>",
+	    "<sip:bob@example.com>;",          /* trailing ; */
+	    "<sip:bob@example.com>;tag",       /* tag without value */
+	    "<sip:bob@example.com>;tag=\"x\"", /* tag not a token */
+	    "<sip:bob@example.com>;;tag=1",
+	    "sip:bob@example.com?Subject=x",         /* headers without <> */
+	    "sip:bob@example.com,sip:c@example.com", /* comma without <> */
+	    "<>",                                    /* empty URI */
+	    "< sip:bob@example.com>",                /* LWS inside <> */
+	    "<sip:bob@exa mple.com>",
+	    "<sip:bob@[2001::db8::1]>",    /* bad IPv6 */
+	    "<sip:bob@example.com:99999>", /* bad port */
+	    "<:nothing>",                  /* not a URI */
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_addr_parse(P(bad[i]), &a), -EINVAL, "accepted '%s'", bad[i]);
@@ -387,11 +393,12 @@ Test(addr, errors)
 Test(contact, sipjs_register)
 {
 	struct sip_contact c;
-	cr_assert_eq(sip_contact_parse(P("<sip:k8a7s9d@qwe.invalid;transport=ws;ob>;+sip.ice;reg-id=1;"
-	                                 "+sip.instance=\"<urn:uuid:11111111-2222-3333-4444-"
-	                                 "555555555555>\";expires=600"),
-	                               &c),
-	             0);
+	cr_assert_eq(
+	    sip_contact_parse(P("<sip:k8a7s9d@qwe.invalid;transport=ws;ob>;+sip.ice;reg-id=1;"
+	                        "+sip.instance=\"<urn:uuid:11111111-2222-3333-4444-"
+	                        "555555555555>\";expires=600"),
+	                      &c),
+	    0);
 	cr_assert(!c.star);
 	expect_pl(c.addr.uri_text, "sip:k8a7s9d@qwe.invalid;transport=ws;ob");
 	expect_pl(c.addr.uri.user, "k8a7s9d");
@@ -426,8 +433,8 @@ Test(contact, star)
 Test(contact, jssip_and_asterisk)
 {
 	struct sip_contact c;
-	cr_assert_eq(sip_contact_parse(P("<sip:8qvs2qlj@9cn1g5ov1c8r.invalid;transport=ws>;expires=600"),
-	                               &c),
+	cr_assert_eq(sip_contact_parse(
+	                 P("<sip:8qvs2qlj@9cn1g5ov1c8r.invalid;transport=ws>;expires=600"), &c),
 	             0);
 	expect_pl(c.addr.uri.transport, "ws");
 	cr_assert(!c.addr.uri.ob);
@@ -435,15 +442,16 @@ Test(contact, jssip_and_asterisk)
 	expect_unset(c.instance);
 	cr_assert(!c.has_reg_id);
 
-	cr_assert_eq(sip_contact_parse(P("<sip:6001@192.0.2.20:5060;transport=udp>;expires=3599"), &c),
-	             0);
+	cr_assert_eq(
+	    sip_contact_parse(P("<sip:6001@192.0.2.20:5060;transport=udp>;expires=3599"), &c), 0);
 	cr_assert_eq(c.addr.uri.port, 5060);
 	cr_assert_eq(c.expires, 3599);
 
-	cr_assert_eq(sip_contact_parse(P("\"Quoted string \\\"\\\"\" <sip:jdrosen@example.com> ; "
-	                                 "newparam =\r\n      newvalue ;\r\n  secondparam ; q = 0.33"),
-	                               &c),
-	             0);
+	cr_assert_eq(
+	    sip_contact_parse(P("\"Quoted string \\\"\\\"\" <sip:jdrosen@example.com> ; "
+	                        "newparam =\r\n      newvalue ;\r\n  secondparam ; q = 0.33"),
+	                      &c),
+	    0);
 	expect_pl(c.addr.display, "Quoted string \\\"\\\"");
 	cr_assert(c.has_q);
 	cr_assert_eq(c.q, 330);
@@ -456,10 +464,10 @@ Test(contact, q_values)
 		const char *q;
 		int want;
 	} cases[] = {
-		{"0", 0}, {"0.", 0}, {"0.5", 500}, {"0.05", 50}, {"0.001", 1}, {"0.999", 999},
-		{"1", 1000}, {"1.", 1000}, {"1.0", 1000}, {"1.000", 1000},
-		{"1.5", -1}, {"1.001", -1}, {"2", -1}, {"0.1234", -1}, {"0.a", -1}, {".5", -1},
-		{"00.5", -1}, {"-0.5", -1}, {"", -1},
+	    {"0", 0},       {"0.", 0},     {"0.5", 500}, {"0.05", 50},   {"0.001", 1},
+	    {"0.999", 999}, {"1", 1000},   {"1.", 1000}, {"1.0", 1000},  {"1.000", 1000},
+	    {"1.5", -1},    {"1.001", -1}, {"2", -1},    {"0.1234", -1}, {"0.a", -1},
+	    {".5", -1},     {"00.5", -1},  {"-0.5", -1}, {"", -1},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		char buf[64];
@@ -546,8 +554,19 @@ Test(cseq, errors)
 {
 	struct sip_cseq c;
 	const char *bad[] = {
-		"", "INVITE", "1", "1 ", "1INVITE", "2147483648 INVITE", "99999999999 INVITE",
-		"-1 INVITE", "1 INVITE x", "1 INV;ITE", "1 INVITE,", "a1 INVITE", "1 \"INVITE\"",
+	    "",
+	    "INVITE",
+	    "1",
+	    "1 ",
+	    "1INVITE",
+	    "2147483648 INVITE",
+	    "99999999999 INVITE",
+	    "-1 INVITE",
+	    "1 INVITE x",
+	    "1 INV;ITE",
+	    "1 INVITE,",
+	    "a1 INVITE",
+	    "1 \"INVITE\"",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_cseq_parse(P(bad[i]), &c), -EINVAL, "accepted '%s'", bad[i]);
@@ -571,8 +590,16 @@ Test(rack, values_and_errors)
 	cr_assert_eq(r.method, SIP_METHOD_UPDATE);
 
 	const char *bad[] = {
-		"", "1", "1 2", "1 2 ", "1 INVITE", "1 2INVITE", "4294967296 1 INVITE",
-		"1 2147483648 INVITE", "1 2 INVITE junk", "1,2 INVITE",
+	    "",
+	    "1",
+	    "1 2",
+	    "1 2 ",
+	    "1 INVITE",
+	    "1 2INVITE",
+	    "4294967296 1 INVITE",
+	    "1 2147483648 INVITE",
+	    "1 2 INVITE junk",
+	    "1,2 INVITE",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_rack_parse(P(bad[i]), &r), -EINVAL, "accepted '%s'", bad[i]);
@@ -615,7 +642,8 @@ Test(ctype, values_and_errors)
 	expect_pl(ct.subtype, "sdp");
 	expect_unset(ct.params);
 
-	cr_assert_eq(sip_ctype_parse(P("multipart/mixed ; boundary=\"unique-boundary-1\""), &ct), 0);
+	cr_assert_eq(sip_ctype_parse(P("multipart/mixed ; boundary=\"unique-boundary-1\""), &ct),
+	             0);
 	expect_pl(ct.type, "multipart");
 	expect_pl(ct.subtype, "mixed");
 	expect_pl(ct.params, "; boundary=\"unique-boundary-1\"");
@@ -627,8 +655,14 @@ Test(ctype, values_and_errors)
 	expect_pl(ct.type, "Text");
 	expect_pl(ct.subtype, "Plain");
 
-	const char *bad[] = {"", "application", "application/", "/sdp", "application sdp",
-	                     "application/sdp junk", "application/sdp;", "application/s;d;p=",
+	const char *bad[] = {"",
+	                     "application",
+	                     "application/",
+	                     "/sdp",
+	                     "application sdp",
+	                     "application/sdp junk",
+	                     "application/sdp;",
+	                     "application/s;d;p=",
 	                     "application/sdp, text/plain"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_ctype_parse(P(bad[i]), &ct), -EINVAL, "accepted '%s'", bad[i]);
@@ -655,8 +689,8 @@ Test(event, values_and_errors)
 	expect_pl(ev.package, "dialog");
 	expect_pl(ev.id, "x1");
 
-	const char *bad[] = {"", ";id=1", "refer;id", "refer;id=\"q\"", "refer id", "refer;",
-	                     "re/fer", "refer, dialog"};
+	const char *bad[] = {"",         ";id=1",  "refer;id", "refer;id=\"q\"",
+	                     "refer id", "refer;", "re/fer",   "refer, dialog"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_event_parse(P(bad[i]), &ev), -EINVAL, "accepted '%s'", bad[i]);
 		expect_unset(ev.package);
@@ -680,8 +714,8 @@ Test(substate, values_and_errors)
 	expect_pl(ss.reason, "noresource");
 	cr_assert(!ss.has_expires);
 
-	cr_assert_eq(sip_substate_parse(P("terminated ; reason = probation ; retry-after = 3600"), &ss),
-	             0);
+	cr_assert_eq(
+	    sip_substate_parse(P("terminated ; reason = probation ; retry-after = 3600"), &ss), 0);
 	expect_pl(ss.reason, "probation");
 	cr_assert(ss.has_retry_after);
 	cr_assert_eq(ss.retry_after, 3600);
@@ -691,8 +725,13 @@ Test(substate, values_and_errors)
 	expect_pl(ss.state, "pending");
 	expect_unset(ss.params);
 
-	const char *bad[] = {"", "active;expires", "active;expires=x", "active;retry-after=",
-	                     "terminated;reason", "terminated;reason=\"x\"", "active junk",
+	const char *bad[] = {"",
+	                     "active;expires",
+	                     "active;expires=x",
+	                     "active;retry-after=",
+	                     "terminated;reason",
+	                     "terminated;reason=\"x\"",
+	                     "active junk",
 	                     "active;"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_substate_parse(P(bad[i]), &ss), -EINVAL, "accepted '%s'", bad[i]);
@@ -706,8 +745,8 @@ Test(substate, values_and_errors)
 Test(replaces, values)
 {
 	struct sip_replaces rp;
-	cr_assert_eq(sip_replaces_parse(P("425928@bobster.example.org;to-tag=7743;from-tag=6472"), &rp),
-	             0);
+	cr_assert_eq(
+	    sip_replaces_parse(P("425928@bobster.example.org;to-tag=7743;from-tag=6472"), &rp), 0);
 	expect_pl(rp.call_id, "425928@bobster.example.org");
 	expect_pl(rp.to_tag, "7743");
 	expect_pl(rp.from_tag, "6472");
@@ -732,19 +771,19 @@ Test(replaces, errors)
 {
 	struct sip_replaces rp;
 	const char *bad[] = {
-		"",
-		"abc",                              /* no tags */
-		"abc;to-tag=1",                     /* no from-tag */
-		"abc;from-tag=1",                   /* no to-tag */
-		"abc;to-tag;from-tag=1",            /* tag without value */
-		"abc;to-tag=\"1\";from-tag=2",      /* tag not a token */
-		"abc;to-tag=1;from-tag=2;early-only=yes",
-		"abc@;to-tag=1;from-tag=2",         /* empty word after @ */
-		"@abc;to-tag=1;from-tag=2",
-		"a@b@c;to-tag=1;from-tag=2",
-		"a b;to-tag=1;from-tag=2",
-		";to-tag=1;from-tag=2",
-		"abc;to-tag=1;from-tag=2;",
+	    "",
+	    "abc",                         /* no tags */
+	    "abc;to-tag=1",                /* no from-tag */
+	    "abc;from-tag=1",              /* no to-tag */
+	    "abc;to-tag;from-tag=1",       /* tag without value */
+	    "abc;to-tag=\"1\";from-tag=2", /* tag not a token */
+	    "abc;to-tag=1;from-tag=2;early-only=yes",
+	    "abc@;to-tag=1;from-tag=2", /* empty word after @ */
+	    "@abc;to-tag=1;from-tag=2",
+	    "a@b@c;to-tag=1;from-tag=2",
+	    "a b;to-tag=1;from-tag=2",
+	    ";to-tag=1;from-tag=2",
+	    "abc;to-tag=1;from-tag=2;",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_replaces_parse(P(bad[i]), &rp), -EINVAL, "accepted '%s'", bad[i]);
@@ -776,9 +815,9 @@ Test(session_expires, values_and_errors)
 	cr_assert_eq(se.delta, UINT32_MAX);
 	expect_unset(se.refresher);
 
-	const char *bad[] = {"",        "abc",          "1800;refresher=proxy", "1800;refresher",
-	                     "1800 x",  "1800;",        "-1",                   "1800;refresher=\"uac\"",
-	                     "18 00",   ";refresher=uac"};
+	const char *bad[] = {
+	    "",      "abc", "1800;refresher=proxy",   "1800;refresher", "1800 x",
+	    "1800;", "-1",  "1800;refresher=\"uac\"", "18 00",          ";refresher=uac"};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		cr_assert_eq(sip_session_expires_parse(P(bad[i]), &se), -EINVAL, "accepted '%s'",
 		             bad[i]);
@@ -798,7 +837,8 @@ Test(reason, values_and_errors)
 	cr_assert_eq(r.cause, 16);
 	expect_pl(r.text, "Normal call clearing");
 
-	cr_assert_eq(sip_reason_parse(P("SIP ;cause=200 ;text=\"Call completed elsewhere\""), &r), 0);
+	cr_assert_eq(sip_reason_parse(P("SIP ;cause=200 ;text=\"Call completed elsewhere\""), &r),
+	             0);
 	expect_pl(r.protocol, "SIP");
 	cr_assert_eq(r.cause, 200);
 	expect_pl(r.text, "Call completed elsewhere");
@@ -831,4 +871,17 @@ Test(reason, values_and_errors)
 		expect_unset(r.protocol);
 		cr_assert(!r.has_cause);
 	}
+}
+
+Test(addr, not_nul_terminated_view)
+{
+	const char buf[] = "<sip:bob@example.com>;tag=abcXYZ;junk junk";
+	struct sip_addr a;
+	cr_assert_eq(sip_addr_parse((sip_pl){buf, 29}, &a), 0);
+	expect_pl(a.tag, "abc");
+	const char spec[] = "sip:bob@example.comXYZ";
+	cr_assert_eq(sip_addr_parse((sip_pl){spec, 19}, &a), 0);
+	expect_pl(a.uri_text, "sip:bob@example.com");
+	expect_pl(a.uri.host, "example.com");
+	expect_unset(a.params);
 }
