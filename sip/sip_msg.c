@@ -74,6 +74,16 @@ static void fault(struct sip_parse_error *err, int status, const char *reason)
 	}
 }
 
+/* Input that cannot be answered: status 0, whatever was recorded before
+ * (the first reason is kept, since it is usually the better clue). */
+static enum sip_parse_result drop(struct sip_parse_error *err, const char *reason)
+{
+	if (!err->reason)
+		err->reason = reason;
+	err->status = 0;
+	return SIP_PARSE_ERROR;
+}
+
 static bool is_essential(enum sip_hdr_id id)
 {
 	return id == SIP_HDR_VIA || id == SIP_HDR_FROM || id == SIP_HDR_TO ||
@@ -360,8 +370,7 @@ enum sip_parse_result sip_msg_parse(struct sip_msg *m, const char *buf, size_t l
 	if (len == 0 || (len == 1 && buf[0] == '\r')) {
 		if (stream)
 			return SIP_PARSE_NEED_MORE;
-		fault(err, 0, "Empty message");
-		return SIP_PARSE_ERROR;
+		return drop(err, "Empty message");
 	}
 	if (buf[0] == '\r') {
 		if (buf[1] == '\n') {
@@ -387,17 +396,14 @@ enum sip_parse_result sip_msg_parse(struct sip_msg *m, const char *buf, size_t l
 	if (!lf) {
 		if (stream && scan_end == end)
 			return SIP_PARSE_NEED_MORE;
-		fault(err, 0, (size_t)(end - p) > limit ? "Message too large" : "No start line");
-		return SIP_PARSE_ERROR;
+		return drop(err, (size_t)(end - p) > limit ? "Message too large" : "No start line");
 	}
 	if (lf == p || lf[-1] != '\r') {
-		fault(err, 0, "Bare LF in start line");
-		return SIP_PARSE_ERROR;
+		return drop(err, "Bare LF in start line");
 	}
 	sip_pl line = {p, (size_t)(lf - 1 - p)};
 	if (line.l > m->lim.max_line_len) {
-		fault(err, 0, "Start line too long");
-		return SIP_PARSE_ERROR;
+		return drop(err, "Start line too long");
 	}
 	m->request = !(line.l >= 4 && memcmp(line.p, "SIP/", 4) == 0);
 	enum line_result start = m->request ? parse_request_line(m, line, err) :
@@ -416,8 +422,7 @@ enum sip_parse_result sip_msg_parse(struct sip_msg *m, const char *buf, size_t l
 		if (p >= scan_end || (scan_end - p == 1 && p[0] == '\r')) {
 			if (stream && scan_end == end)
 				return SIP_PARSE_NEED_MORE;
-			fault(err, 0, scan_end < end ? "Message too large" : "Header section not terminated");
-			return SIP_PARSE_ERROR;
+			return drop(err, scan_end < end ? "Message too large" : "Header section not terminated");
 		}
 		bool incomplete = false, bad = false;
 		const char *cr = field_end(p, scan_end, &incomplete, &bad);
@@ -425,9 +430,8 @@ enum sip_parse_result sip_msg_parse(struct sip_msg *m, const char *buf, size_t l
 			if (incomplete && stream && scan_end == end)
 				return SIP_PARSE_NEED_MORE;
 			/* a bare LF or a section cut off: framing is lost */
-			fault(err, 0, bad ? "Bare LF in header" :
+			return drop(err, bad ? "Bare LF in header" :
 			              (scan_end < end ? "Message too large" : "Header section not terminated"));
-			return SIP_PARSE_ERROR;
 		}
 		sip_pl field = {p, (size_t)(cr - p)};
 		p = cr + 2;
