@@ -19,27 +19,31 @@ enum {
 	C_HOST = 1 << 5,     /* hostname and IPv4 characters: alphanum - . */
 	C_RESERVED = 1 << 6, /* reserved: ; / ? : @ & = + $ , */
 	C_ALNUM = 1 << 7,
+	C_LABEL = 1 << 8,    /* inside a domain label: alphanum - */
+	C_NOT_IPV4 = 1 << 9, /* a host character that rules out an IPv4 address */
+	C_SCHEME = 1 << 10,  /* after a scheme's first letter: alphanum + - . */
 };
 
 /* clang-format off */
-#define ALNUM_ROW(c) [c] = C_UNRES | C_HOST | C_ALNUM
-static const uint8_t uri_chars[256] = {
-	ALNUM_ROW('0'), ALNUM_ROW('1'), ALNUM_ROW('2'), ALNUM_ROW('3'), ALNUM_ROW('4'),
-	ALNUM_ROW('5'), ALNUM_ROW('6'), ALNUM_ROW('7'), ALNUM_ROW('8'), ALNUM_ROW('9'),
-	ALNUM_ROW('A'), ALNUM_ROW('B'), ALNUM_ROW('C'), ALNUM_ROW('D'), ALNUM_ROW('E'),
-	ALNUM_ROW('F'), ALNUM_ROW('G'), ALNUM_ROW('H'), ALNUM_ROW('I'), ALNUM_ROW('J'),
-	ALNUM_ROW('K'), ALNUM_ROW('L'), ALNUM_ROW('M'), ALNUM_ROW('N'), ALNUM_ROW('O'),
-	ALNUM_ROW('P'), ALNUM_ROW('Q'), ALNUM_ROW('R'), ALNUM_ROW('S'), ALNUM_ROW('T'),
-	ALNUM_ROW('U'), ALNUM_ROW('V'), ALNUM_ROW('W'), ALNUM_ROW('X'), ALNUM_ROW('Y'),
-	ALNUM_ROW('Z'),
-	ALNUM_ROW('a'), ALNUM_ROW('b'), ALNUM_ROW('c'), ALNUM_ROW('d'), ALNUM_ROW('e'),
-	ALNUM_ROW('f'), ALNUM_ROW('g'), ALNUM_ROW('h'), ALNUM_ROW('i'), ALNUM_ROW('j'),
-	ALNUM_ROW('k'), ALNUM_ROW('l'), ALNUM_ROW('m'), ALNUM_ROW('n'), ALNUM_ROW('o'),
-	ALNUM_ROW('p'), ALNUM_ROW('q'), ALNUM_ROW('r'), ALNUM_ROW('s'), ALNUM_ROW('t'),
-	ALNUM_ROW('u'), ALNUM_ROW('v'), ALNUM_ROW('w'), ALNUM_ROW('x'), ALNUM_ROW('y'),
-	ALNUM_ROW('z'),
-	['-'] = C_UNRES | C_HOST,
-	['.'] = C_UNRES | C_HOST,
+#define DIGIT_ROW(c) [c] = C_UNRES | C_HOST | C_ALNUM | C_LABEL | C_SCHEME
+#define ALPHA_ROW(c) [c] = C_UNRES | C_HOST | C_ALNUM | C_LABEL | C_SCHEME | C_NOT_IPV4
+static const uint16_t uri_chars[256] = {
+	DIGIT_ROW('0'), DIGIT_ROW('1'), DIGIT_ROW('2'), DIGIT_ROW('3'), DIGIT_ROW('4'),
+	DIGIT_ROW('5'), DIGIT_ROW('6'), DIGIT_ROW('7'), DIGIT_ROW('8'), DIGIT_ROW('9'),
+	ALPHA_ROW('A'), ALPHA_ROW('B'), ALPHA_ROW('C'), ALPHA_ROW('D'), ALPHA_ROW('E'),
+	ALPHA_ROW('F'), ALPHA_ROW('G'), ALPHA_ROW('H'), ALPHA_ROW('I'), ALPHA_ROW('J'),
+	ALPHA_ROW('K'), ALPHA_ROW('L'), ALPHA_ROW('M'), ALPHA_ROW('N'), ALPHA_ROW('O'),
+	ALPHA_ROW('P'), ALPHA_ROW('Q'), ALPHA_ROW('R'), ALPHA_ROW('S'), ALPHA_ROW('T'),
+	ALPHA_ROW('U'), ALPHA_ROW('V'), ALPHA_ROW('W'), ALPHA_ROW('X'), ALPHA_ROW('Y'),
+	ALPHA_ROW('Z'),
+	ALPHA_ROW('a'), ALPHA_ROW('b'), ALPHA_ROW('c'), ALPHA_ROW('d'), ALPHA_ROW('e'),
+	ALPHA_ROW('f'), ALPHA_ROW('g'), ALPHA_ROW('h'), ALPHA_ROW('i'), ALPHA_ROW('j'),
+	ALPHA_ROW('k'), ALPHA_ROW('l'), ALPHA_ROW('m'), ALPHA_ROW('n'), ALPHA_ROW('o'),
+	ALPHA_ROW('p'), ALPHA_ROW('q'), ALPHA_ROW('r'), ALPHA_ROW('s'), ALPHA_ROW('t'),
+	ALPHA_ROW('u'), ALPHA_ROW('v'), ALPHA_ROW('w'), ALPHA_ROW('x'), ALPHA_ROW('y'),
+	ALPHA_ROW('z'),
+	['-'] = C_UNRES | C_HOST | C_LABEL | C_SCHEME | C_NOT_IPV4,
+	['.'] = C_UNRES | C_HOST | C_SCHEME,
 	['_'] = C_UNRES,
 	['!'] = C_UNRES,
 	['~'] = C_UNRES,
@@ -49,7 +53,7 @@ static const uint8_t uri_chars[256] = {
 	[')'] = C_UNRES,
 	['&'] = C_USER | C_PASS | C_PARAM | C_RESERVED,
 	['='] = C_USER | C_PASS | C_RESERVED,
-	['+'] = C_USER | C_PASS | C_PARAM | C_HNV | C_RESERVED,
+	['+'] = C_USER | C_PASS | C_PARAM | C_HNV | C_RESERVED | C_SCHEME,
 	['$'] = C_USER | C_PASS | C_PARAM | C_HNV | C_RESERVED,
 	[','] = C_USER | C_PASS | C_RESERVED,
 	[';'] = C_USER | C_RESERVED,
@@ -60,7 +64,8 @@ static const uint8_t uri_chars[256] = {
 	[']'] = C_PARAM | C_HNV,
 	['@'] = C_RESERVED,
 };
-#undef ALNUM_ROW
+#undef DIGIT_ROW
+#undef ALPHA_ROW
 /* clang-format on */
 
 #define SET_USER  (C_UNRES | C_USER)
@@ -246,23 +251,41 @@ static bool ipv6_parse(const char *p, const char *end, uint8_t out[16])
 /* hostname = *( domainlabel "." ) toplabel [ "." ]
  * domainlabel = alphanum / alphanum *( alphanum / "-" ) alphanum
  * toplabel = ALPHA / ALPHA *( alphanum / "-" ) alphanum
- * The view holds only alphanum, '-' and '.' already. */
-static bool hostname_valid(const char *p, const char *end)
+ * or an IPv4address. One pass, label by label; the classes of all characters
+ * seen are or-ed together to tell a name from an address at the end.
+ * Returns the end of the host, or NULL if it is not one. */
+static const char *scan_hostname(const char *p, const char *end, enum sip_uri_host_type *type)
 {
-	if (end > p && end[-1] == '.')
-		end--; /* the optional trailing dot */
-	if (p == end)
-		return false;
-	const char *label = p;
-	for (const char *q = p;; q++) {
-		if (q == end || *q == '.') {
-			if (q == label || q[-1] == '-' || *label == '-')
-				return false;
-			if (q == end)
-				return sip_is_alpha((unsigned char)*label);
-			label = q + 1;
+	const char *host = p, *top;
+	unsigned seen = 0;
+	for (;;) {
+		/* a label: starts and ends with alphanum, '-' only inside */
+		top = p;
+		if (p == end || !has_class((unsigned char)*p, C_ALNUM))
+			return NULL;
+		unsigned cls;
+		while (p < end && ((cls = uri_chars[(unsigned char)*p]) & C_LABEL)) {
+			seen |= cls;
+			p++;
 		}
+		if (p[-1] == '-')
+			return NULL;
+		if (p == end || *p != '.')
+			break;
+		p++;
+		/* a trailing dot ends the name */
+		if (p == end || !has_class((unsigned char)*p, C_HOST) || *p == '.')
+			break;
 	}
+	if (!(seen & C_NOT_IPV4)) {
+		uint8_t a4[4];
+		*type = SIP_URI_HOST_IPV4;
+		return ipv4_parse(host, p, a4) ? p : NULL;
+	}
+	if (!sip_is_alpha((unsigned char)*top))
+		return NULL;
+	*type = SIP_URI_HOST_DOMAIN;
+	return p;
 }
 
 /* ---- parameters and headers ---- */
@@ -448,17 +471,8 @@ static int parse_sip(const char *p, const char *end, struct sip_uri *uri)
 		p = close + 1;
 		uri->host_type = SIP_URI_HOST_IPV6;
 	} else {
-		while (p < end && has_class((unsigned char)*p, C_HOST))
-			p++;
-		uint8_t a4[4];
-		if (p == host)
-			return -EINVAL;
-		/* a label that starts with a digit can only be an address */
-		if (sip_is_digit((unsigned char)p[-1]) && ipv4_parse(host, p, a4))
-			uri->host_type = SIP_URI_HOST_IPV4;
-		else if (hostname_valid(host, p))
-			uri->host_type = SIP_URI_HOST_DOMAIN;
-		else
+		p = scan_hostname(p, end, &uri->host_type);
+		if (!p)
 			return -EINVAL;
 	}
 	uri->host = (sip_pl){host, (size_t)(p - host)};
@@ -534,7 +548,16 @@ int sip_uri_parse(sip_pl in, struct sip_uri *uri)
 {
 	if (!uri)
 		return -EINVAL;
-	*uri = (struct sip_uri){0};
+	/* field by field: GCC turns a memset or compound literal of this size into
+	 * a "rep stos" that costs more than parsing a short URI */
+	uri->scheme = 0;
+	uri->user = uri->password = uri->host = SIP_PL_NULL;
+	uri->host_type = SIP_URI_HOST_NONE;
+	uri->port = 0;
+	uri->params = uri->headers = SIP_PL_NULL;
+	uri->transport = uri->user_param = uri->method = SIP_PL_NULL;
+	uri->maddr = uri->ttl = uri->gr = SIP_PL_NULL;
+	uri->lr = uri->ob = uri->has_gr = false;
 	if (!in.p || in.l == 0)
 		return -EINVAL;
 
@@ -543,23 +566,26 @@ int sip_uri_parse(sip_pl in, struct sip_uri *uri)
 	if (!sip_is_alpha((unsigned char)*p))
 		return -EINVAL;
 	const char *q = p + 1;
-	while (q < end &&
-	       (has_class((unsigned char)*q, C_ALNUM) || *q == '+' || *q == '-' || *q == '.'))
+	while (q < end && has_class((unsigned char)*q, C_SCHEME))
 		q++;
 	if (q == end || *q != ':')
 		return -EINVAL;
-	sip_pl scheme = {p, (size_t)(q - p)};
+	size_t len = (size_t)(q - p);
+	unsigned char c0 = sip_tolower((unsigned char)p[0]);
+	unsigned char c1 = len > 1 ? sip_tolower((unsigned char)p[1]) : 0;
+	unsigned char c2 = len > 2 ? sip_tolower((unsigned char)p[2]) : 0;
 	p = q + 1;
 
-	if (sip_pl_caseeq(scheme, SIP_PL("sip"))) {
-		uri->scheme = SIP_URI_SIP;
-		return parse_sip(p, end, uri);
-	}
-	if (sip_pl_caseeq(scheme, SIP_PL("sips"))) {
-		uri->scheme = SIP_URI_SIPS;
-		return parse_sip(p, end, uri);
-	}
-	if (sip_pl_caseeq(scheme, SIP_PL("tel"))) {
+	if (c0 == 's' && c1 == 'i' && c2 == 'p') {
+		if (len == 3) {
+			uri->scheme = SIP_URI_SIP;
+			return parse_sip(p, end, uri);
+		}
+		if (len == 4 && sip_tolower((unsigned char)q[-1]) == 's') {
+			uri->scheme = SIP_URI_SIPS;
+			return parse_sip(p, end, uri);
+		}
+	} else if (len == 3 && c0 == 't' && c1 == 'e' && c2 == 'l') {
 		uri->scheme = SIP_URI_TEL;
 		return parse_tel(p, end, uri);
 	}
@@ -788,12 +814,13 @@ bool sip_uri_equal(const struct sip_uri *a, const struct sip_uri *b)
 		return false;
 	if (!hosts_equal(a, b) || a->port != b->port)
 		return false;
-	if (!one_way_params_match(a->params, b->params) ||
-	    !one_way_params_match(b->params, a->params))
+	/* identical parameter text (the common case) needs no matching */
+	if (!sip_pl_eq(a->params, b->params) && (!one_way_params_match(a->params, b->params) ||
+	                                         !one_way_params_match(b->params, a->params)))
 		return false;
 	if (!a->headers.p || !b->headers.p)
 		return !a->headers.p && !b->headers.p;
-	return headers_equal(a->headers, b->headers);
+	return sip_pl_eq(a->headers, b->headers) || headers_equal(a->headers, b->headers);
 }
 
 /* ---- helpers ---- */
