@@ -28,21 +28,30 @@ static int scan_begin(sip_pl value, struct sip_scan *s)
 
 /* The rest of a value after its main part: nothing, or a well-formed
  * ";name[=value]" list. LWS before the first ';' is allowed (SEMI is
- * SWS ";" SWS). */
-static int scan_params(struct sip_scan *s, sip_pl *params)
+ * SWS ";" SWS). The parameters named in pick[0..n) are picked out in the same
+ * pass (see sip_params_pick), so the hot parsers read their list once. */
+static int scan_params_pick(struct sip_scan *s, sip_pl *params, const sip_pl *pick, size_t n,
+                            bool *found, sip_pl *values)
 {
 	*params = SIP_PL_NULL;
+	for (size_t i = 0; i < n; i++)
+		found[i] = false;
 	sip_scan_lws(s);
 	if (sip_scan_eof(s))
 		return 0;
 	if (sip_scan_peek(s) != ';')
 		return -EINVAL;
 	sip_pl rest = sip_scan_rest(s);
-	if (!sip_params_valid(rest))
+	if (!sip_params_pick(rest, pick, n, found, values))
 		return -EINVAL;
 	*params = rest;
 	s->p = s->end;
 	return 0;
+}
+
+static int scan_params(struct sip_scan *s, sip_pl *params)
+{
+	return scan_params_pick(s, params, NULL, 0, NULL, NULL);
 }
 
 static bool all_token_chars(sip_pl v)
@@ -58,16 +67,22 @@ static bool all_token_chars(sip_pl v)
 /* A parameter whose value must be a token ("tag", "branch", "reason"...).
  * Absent: true with *out unset. Present as a flag or with another kind of
  * value: false. */
-static bool param_token(sip_pl params, const char *name, sip_pl *out)
+static bool token_value(bool found, sip_pl v, sip_pl *out)
 {
-	sip_pl v = SIP_PL_NULL;
 	*out = SIP_PL_NULL;
-	if (!sip_param_get(params, name, &v))
+	if (!found)
 		return true;
 	if (!v.p || !all_token_chars(v))
 		return false;
 	*out = v;
 	return true;
+}
+
+static bool param_token(sip_pl params, const char *name, sip_pl *out)
+{
+	sip_pl v = SIP_PL_NULL;
+	bool found = sip_param_get(params, name, &v);
+	return token_value(found, v, out);
 }
 
 /* delta-seconds = 1*DIGIT. RFC 3261 asks receivers to read a value above
@@ -275,32 +290,39 @@ static bool received_valid(sip_pl v)
 	return ipv6_valid(v);
 }
 
-static int via_params(struct sip_via *via)
+enum { VIA_BRANCH, VIA_RECEIVED, VIA_MADDR, VIA_TTL, VIA_RPORT, VIA_NPARAMS };
+static const sip_pl via_param_names[VIA_NPARAMS] = {
+	[VIA_BRANCH] = SIP_PL("branch"), [VIA_RECEIVED] = SIP_PL("received"),
+	[VIA_MADDR] = SIP_PL("maddr"),   [VIA_TTL] = SIP_PL("ttl"),
+	[VIA_RPORT] = SIP_PL("rport"),
+};
+
+static int via_params(struct sip_via *via, const bool *found, const sip_pl *val)
 {
-	sip_pl v;
-	if (!param_token(via->params, "branch", &via->branch))
+	if (!token_value(found[VIA_BRANCH], val[VIA_BRANCH], &via->branch))
 		return -EINVAL;
-	if (sip_param_get(via->params, "received", &v)) {
-		if (!v.p || !received_valid(v))
+	if (found[VIA_RECEIVED]) {
+		if (!val[VIA_RECEIVED].p || !received_valid(val[VIA_RECEIVED]))
 			return -EINVAL;
-		via->received = v;
+		via->received = val[VIA_RECEIVED];
 	}
-	if (sip_param_get(via->params, "maddr", &v)) {
-		if (!v.p || host_type_of(v) == SIP_URI_HOST_NONE)
+	if (found[VIA_MADDR]) {
+		if (!val[VIA_MADDR].p || host_type_of(val[VIA_MADDR]) == SIP_URI_HOST_NONE)
 			return -EINVAL;
-		via->maddr = v;
+		via->maddr = val[VIA_MADDR];
 	}
-	if (sip_param_get(via->params, "ttl", &v)) {
+	if (found[VIA_TTL]) {
 		uint32_t ttl;
+		sip_pl v = val[VIA_TTL];
 		if (!v.p || v.l > 3 || sip_pl_u32(v, 255, &ttl) != 0)
 			return -EINVAL;
 		via->ttl = v;
 	}
-	if (sip_param_get(via->params, "rport", &v)) {
+	if (found[VIA_RPORT]) {
 		via->rport = true;
-		if (v.p) {
+		if (val[VIA_RPORT].p) {
 			uint32_t port;
-			if (sip_pl_u32(v, 65535, &port) != 0 || port == 0)
+			if (sip_pl_u32(val[VIA_RPORT], 65535, &port) != 0 || port == 0)
 				return -EINVAL;
 			via->rport_value = (uint16_t)port;
 		}
@@ -333,9 +355,11 @@ static int via_parse(sip_pl value, struct sip_via *via)
 		via->port = (uint16_t)port;
 	}
 
-	if (scan_params(&s, &via->params) != 0)
+	bool found[VIA_NPARAMS];
+	sip_pl val[VIA_NPARAMS];
+	if (scan_params_pick(&s, &via->params, via_param_names, VIA_NPARAMS, found, val) != 0)
 		return -EINVAL;
-	return via_params(via);
+	return via_params(via, found, val);
 }
 
 int sip_via_parse(sip_pl value, struct sip_via *via)
@@ -446,9 +470,12 @@ static int addr_parse(sip_pl value, struct sip_addr *addr)
 	}
 	if (addr_uri(addr) != 0)
 		return -EINVAL;
-	if (scan_params(&s, &addr->params) != 0)
+	static const sip_pl tag_name = SIP_PL("tag");
+	bool has_tag;
+	sip_pl tag;
+	if (scan_params_pick(&s, &addr->params, &tag_name, 1, &has_tag, &tag) != 0)
 		return -EINVAL;
-	if (!param_token(addr->params, "tag", &addr->tag))
+	if (!token_value(has_tag, tag, &addr->tag))
 		return -EINVAL;
 	return 0;
 }

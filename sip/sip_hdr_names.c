@@ -4,6 +4,7 @@
 #include "sip/sip_hdr.h"
 
 #include <string.h>
+#include <strings.h>
 
 enum sip_method sip_method_from_pl(sip_pl n)
 {
@@ -167,12 +168,9 @@ static const unsigned char by_compact[26] = {
 static bool name_matches(sip_pl name, enum sip_hdr_id id)
 {
 	const struct hdr_def *d = &hdr_defs[id];
-	if (name.l != d->len)
-		return false;
-	for (size_t i = 1; i < name.l; i++) /* the first letter already matched */
-		if (sip_tolower((unsigned char)name.p[i]) != sip_tolower((unsigned char)d->name[i]))
-			return false;
-	return true;
+	/* d->name is NUL-terminated and exactly name.l long, so strncasecmp
+	 * reads no byte of the view past name.l */
+	return name.l == d->len && strncasecmp(name.p, d->name, name.l) == 0;
 }
 
 enum sip_hdr_id sip_hdr_id_from_name(sip_pl name)

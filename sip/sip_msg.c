@@ -297,21 +297,29 @@ static void check_headers(struct sip_msg *m, struct sip_parse_error *err)
 			fault(err, 400, required[i].duplicate);
 	}
 
-	struct sip_value_iter it = {0};
-	sip_pl v;
-	bool top = true;
-	while (sip_msg_value_next(m, SIP_HDR_VIA, &it, &v)) {
-		if (top) {
-			if (sip_via_parse(v, &m->via) != 0)
-				fault(err, 400, "Bad Via header");
-			top = false;
+	/* Count Via values; most fields hold one, so only a field with a comma
+	 * is split (commas inside quoted parameters do not count). */
+	sip_pl top = SIP_PL_NULL;
+	for (const struct sip_hdr *h = via; h; h = sip_msg_hdr_next(m, h)) {
+		if (!memchr(h->value.p, ',', h->value.l)) {
+			if (!top.p)
+				top = h->value;
+			m->via_count++;
+		} else {
+			size_t pos = 0;
+			sip_pl v;
+			while (sip_list_next(h->value, &pos, &v)) {
+				if (!top.p)
+					top = v;
+				m->via_count++;
+			}
 		}
-		if (++m->via_count > m->lim.max_via) {
+		if (m->via_count > m->lim.max_via) {
 			fault(err, 400, "Too many Via headers");
 			break;
 		}
 	}
-	if (top)
+	if (!top.p || sip_via_parse(top, &m->via) != 0)
 		fault(err, 400, "Bad Via header");
 
 	if (sip_addr_parse(sip_msg_hdr(m, SIP_HDR_FROM)->value, &m->from) != 0)
