@@ -761,3 +761,46 @@ Test(default_port, cases)
 	u = must_parse("tel:+1");
 	cr_assert_eq(sip_uri_default_port(&u), 0);
 }
+
+Test(api, views_point_into_the_input)
+{
+	const char *s = "sip:alice:pw@example.com:5070;transport=udp;lr?h=v";
+	struct sip_uri u = must_parse(s);
+	cr_assert_eq(u.user.p, s + 4);
+	cr_assert_eq(u.password.p, s + 10);
+	cr_assert_eq(u.host.p, s + 13);
+	cr_assert_eq(u.port, 5070);
+	cr_assert_eq(u.params.p, s + 29);
+	cr_assert_eq(u.transport.p, s + 40);
+	cr_assert_eq(u.headers.p, s + strlen(s) - 3);
+	expect_pl(u.headers, "h=v");
+}
+
+Test(api, null_and_missing)
+{
+	struct sip_uri u = must_parse("sip:example.com");
+	cr_assert(!sip_uri_param(&u, "lr", NULL));
+	cr_assert(!sip_uri_param(&u, NULL, NULL));
+	cr_assert(!sip_uri_param(NULL, "lr", NULL));
+	cr_assert(!sip_uri_equal(&u, NULL));
+	cr_assert(!sip_uri_equal(NULL, &u));
+	cr_assert_eq(sip_uri_parse(SIP_PL("sip:x"), NULL), -EINVAL);
+	cr_assert_eq(sip_uri_default_port(NULL), 0);
+}
+
+Test(api, parse_resets_previous_fields)
+{
+	struct sip_uri u = must_parse("sip:a:b@c:1;transport=tls;lr;ob;gr;user=phone?x=y");
+	u = must_parse("sip:c");
+	expect_unset(u.user);
+	expect_unset(u.password);
+	cr_assert_eq(u.port, 0);
+	expect_unset(u.params);
+	expect_unset(u.headers);
+	expect_no_known_params(&u);
+	struct sip_uri v = must_parse("sip:a:b@c:1;transport=tls;lr;ob;gr;user=phone?x=y");
+	cr_assert_eq(sip_uri_parse(SIP_PL("tel:+1"), &v), 0);
+	expect_no_known_params(&v);
+	expect_unset(v.host);
+	cr_assert_eq(v.host_type, SIP_URI_HOST_NONE);
+}
