@@ -14,11 +14,10 @@
 #include <string.h>
 
 #include "sip/sip_auth.h"
+#include "fuzz.h"
 
 #define REALM "sip.example.com"
 #define NOW   1700000000ull
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct sip_auth_server *server(void)
 {

@@ -9,14 +9,8 @@
 #include <string.h>
 
 #include "sip/sip_hdr.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
 
 static const char *g_buf;
 static size_t g_len;

@@ -10,18 +10,8 @@
 
 #include "sip/sip_build.h"
 #include "sip/sip_msg.h"
+#include "fuzz.h"
 
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
-
-static void check_inside(sip_pl v, const char *buf, size_t len)
-{
-	if (v.p)
-		CHECK(v.p >= buf && v.p + v.l <= buf + len);
-}
 
 static void touch_headers(const struct sip_msg *m, const char *buf, size_t len)
 {
@@ -75,8 +65,6 @@ static void reply_round_trip(const struct sip_msg *req, const struct sip_parse_e
 	}
 	sip_buf_free(&b);
 }
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct sip_msg *msg;
 

@@ -11,14 +11,8 @@
 #include <string.h>
 
 #include "webrtc/rtp.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
 
 /* Reads every byte of a view so ASan sees any that lies outside the input. */
 static volatile unsigned sink;

@@ -11,20 +11,8 @@
 #include <string.h>
 
 #include "sip/sip_uri.h"
+#include "fuzz.h"
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-#define CHECK(cond)                                                                                \
-	do {                                                                                       \
-		if (!(cond))                                                                       \
-			__builtin_trap();                                                          \
-	} while (0)
-
-static void check_inside(sip_pl v, const char *buf, size_t len)
-{
-	if (v.p)
-		CHECK(v.p >= buf && v.p + v.l <= buf + len);
-}
 
 static void check_known(const struct sip_uri *u, const char *name, sip_pl known)
 {
