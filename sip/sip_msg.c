@@ -369,7 +369,6 @@ enum sip_parse_result sip_msg_parse(struct sip_msg *m, const char *buf, size_t l
 	*err = (struct sip_parse_error){0, NULL};
 	*consumed = 0;
 	msg_reset(m);
-	m->nhdr = 0;
 
 	const char *p = buf, *end = buf + len;
 	bool stream = (mode == SIP_PARSE_STREAM);
@@ -406,13 +405,11 @@ enum sip_parse_result sip_msg_parse(struct sip_msg *m, const char *buf, size_t l
 			return SIP_PARSE_NEED_MORE;
 		return drop(err, (size_t)(end - p) > limit ? "Message too large" : "No start line");
 	}
-	if (lf == p || lf[-1] != '\r') {
+	if (lf == p || lf[-1] != '\r')
 		return drop(err, "Bare LF in start line");
-	}
 	sip_pl line = {p, (size_t)(lf - 1 - p)};
-	if (line.l > m->lim.max_line_len) {
+	if (line.l > m->lim.max_line_len)
 		return drop(err, "Start line too long");
-	}
 	m->request = !(line.l >= 4 && memcmp(line.p, "SIP/", 4) == 0);
 	enum line_result start = m->request ? parse_request_line(m, line, err) :
 	                                      parse_status_line(m, line);
