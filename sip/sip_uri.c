@@ -830,7 +830,8 @@ int sip_uri_unescape(sip_pl in, char *dst, size_t size)
 	if (!dst || size == 0)
 		return -ENOSPC;
 	size_t n = 0;
-	const char *p = in.p, *end = in.p + in.l;
+	/* an unset view (an absent user part) unescapes to the empty string */
+	const char *p = in.p, *end = in.p ? in.p + in.l : in.p;
 	while (p < end) {
 		unsigned char c = (unsigned char)*p;
 		if (c == '%') {

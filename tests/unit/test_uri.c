@@ -732,6 +732,9 @@ Test(unescape, cases)
 	cr_assert_str_eq(buf, "JK");
 	cr_assert_eq(sip_uri_unescape(SIP_PL(""), buf, sizeof(buf)), 0);
 	cr_assert_str_eq(buf, "");
+	buf[0] = 'x';
+	cr_assert_eq(sip_uri_unescape(SIP_PL_NULL, buf, sizeof(buf)), 0, "an absent user part");
+	cr_assert_str_eq(buf, "");
 	cr_assert_eq(sip_uri_unescape(SIP_PL("1234567"), buf, sizeof(buf)), 7);
 	cr_assert_str_eq(buf, "1234567");
 	cr_assert_eq(sip_uri_unescape(SIP_PL("12345678"), buf, sizeof(buf)), -ENOSPC);
