@@ -3,13 +3,18 @@
  * The gateway's listeners (WebSocket, SIP trunks) are not built yet; what the
  * binary does today is what exists: it reports its version and checks SIP
  * messages with the same parser the gateway will run on every received byte,
- * which is how an operator tells why a captured message was refused. */
+ * which is how an operator tells why a captured message was refused, and it
+ * checks a configuration file with the rules the daemon will apply. */
 #include <errno.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/config.h"
 #include "sip/sip_msg.h"
+
+extern char **environ;
 
 #ifndef SIPWIRE_VERSION
 #define SIPWIRE_VERSION "0.0.0"
@@ -19,11 +24,29 @@ static void usage(FILE *out)
 {
 	fprintf(out,
 	        "usage: sipwire [--help] [--version] [--check-message FILE|-]\n"
+	        "               [--check-config FILE] [configuration options]\n"
 	        "\n"
 	        "  --version              print the version and exit\n"
 	        "  --check-message FILE   parse one SIP message (a file, or - for standard\n"
 	        "                         input) as a datagram and print the verdict and the\n"
 	        "                         fields the gateway reads; exit 0 if it is accepted\n"
+	        "  --check-config FILE    check a configuration file (with the SIPWIRE_*\n"
+	        "                         environment and the other options applied); print\n"
+	        "                         every error with its key path; exit 0 if valid\n"
+	        "\n"
+	        "configuration options (see docs/configuration.md; a port of 0 turns off\n"
+	        "that listener):\n"
+	        "  --config FILE          JSON configuration file\n"
+	        "  --bind ADDR            listen address (127.0.0.1)\n"
+	        "  --ws-port N            WebSocket port (8080)\n"
+	        "  --wss-port N           secure WebSocket port (8443)\n"
+	        "  --sip-port N           SIP over UDP and TCP port (5060)\n"
+	        "  --tls-port N           SIP over TLS port (0, or 5061 with a certificate)\n"
+	        "  --user NAME:PASSWORD   add a local user (repeatable)\n"
+	        "  --realm REALM          authentication realm (sipwire)\n"
+	        "  --state-dir DIR        state directory\n"
+	        "  --log-level LEVEL      error|warn|info|debug (info)\n"
+	        "  --set KEY=VALUE        any other key, e.g. --set sip.timers.t1=500\n"
 	        "\n"
 	        "The gateway's network listeners (WebSocket and SIP) are not part of this\n"
 	        "build yet: sipwire with no arguments says so and exits.\n");
@@ -123,6 +146,55 @@ static int check_message(const char *path)
 	return rc;
 }
 
+static void print_errors(const struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		fprintf(stderr, "%s\n", errs->msg[i]);
+	if (errs->oom)
+		fprintf(stderr, "sipwire: out of memory\n");
+}
+
+/* Options whose next argument is their value, so it is not read as an option. */
+static bool takes_value(const char *arg)
+{
+	static const char *const with_value[] = {"--config",   "--bind",      "--ws-port",
+	                                         "--wss-port", "--sip-port",  "--tls-port",
+	                                         "--user",     "--realm",     "--state-dir",
+	                                         "--log-level", "--set"};
+	for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
+		if (strcmp(arg, with_value[i]) == 0)
+			return true;
+	return false;
+}
+
+/* --check-config FILE: the options without that pair, then --config FILE. */
+static int check_config(int argc, char **argv, int at)
+{
+	char **args = calloc((size_t)argc + 1, sizeof(*args));
+	if (!args) {
+		fprintf(stderr, "sipwire: out of memory\n");
+		return 2;
+	}
+	int n = 0;
+	for (int i = 0; i < argc; i++)
+		if (i != at && i != at + 1)
+			args[n++] = argv[i];
+	args[n++] = "--config";
+	args[n++] = argv[at + 1];
+	struct sipwire_config cfg;
+	struct config_errors errs;
+	config_errors_init(&errs);
+	int r = sipwire_config_load(&cfg, n, args, environ, &errs);
+	if (r == 0)
+		printf("configuration OK\n");
+	else
+		print_errors(&errs);
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
+	free(args);
+	return r == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	for (int i = 1; i < argc; i++) {
@@ -141,13 +213,34 @@ int main(int argc, char **argv)
 			}
 			return check_message(argv[i + 1]);
 		}
-		fprintf(stderr, "sipwire: unknown option '%s'\n", argv[i]);
-		usage(stderr);
+		if (strcmp(argv[i], "--check-config") == 0) {
+			if (i + 1 >= argc) {
+				usage(stderr);
+				return 2;
+			}
+			return check_config(argc, argv, i);
+		}
+		if (takes_value(argv[i]))
+			i++;
+	}
+
+	struct sipwire_config cfg;
+	struct config_errors errs;
+	config_errors_init(&errs);
+	int r = sipwire_config_load(&cfg, argc, argv, environ, &errs);
+	if (r != 0) {
+		print_errors(&errs);
+		fprintf(stderr, "sipwire: invalid configuration (sipwire --help for the options)\n");
+		sipwire_config_free(&cfg);
+		config_errors_free(&errs);
 		return 2;
 	}
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
 	fprintf(stderr, "sipwire %s: the SIP message layer is built, but the gateway's network\n"
 	                "listeners (WebSocket, SIP trunks) are not implemented yet, so there is\n"
-	                "nothing to start. Try: sipwire --check-message FILE\n",
+	                "nothing to start. Try: sipwire --check-message FILE, or\n"
+	                "sipwire --check-config FILE\n",
 	        SIPWIRE_VERSION);
 	return 1;
 }

@@ -1,0 +1,1008 @@
+/* config.c — see config.h.
+ *
+ * Every scalar setting is one row of `options`: its JSON key path, its flag (if
+ * it has a short one), its type and range. The environment name is derived from
+ * the path, so the file, the environment and the command line cannot drift
+ * apart. Users are the one list with their own syntax in each source. */
+#include "server/config.h"
+
+#include <arpa/inet.h>
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+enum opt_type {
+	OPT_STR,       /* any string without control characters, may be empty */
+	OPT_NAME,      /* non-empty, printable, no '"' or '\\' (realm) */
+	OPT_PATH,      /* non-empty string */
+	OPT_ADDR,      /* numeric IPv4/IPv6 address */
+	OPT_UINT,      /* unsigned */
+	OPT_SIZE,      /* size_t */
+	OPT_LEVEL,     /* enum sipwire_log_level */
+	OPT_MODE,      /* enum sipwire_mode */
+	OPT_TRANSPORT, /* enum sipwire_transport */
+	OPT_ORIGINS,   /* struct sipwire_strlist of origins */
+};
+
+struct option_def {
+	const char *path;
+	const char *flag; /* NULL: only through --set PATH=VALUE */
+	enum opt_type type;
+	size_t off;
+	unsigned long min, max;
+};
+
+#define AT(field) offsetof(struct sipwire_config, field)
+
+static const struct option_def options[] = {
+    {"listen.bind", "--bind", OPT_ADDR, AT(listen.bind), 0, 0},
+    {"listen.ws_port", "--ws-port", OPT_UINT, AT(listen.ws_port), 0, 65535},
+    {"listen.wss_port", "--wss-port", OPT_UINT, AT(listen.wss_port), 0, 65535},
+    {"listen.sip_port", "--sip-port", OPT_UINT, AT(listen.sip_port), 0, 65535},
+    {"listen.tls_port", "--tls-port", OPT_UINT, AT(listen.tls_port), 0, 65535},
+    {"tls.cert_file", NULL, OPT_STR, AT(tls.cert_file), 0, 0},
+    {"tls.key_file", NULL, OPT_STR, AT(tls.key_file), 0, 0},
+    {"ws.allowed_origins", NULL, OPT_ORIGINS, AT(ws.allowed_origins), 0, 0},
+    {"realm", "--realm", OPT_NAME, AT(realm), 0, 0},
+    {"registrar.min_expires", NULL, OPT_UINT, AT(registrar.min_expires), 1, 604800},
+    {"registrar.max_expires", NULL, OPT_UINT, AT(registrar.max_expires), 1, 604800},
+    {"registrar.default_expires", NULL, OPT_UINT, AT(registrar.default_expires), 1, 604800},
+    {"sip.limits.max_message_size", NULL, OPT_SIZE, AT(sip.limits.max_msg_size), 1024, 16777216},
+    {"sip.limits.max_headers", NULL, OPT_UINT, AT(sip.limits.max_headers), 16, 1024},
+    {"sip.limits.max_line_len", NULL, OPT_SIZE, AT(sip.limits.max_line_len), 256, 65536},
+    {"sip.limits.max_via", NULL, OPT_UINT, AT(sip.limits.max_via), 1, 256},
+    {"sip.timers.t1", NULL, OPT_UINT, AT(sip.timers.t1), 50, 10000},
+    {"sip.timers.t2", NULL, OPT_UINT, AT(sip.timers.t2), 100, 60000},
+    {"sip.timers.t4", NULL, OPT_UINT, AT(sip.timers.t4), 100, 60000},
+    {"mode", NULL, OPT_MODE, AT(mode), 0, 0},
+    {"pbx.host", NULL, OPT_STR, AT(pbx.host), 0, 0},
+    {"pbx.port", NULL, OPT_UINT, AT(pbx.port), 1, 65535},
+    {"pbx.transport", NULL, OPT_TRANSPORT, AT(pbx.transport), 0, 0},
+    {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
+    {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
+};
+
+#define N_OPTIONS (sizeof(options) / sizeof(options[0]))
+
+/* Objects that only group other keys. */
+static const char *const sections[] = {"listen",     "tls",       "ws",  "sip", "sip.limits",
+                                       "sip.timers", "registrar", "pbx", "log"};
+
+/* SIPWIRE_* variables that belong to the build scripts, not to the daemon. */
+static const char *const env_not_ours[] = {"SIPWIRE_WERROR", "SIPWIRE_FUZZ_SECONDS"};
+
+static const char *const level_names[] = {"error", "warn", "info", "debug"};
+static const char *const mode_names[] = {"local", "passthrough"};
+static const char *const transport_names[] = {"udp", "tcp", "tls"};
+
+/* ---- errors ---- */
+
+void config_errors_init(struct config_errors *errs)
+{
+	memset(errs, 0, sizeof(*errs));
+}
+
+void config_errors_free(struct config_errors *errs)
+{
+	for (size_t i = 0; i < errs->count; i++)
+		free(errs->msg[i]);
+	free(errs->msg);
+	config_errors_init(errs);
+}
+
+__attribute__((format(printf, 3, 4))) static void add_error(struct config_errors *errs,
+                                                            const char *where, const char *fmt, ...)
+{
+	char text[512];
+	int n = snprintf(text, sizeof(text), "%s: ", where);
+	if (n < 0)
+		n = 0;
+	if ((size_t)n < sizeof(text)) {
+		va_list ap;
+		va_start(ap, fmt);
+		vsnprintf(text + n, sizeof(text) - (size_t)n, fmt, ap);
+		va_end(ap);
+	}
+	if (errs->count == errs->cap) {
+		size_t cap = errs->cap ? errs->cap * 2 : 8;
+		char **nm = realloc(errs->msg, cap * sizeof(*nm));
+		if (!nm) {
+			errs->oom = true;
+			return;
+		}
+		errs->msg = nm;
+		errs->cap = cap;
+	}
+	char *copy = strdup(text);
+	if (!copy) {
+		errs->oom = true;
+		return;
+	}
+	errs->msg[errs->count++] = copy;
+}
+
+/* The result of a step: compares the error count before and after it. */
+static int step_result(const struct config_errors *errs, size_t before)
+{
+	if (errs->oom)
+		return -ENOMEM;
+	return errs->count > before ? -EINVAL : 0;
+}
+
+/* ---- defaults and freeing ---- */
+
+static void strlist_free(struct sipwire_strlist *l)
+{
+	for (size_t i = 0; i < l->n; i++)
+		free(l->v[i]);
+	free(l->v);
+	l->v = NULL;
+	l->n = 0;
+}
+
+static void users_free(struct sipwire_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		free(cfg->users[i].name);
+		if (cfg->users[i].password) {
+			size_t len = strlen(cfg->users[i].password);
+			/* volatile: keep the wipe from being optimised away */
+			volatile char *p = cfg->users[i].password;
+			for (size_t k = 0; k < len; k++)
+				p[k] = 0;
+			free(cfg->users[i].password);
+		}
+	}
+	free(cfg->users);
+	cfg->users = NULL;
+	cfg->n_users = 0;
+}
+
+void sipwire_config_free(struct sipwire_config *cfg)
+{
+	free(cfg->config_file);
+	free(cfg->listen.bind);
+	free(cfg->tls.cert_file);
+	free(cfg->tls.key_file);
+	strlist_free(&cfg->ws.allowed_origins);
+	free(cfg->realm);
+	users_free(cfg);
+	free(cfg->pbx.host);
+	free(cfg->state_dir);
+	memset(cfg, 0, sizeof(*cfg));
+}
+
+int sipwire_config_defaults(struct sipwire_config *cfg)
+{
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->listen.bind = strdup("127.0.0.1");
+	cfg->listen.ws_port = 8080;
+	cfg->listen.wss_port = 8443;
+	cfg->listen.sip_port = 5060;
+	cfg->listen.tls_port = 0;
+	cfg->tls.cert_file = strdup("");
+	cfg->tls.key_file = strdup("");
+	cfg->realm = strdup("sipwire");
+	cfg->registrar.min_expires = 60;
+	cfg->registrar.max_expires = 3600;
+	cfg->registrar.default_expires = 600;
+	cfg->sip.limits = SIP_LIMITS_DEFAULT;
+	cfg->sip.timers.t1 = 500;
+	cfg->sip.timers.t2 = 4000;
+	cfg->sip.timers.t4 = 5000;
+	cfg->mode = SIPWIRE_MODE_LOCAL;
+	cfg->pbx.host = strdup("");
+	cfg->pbx.port = 5060;
+	cfg->pbx.transport = SIPWIRE_TRANSPORT_UDP;
+	cfg->log_level = SIPWIRE_LOG_INFO;
+	if (!cfg->listen.bind || !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->realm ||
+	    !cfg->pbx.host)
+		return -ENOMEM;
+	return 0;
+}
+
+const char *sipwire_log_level_name(enum sipwire_log_level level)
+{
+	if ((unsigned)level < sizeof(level_names) / sizeof(level_names[0]))
+		return level_names[level];
+	return "?";
+}
+
+/* ---- typed setters ---- */
+
+static const struct option_def *find_option(const char *path)
+{
+	for (size_t i = 0; i < N_OPTIONS; i++)
+		if (strcmp(options[i].path, path) == 0)
+			return &options[i];
+	return NULL;
+}
+
+static bool is_section(const char *path)
+{
+	for (size_t i = 0; i < sizeof(sections) / sizeof(sections[0]); i++)
+		if (strcmp(sections[i], path) == 0)
+			return true;
+	return false;
+}
+
+static int lookup_name(const char *s, const char *const *names, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(s, names[i]) == 0)
+			return (int)i;
+	return -1;
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+static void after_set(struct sipwire_config *cfg, const struct option_def *opt)
+{
+	if (opt->off == AT(listen.tls_port))
+		cfg->listen.tls_port_set = true;
+}
+
+static void set_number(struct sipwire_config *cfg, const struct option_def *opt, const char *where,
+                       unsigned long long v, bool valid, struct config_errors *errs)
+{
+	if (!valid || v < opt->min || v > opt->max) {
+		add_error(errs, where, "must be an integer %lu..%lu", opt->min, opt->max);
+		return;
+	}
+	char *field = (char *)cfg + opt->off;
+	if (opt->type == OPT_SIZE)
+		*(size_t *)(void *)field = (size_t)v;
+	else
+		*(unsigned *)(void *)field = (unsigned)v;
+	after_set(cfg, opt);
+}
+
+/* Origins are compared with the browser's Origin header: scheme://host[:port],
+ * nothing after it. */
+static bool origin_valid(const char *s)
+{
+	const char *host;
+	if (strncmp(s, "https://", 8) == 0)
+		host = s + 8;
+	else if (strncmp(s, "http://", 7) == 0)
+		host = s + 7;
+	else
+		return false;
+	if (!*host)
+		return false;
+	for (const char *c = host; *c; c++)
+		if (*c == '/' || *c == '?' || *c == '#' || *c == '@' || *c == ' ' ||
+		    (unsigned char)*c < 0x21 || (unsigned char)*c > 0x7e)
+			return false;
+	return true;
+}
+
+static void origins_add(struct sipwire_strlist *l, const char *where, const char *s,
+                        struct config_errors *errs)
+{
+	if (!origin_valid(s)) {
+		add_error(errs, where, "must be an origin like https://host[:port]");
+		return;
+	}
+	char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
+	if (!nv) {
+		errs->oom = true;
+		return;
+	}
+	l->v = nv;
+	if (!(l->v[l->n] = strdup(s))) {
+		errs->oom = true;
+		return;
+	}
+	l->n++;
+}
+
+/* Parse a strict unsigned decimal; false on anything else or overflow. */
+static bool parse_decimal(const char *s, unsigned long long *out)
+{
+	unsigned long long v = 0;
+	if (!*s)
+		return false;
+	for (; *s; s++) {
+		if (*s < '0' || *s > '9' || v > 100000000000ULL)
+			return false;
+		v = v * 10 + (unsigned)(*s - '0');
+	}
+	*out = v;
+	return true;
+}
+
+static void replace_str(char **field, const char *s, struct config_errors *errs)
+{
+	char *copy = strdup(s);
+	if (!copy) {
+		errs->oom = true;
+		return;
+	}
+	free(*field);
+	*field = copy;
+}
+
+/* Set a non-numeric, non-list option from its text. */
+static void set_text(struct sipwire_config *cfg, const struct option_def *opt, const char *where,
+                     const char *s, struct config_errors *errs)
+{
+	char *field = (char *)cfg + opt->off;
+	int idx;
+	unsigned char addr[16];
+
+	switch (opt->type) {
+	case OPT_STR:
+		if (has_control(s)) {
+			add_error(errs, where, "must not contain control characters");
+			return;
+		}
+		break;
+	case OPT_PATH:
+		if (!*s || has_control(s)) {
+			add_error(errs, where, "must be a non-empty path");
+			return;
+		}
+		break;
+	case OPT_NAME:
+		if (!*s || has_control(s) || strchr(s, '"') || strchr(s, '\\')) {
+			add_error(errs, where,
+			          "must be non-empty, without '\"', '\\' or control "
+			          "characters");
+			return;
+		}
+		break;
+	case OPT_ADDR:
+		if (inet_pton(AF_INET, s, addr) != 1 && inet_pton(AF_INET6, s, addr) != 1) {
+			add_error(errs, where, "must be a numeric IPv4 or IPv6 address");
+			return;
+		}
+		break;
+	case OPT_LEVEL:
+		idx = lookup_name(s, level_names, 4);
+		if (idx < 0) {
+			add_error(errs, where, "must be one of error|warn|info|debug");
+			return;
+		}
+		*(enum sipwire_log_level *)(void *)field = (enum sipwire_log_level)idx;
+		return;
+	case OPT_MODE:
+		idx = lookup_name(s, mode_names, 2);
+		if (idx < 0) {
+			add_error(errs, where, "must be one of local|passthrough");
+			return;
+		}
+		*(enum sipwire_mode *)(void *)field = (enum sipwire_mode)idx;
+		return;
+	case OPT_TRANSPORT:
+		idx = lookup_name(s, transport_names, 3);
+		if (idx < 0) {
+			add_error(errs, where, "must be one of udp|tcp|tls");
+			return;
+		}
+		*(enum sipwire_transport *)(void *)field = (enum sipwire_transport)idx;
+		return;
+	case OPT_UINT:
+	case OPT_SIZE:
+	case OPT_ORIGINS:
+		return; /* not text options */
+	}
+	replace_str((char **)(void *)field, s, errs);
+}
+
+/* Set any option from a string (environment, command line): numbers are
+ * decimal, lists are comma-separated. */
+static void set_from_string(struct sipwire_config *cfg, const struct option_def *opt,
+                            const char *where, const char *s, struct config_errors *errs)
+{
+	if (opt->type == OPT_UINT || opt->type == OPT_SIZE) {
+		unsigned long long v = 0;
+		bool ok = parse_decimal(s, &v);
+		set_number(cfg, opt, where, v, ok, errs);
+		return;
+	}
+	if (opt->type != OPT_ORIGINS) {
+		set_text(cfg, opt, where, s, errs);
+		return;
+	}
+	struct sipwire_strlist *l = (struct sipwire_strlist *)(void *)((char *)cfg + opt->off);
+	struct sipwire_strlist fresh = {0};
+	size_t before = errs->count;
+	char item[1024], at[300];
+	const char *p = s;
+	size_t i = 0;
+	while (*s) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		snprintf(at, sizeof(at), "%s[%zu]", where, i);
+		if (len >= sizeof(item)) {
+			add_error(errs, at, "too long");
+		} else {
+			memcpy(item, p, len);
+			item[len] = 0;
+			origins_add(&fresh, at, item, errs);
+		}
+		i++;
+		if (!end)
+			break;
+		p = end + 1;
+	}
+	if (errs->count == before && !errs->oom) {
+		strlist_free(l);
+		*l = fresh;
+	} else {
+		strlist_free(&fresh);
+	}
+}
+
+static void set_from_json(struct sipwire_config *cfg, const struct option_def *opt,
+                          const char *where, const cJSON *v, struct config_errors *errs)
+{
+	switch (opt->type) {
+	case OPT_UINT:
+	case OPT_SIZE: {
+		bool ok = cJSON_IsNumber(v) && v->valuedouble >= 0 && v->valuedouble <= 1e12 &&
+		          v->valuedouble == (double)(unsigned long long)v->valuedouble;
+		set_number(cfg, opt, where, ok ? (unsigned long long)v->valuedouble : 0, ok, errs);
+		return;
+	}
+	case OPT_ORIGINS: {
+		if (!cJSON_IsArray(v)) {
+			add_error(errs, where, "must be an array of strings");
+			return;
+		}
+		struct sipwire_strlist *l =
+		    (struct sipwire_strlist *)(void *)((char *)cfg + opt->off);
+		struct sipwire_strlist fresh = {0};
+		size_t before = errs->count, i = 0;
+		char at[300];
+		for (const cJSON *e = v->child; e; e = e->next, i++) {
+			snprintf(at, sizeof(at), "%s[%zu]", where, i);
+			if (!cJSON_IsString(e))
+				add_error(errs, at, "must be a string");
+			else
+				origins_add(&fresh, at, e->valuestring, errs);
+		}
+		if (errs->count == before && !errs->oom) {
+			strlist_free(l);
+			*l = fresh;
+		} else {
+			strlist_free(&fresh);
+		}
+		return;
+	}
+	default:
+		if (!cJSON_IsString(v)) {
+			add_error(errs, where, "must be a string");
+			return;
+		}
+		set_text(cfg, opt, where, v->valuestring, errs);
+		return;
+	}
+}
+
+/* ---- users ---- */
+
+static bool user_name_valid(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if ((unsigned char)*s <= 0x20 || (unsigned char)*s >= 0x7f || *s == ':' ||
+		    *s == ',' || *s == '"' || *s == '\\' || *s == '@')
+			return false;
+	return true;
+}
+
+static bool ha1_valid(const char *s)
+{
+	size_t n = 0;
+	for (; s[n]; n++) {
+		char c = s[n];
+		if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F')))
+			return false;
+	}
+	return n == 32;
+}
+
+/* name_at and secret_at are the paths errors about each part are filed under. */
+static void add_user(struct sipwire_config *cfg, const char *name_at, const char *secret_at,
+                     const char *name, const char *password, const char *ha1,
+                     struct config_errors *errs)
+{
+	bool ok = true;
+	if (!user_name_valid(name)) {
+		add_error(errs, name_at,
+		          "must be a user name without spaces, ':', ',', '@', "
+		          "quotes or control characters");
+		ok = false;
+	}
+	if (password && !*password) {
+		add_error(errs, secret_at, "password is empty");
+		ok = false;
+	}
+	if (ha1 && !ha1_valid(ha1)) {
+		add_error(errs, secret_at, "must be 32 hexadecimal digits");
+		ok = false;
+	}
+	if (!ok)
+		return;
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		if (strcmp(cfg->users[i].name, name) == 0) {
+			add_error(errs, name_at, "duplicate user name '%s'", name);
+			return;
+		}
+	}
+	struct sipwire_user *nu = realloc(cfg->users, (cfg->n_users + 1) * sizeof(*nu));
+	if (!nu) {
+		errs->oom = true;
+		return;
+	}
+	cfg->users = nu;
+	struct sipwire_user *u = &cfg->users[cfg->n_users];
+	memset(u, 0, sizeof(*u));
+	u->name = strdup(name);
+	if (password)
+		u->password = strdup(password);
+	if (!u->name || (password && !u->password)) {
+		free(u->name);
+		free(u->password);
+		errs->oom = true;
+		return;
+	}
+	if (ha1) {
+		for (size_t k = 0; k < 32; k++)
+			u->ha1[k] =
+			    (char)((ha1[k] >= 'A' && ha1[k] <= 'F') ? ha1[k] - 'A' + 'a' : ha1[k]);
+		u->ha1[32] = 0;
+	}
+	cfg->n_users++;
+}
+
+/* "NAME:PASSWORD" from the environment or --user; where names the entry. */
+static void add_user_spec(struct sipwire_config *cfg, const char *where, const char *spec,
+                          size_t len, struct config_errors *errs)
+{
+	const char *colon = memchr(spec, ':', len);
+	if (!colon) {
+		add_error(errs, where, "must be NAME:PASSWORD (no ':' found)");
+		return;
+	}
+	size_t nlen = (size_t)(colon - spec);
+	char *name = malloc(nlen + 1);
+	char *pw = malloc(len - nlen);
+	if (!name || !pw) {
+		free(name);
+		free(pw);
+		errs->oom = true;
+		return;
+	}
+	memcpy(name, spec, nlen);
+	name[nlen] = 0;
+	memcpy(pw, colon + 1, len - nlen - 1);
+	pw[len - nlen - 1] = 0;
+	add_user(cfg, where, where, name, pw, NULL, errs);
+	memset(pw, 0, len - nlen);
+	free(name);
+	free(pw);
+}
+
+static void users_from_json(struct sipwire_config *cfg, const cJSON *arr,
+                            struct config_errors *errs)
+{
+	if (!cJSON_IsArray(arr)) {
+		add_error(errs, "users", "must be an array of {\"name\", \"password\" or \"ha1\"}");
+		return;
+	}
+	size_t i = 0;
+	for (const cJSON *u = arr->child; u; u = u->next, i++) {
+		char at[64], name_at[80], key_at[400];
+		snprintf(at, sizeof(at), "users[%zu]", i);
+		snprintf(name_at, sizeof(name_at), "%s.name", at);
+		if (!cJSON_IsObject(u)) {
+			add_error(errs, at,
+			          "must be an object {\"name\", \"password\" or \"ha1\"}");
+			continue;
+		}
+		const char *name = NULL, *password = NULL, *ha1 = NULL;
+		bool bad = false;
+		for (const cJSON *k = u->child; k; k = k->next) {
+			snprintf(key_at, sizeof(key_at), "%s.%s", at, k->string);
+			const char **slot = strcmp(k->string, "name") == 0       ? &name
+			                    : strcmp(k->string, "password") == 0 ? &password
+			                    : strcmp(k->string, "ha1") == 0      ? &ha1
+			                                                         : NULL;
+			if (!slot) {
+				add_error(errs, key_at, "unknown key");
+				bad = true;
+			} else if (*slot) {
+				add_error(errs, key_at, "duplicate key");
+				bad = true;
+			} else if (!cJSON_IsString(k)) {
+				add_error(errs, key_at, "must be a string");
+				bad = true;
+				*slot = "";
+			} else {
+				*slot = k->valuestring;
+			}
+		}
+		if (!name) {
+			add_error(errs, name_at, "missing");
+			bad = true;
+		}
+		if (!password && !ha1) {
+			snprintf(key_at, sizeof(key_at), "%s.password", at);
+			add_error(errs, key_at, "missing (or give ha1)");
+			bad = true;
+		} else if (password && ha1) {
+			add_error(errs, at, "give password or ha1, not both");
+			bad = true;
+		}
+		if (bad)
+			continue;
+		snprintf(key_at, sizeof(key_at), "%s.%s", at, password ? "password" : "ha1");
+		add_user(cfg, name_at, key_at, name, password, ha1, errs);
+	}
+}
+
+/* ---- the JSON file ---- */
+
+static void walk_object(struct sipwire_config *cfg, const cJSON *obj, const char *prefix,
+                        struct config_errors *errs)
+{
+	for (const cJSON *c = obj->child; c; c = c->next) {
+		char path[256];
+		int n = prefix ? snprintf(path, sizeof(path), "%s.%s", prefix, c->string)
+		               : snprintf(path, sizeof(path), "%s", c->string);
+		if (n < 0 || (size_t)n >= sizeof(path)) {
+			add_error(errs, prefix ? prefix : "(top level)", "unknown key (too long)");
+			continue;
+		}
+		bool dup = false;
+		for (const cJSON *e = obj->child; e != c; e = e->next)
+			if (strcmp(e->string, c->string) == 0)
+				dup = true;
+		if (dup) {
+			add_error(errs, path, "duplicate key");
+			continue;
+		}
+		const struct option_def *opt = find_option(path);
+		if (opt)
+			set_from_json(cfg, opt, path, c, errs);
+		else if (!prefix && strcmp(c->string, "users") == 0)
+			users_from_json(cfg, c, errs);
+		else if (is_section(path) && cJSON_IsObject(c))
+			walk_object(cfg, c, path, errs);
+		else if (is_section(path))
+			add_error(errs, path, "must be an object");
+		else
+			add_error(errs, path, "unknown key");
+	}
+}
+
+int sipwire_config_load_json(struct sipwire_config *cfg, const char *text, size_t len,
+                             const char *source, struct config_errors *errs)
+{
+	size_t before = errs->count;
+	const char *end = NULL;
+	cJSON *root = cJSON_ParseWithLengthOpts(text, len, &end, false);
+	if (!root) {
+		unsigned line = 1, col = 1;
+		if (end && end >= text && end <= text + len) {
+			for (const char *p = text; p < end; p++, col++)
+				if (*p == '\n') {
+					line++;
+					col = 0;
+				}
+			add_error(errs, source, "invalid JSON near line %u, column %u", line, col);
+		} else {
+			add_error(errs, source, "invalid JSON");
+		}
+		return step_result(errs, before);
+	}
+	if (!cJSON_IsObject(root))
+		add_error(errs, source, "must hold a JSON object {...}");
+	else
+		walk_object(cfg, root, NULL, errs);
+	cJSON_Delete(root);
+	return step_result(errs, before);
+}
+
+int sipwire_config_load_file(struct sipwire_config *cfg, const char *path,
+                             struct config_errors *errs)
+{
+	size_t before = errs->count;
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		add_error(errs, path, "%s", strerror(errno));
+		return step_result(errs, before);
+	}
+	/* A configuration file is small; a megabyte is far beyond any sane one. */
+	size_t cap = 1 << 20, n = 0;
+	char *buf = malloc(cap);
+	if (!buf) {
+		fclose(f);
+		errs->oom = true;
+		return -ENOMEM;
+	}
+	n = fread(buf, 1, cap, f);
+	bool too_big = n == cap;
+	bool failed = ferror(f);
+	fclose(f);
+	if (failed)
+		add_error(errs, path, "read error");
+	else if (too_big)
+		add_error(errs, path, "larger than 1 MiB");
+	else
+		sipwire_config_load_json(cfg, buf, n, path, errs);
+	free(buf);
+	if (!errs->oom) {
+		char *copy = strdup(path);
+		if (copy) {
+			free(cfg->config_file);
+			cfg->config_file = copy;
+		} else {
+			errs->oom = true;
+		}
+	}
+	return step_result(errs, before);
+}
+
+/* ---- environment ---- */
+
+/* SIPWIRE_ + the path in capitals with '.' as '_': listen.wss_port is
+ * SIPWIRE_LISTEN_WSS_PORT. */
+static void env_name(const struct option_def *opt, char *buf, size_t size)
+{
+	size_t n = (size_t)snprintf(buf, size, "SIPWIRE_");
+	for (const char *p = opt->path; *p && n + 1 < size; p++)
+		buf[n++] = *p == '.' ? '_' : (*p >= 'a' && *p <= 'z') ? (char)(*p - 'a' + 'A') : *p;
+	buf[n] = 0;
+}
+
+static void users_from_list(struct sipwire_config *cfg, const char *label, const char *s,
+                            struct config_errors *errs)
+{
+	size_t i = 0;
+	const char *p = s;
+	if (!*s)
+		return;
+	for (;;) {
+		const char *end = strchr(p, ',');
+		size_t len = end ? (size_t)(end - p) : strlen(p);
+		char at[128];
+		snprintf(at, sizeof(at), "%s[%zu]", label, i++);
+		add_user_spec(cfg, at, p, len, errs);
+		if (!end)
+			break;
+		p = end + 1;
+	}
+}
+
+int sipwire_config_apply_env(struct sipwire_config *cfg, char **envp, struct config_errors *errs)
+{
+	size_t before = errs->count;
+	for (char **e = envp; e && *e; e++) {
+		if (strncmp(*e, "SIPWIRE_", 8) != 0)
+			continue;
+		const char *eq = strchr(*e, '=');
+		if (!eq)
+			continue;
+		size_t nlen = (size_t)(eq - *e);
+		const char *value = eq + 1;
+		char name[128], at[140];
+		if (nlen >= sizeof(name)) {
+			add_error(errs, "env SIPWIRE_...", "unknown variable (name too long)");
+			continue;
+		}
+		memcpy(name, *e, nlen);
+		name[nlen] = 0;
+		snprintf(at, sizeof(at), "env %s", name);
+		if (strcmp(name, "SIPWIRE_CONFIG") == 0 ||
+		    lookup_name(name, env_not_ours,
+		                sizeof(env_not_ours) / sizeof(env_not_ours[0])) >= 0)
+			continue;
+		if (strcmp(name, "SIPWIRE_USERS") == 0) {
+			users_from_list(cfg, at, value, errs);
+			continue;
+		}
+		const struct option_def *opt = NULL;
+		for (size_t i = 0; i < N_OPTIONS && !opt; i++) {
+			char derived[128];
+			env_name(&options[i], derived, sizeof(derived));
+			if (strcmp(derived, name) == 0)
+				opt = &options[i];
+		}
+		if (!opt) {
+			add_error(errs, at, "unknown variable");
+			continue;
+		}
+		set_from_string(cfg, opt, at, value, errs);
+	}
+	return step_result(errs, before);
+}
+
+/* ---- command line ---- */
+
+int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
+                              struct config_errors *errs)
+{
+	size_t before = errs->count;
+	size_t n_user = 0;
+	for (int i = 1; i < argc; i++) {
+		const char *arg = argv[i];
+		char flag[64], at[400];
+		if (strncmp(arg, "--", 2) != 0) {
+			/* not echoed: a stray word may be a password after a mistyped flag */
+			snprintf(at, sizeof(at), "argument %d", i);
+			add_error(errs, at, "unexpected (options start with --)");
+			continue;
+		}
+		const char *eq = strchr(arg, '=');
+		size_t flen = eq ? (size_t)(eq - arg) : strlen(arg);
+		if (flen >= sizeof(flag)) {
+			snprintf(at, sizeof(at), "argument %d", i);
+			add_error(errs, at, "unknown option");
+			continue;
+		}
+		memcpy(flag, arg, flen);
+		flag[flen] = 0;
+
+		const struct option_def *opt = NULL;
+		for (size_t k = 0; k < N_OPTIONS && !opt; k++)
+			if (options[k].flag && strcmp(options[k].flag, flag) == 0)
+				opt = &options[k];
+		bool known = opt || strcmp(flag, "--config") == 0 || strcmp(flag, "--user") == 0 ||
+		             strcmp(flag, "--set") == 0;
+		if (!known) {
+			add_error(errs, flag, "unknown option");
+			continue;
+		}
+		const char *value = eq ? eq + 1 : NULL;
+		if (!value) {
+			if (i + 1 >= argc) {
+				add_error(errs, flag, "needs a value");
+				continue;
+			}
+			value = argv[++i];
+		}
+		if (strcmp(flag, "--config") == 0)
+			continue;
+		if (strcmp(flag, "--user") == 0) {
+			snprintf(at, sizeof(at), "--user[%zu]", n_user++);
+			add_user_spec(cfg, at, value, strlen(value), errs);
+			continue;
+		}
+		if (opt) {
+			set_from_string(cfg, opt, flag, value, errs);
+			continue;
+		}
+		/* --set PATH=VALUE reaches every key without a flag of its own. */
+		const char *veq = strchr(value, '=');
+		size_t plen = veq ? (size_t)(veq - value) : strlen(value);
+		if (plen > 256)
+			plen = 256;
+		snprintf(at, sizeof(at), "--set %.*s", (int)plen, value);
+		if (!veq) {
+			add_error(errs, at, "must be --set KEY=VALUE");
+			continue;
+		}
+		char path[257];
+		memcpy(path, value, plen);
+		path[plen] = 0;
+		opt = find_option(path);
+		if (!opt && strcmp(path, "users") == 0)
+			add_error(errs, at, "add users with --user NAME:PASSWORD");
+		else if (!opt)
+			add_error(errs, at, "unknown key");
+		else
+			set_from_string(cfg, opt, at, veq + 1, errs);
+	}
+	return step_result(errs, before);
+}
+
+/* ---- derived values and cross checks ---- */
+
+static const char *env_get(char **envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
+static void check_ports(const struct sipwire_config *cfg, struct config_errors *errs)
+{
+	static const char *const names[] = {"listen.ws_port", "listen.wss_port", "listen.sip_port",
+	                                    "listen.tls_port"};
+	unsigned ports[] = {cfg->listen.ws_port, cfg->listen.wss_port, cfg->listen.sip_port,
+	                    cfg->listen.tls_port};
+	for (size_t i = 1; i < 4; i++)
+		for (size_t k = 0; k < i; k++)
+			if (ports[i] && ports[i] == ports[k]) {
+				add_error(errs, names[i], "port %u is already used by %s", ports[i],
+				          names[k]);
+				break;
+			}
+}
+
+int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config_errors *errs)
+{
+	size_t before = errs->count;
+	bool has_cert = cfg->tls.cert_file && *cfg->tls.cert_file;
+	bool has_key = cfg->tls.key_file && *cfg->tls.key_file;
+
+	if (!cfg->listen.tls_port_set && has_cert)
+		cfg->listen.tls_port = 5061;
+	if (has_cert && !has_key)
+		add_error(errs, "tls.key_file", "missing (needed with tls.cert_file)");
+	if (has_key && !has_cert)
+		add_error(errs, "tls.cert_file", "missing (needed with tls.key_file)");
+	check_ports(cfg, errs);
+
+	if (cfg->registrar.min_expires > cfg->registrar.max_expires)
+		add_error(errs, "registrar.min_expires", "must not exceed registrar.max_expires");
+	else if (cfg->registrar.default_expires < cfg->registrar.min_expires ||
+	         cfg->registrar.default_expires > cfg->registrar.max_expires)
+		add_error(errs, "registrar.default_expires",
+		          "must be between registrar.min_expires and registrar.max_expires");
+	if (cfg->sip.timers.t2 < cfg->sip.timers.t1)
+		add_error(errs, "sip.timers.t2", "must not be less than sip.timers.t1");
+	if (cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !*cfg->pbx.host)
+		add_error(errs, "pbx.host", "missing (needed in passthrough mode)");
+
+	if (!cfg->state_dir) {
+		char buf[4096];
+		const char *xdg = env_get(envp, "XDG_STATE_HOME");
+		const char *home = env_get(envp, "HOME");
+		buf[0] = 0;
+		if (geteuid() == 0)
+			snprintf(buf, sizeof(buf), "/var/lib/sipwire");
+		else if (xdg && xdg[0] == '/')
+			snprintf(buf, sizeof(buf), "%s/sipwire", xdg);
+		else if (home && home[0] == '/')
+			snprintf(buf, sizeof(buf), "%s/.local/state/sipwire", home);
+		if (buf[0])
+			replace_str(&cfg->state_dir, buf, errs);
+		else
+			add_error(errs, "state_dir", "missing (HOME is not set, so give one)");
+	}
+	return step_result(errs, before);
+}
+
+int sipwire_config_load(struct sipwire_config *cfg, int argc, char **argv, char **envp,
+                        struct config_errors *errs)
+{
+	size_t before = errs->count;
+	if (sipwire_config_defaults(cfg) < 0) {
+		errs->oom = true;
+		return -ENOMEM;
+	}
+	const char *file = env_get(envp, "SIPWIRE_CONFIG");
+	for (int i = 1; i < argc; i++) {
+		if (strcmp(argv[i], "--config") == 0 && i + 1 < argc)
+			file = argv[++i];
+		else if (strncmp(argv[i], "--config=", 9) == 0)
+			file = argv[i] + 9;
+		else if (strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--set") == 0)
+			i++; /* skip the value: it is not a flag even if it looks like one */
+	}
+	if (file && *file)
+		sipwire_config_load_file(cfg, file, errs);
+	sipwire_config_apply_env(cfg, envp, errs);
+	sipwire_config_apply_args(cfg, argc, argv, errs);
+	sipwire_config_finish(cfg, envp, errs);
+	return step_result(errs, before);
+}

@@ -1,0 +1,119 @@
+/* config.h — the daemon's configuration: one plain struct, filled from
+ * defaults < JSON file < SIPWIRE_* environment < command line.
+ *
+ * Every problem found on the way is collected (not just the first) with the
+ * key path it belongs to, so an operator fixes a file in one pass. No error
+ * ever contains a password. docs/configuration.md is the reference. */
+#ifndef SIPWIRE_SERVER_CONFIG_H
+#define SIPWIRE_SERVER_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "sip/sip_msg.h"
+
+enum sipwire_log_level {
+	SIPWIRE_LOG_ERROR,
+	SIPWIRE_LOG_WARN,
+	SIPWIRE_LOG_INFO,
+	SIPWIRE_LOG_DEBUG,
+};
+
+enum sipwire_mode {
+	SIPWIRE_MODE_LOCAL,       /* built-in registrar with the configured users */
+	SIPWIRE_MODE_PASSTHROUGH, /* everything is relayed to the pbx block */
+};
+
+enum sipwire_transport {
+	SIPWIRE_TRANSPORT_UDP,
+	SIPWIRE_TRANSPORT_TCP,
+	SIPWIRE_TRANSPORT_TLS,
+};
+
+/* A local account: exactly one of password and ha1 is set. */
+struct sipwire_user {
+	char *name;
+	char *password; /* NULL when ha1 is given */
+	char ha1[33];   /* lowercase hex MD5(name:realm:password), or "" */
+};
+
+struct sipwire_strlist {
+	char **v;
+	size_t n;
+};
+
+struct sipwire_config {
+	char *config_file; /* the file that was read, NULL when none */
+	struct {
+		char *bind;                                     /* numeric IPv4 or IPv6 address */
+		unsigned ws_port, wss_port, sip_port, tls_port; /* 0: listener off */
+		bool tls_port_set; /* tls_port was given (else it follows tls.cert_file) */
+	} listen;
+	struct {
+		char *cert_file, *key_file; /* "": self-signed, created in state_dir */
+	} tls;
+	struct {
+		struct sipwire_strlist allowed_origins; /* empty: same host only */
+	} ws;
+	char *realm;
+	struct sipwire_user *users;
+	size_t n_users;
+	struct {
+		unsigned min_expires, max_expires, default_expires; /* seconds */
+	} registrar;
+	struct {
+		struct sip_limits limits;
+		struct {
+			unsigned t1, t2, t4; /* milliseconds */
+		} timers;
+	} sip;
+	enum sipwire_mode mode;
+	struct {
+		char *host; /* "" unless configured; required in passthrough mode */
+		unsigned port;
+		enum sipwire_transport transport;
+	} pbx;
+	enum sipwire_log_level log_level;
+	char *state_dir;
+};
+
+/* Every error found, each a "key.path: what is wrong" line. */
+struct config_errors {
+	char **msg;
+	size_t count;
+	size_t cap;
+	bool oom; /* an allocation failed: the list or the config is incomplete */
+};
+
+void config_errors_init(struct config_errors *errs);
+void config_errors_free(struct config_errors *errs);
+
+/* Fill cfg with the defaults (state_dir is decided by sipwire_config_finish).
+ * 0 or -ENOMEM; cfg must be freed with sipwire_config_free either way. */
+int sipwire_config_defaults(struct sipwire_config *cfg);
+void sipwire_config_free(struct sipwire_config *cfg);
+
+/* The steps of sipwire_config_load, usable one by one. Each returns 0 when it
+ * added no error, -EINVAL when it did, -ENOMEM when memory ran out. */
+int sipwire_config_load_json(struct sipwire_config *cfg, const char *text, size_t len,
+                             const char *source, struct config_errors *errs);
+int sipwire_config_load_file(struct sipwire_config *cfg, const char *path,
+                             struct config_errors *errs);
+/* envp: NULL-terminated "NAME=value" strings; only SIPWIRE_* names are read. */
+int sipwire_config_apply_env(struct sipwire_config *cfg, char **envp, struct config_errors *errs);
+/* argv[0] is the program name and is skipped. --config is accepted and
+ * ignored here (sipwire_config_load reads the file first). */
+int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
+                              struct config_errors *errs);
+/* Derived defaults (tls_port, state_dir from euid and HOME in envp) and the
+ * checks that involve several keys. */
+int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config_errors *errs);
+
+/* The whole thing: defaults, the file named by --config (else SIPWIRE_CONFIG,
+ * else none), environment, arguments, finish. 0, -EINVAL (see errs) or -ENOMEM. */
+int sipwire_config_load(struct sipwire_config *cfg, int argc, char **argv, char **envp,
+                        struct config_errors *errs);
+
+const char *sipwire_log_level_name(enum sipwire_log_level level);
+
+#endif
