@@ -1,0 +1,518 @@
+/* test_config.c — the daemon's configuration: defaults, the JSON file, the
+ * SIPWIRE_* environment, the flags, their precedence, and every error with the
+ * exact key path an operator sees. */
+#include <criterion/criterion.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "server/config.h"
+
+#define DATA SIPWIRE_TEST_DATA "/config/"
+
+static struct sipwire_config cfg;
+static struct config_errors errs;
+
+static void setup(void)
+{
+	config_errors_init(&errs);
+}
+
+static void teardown(void)
+{
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
+}
+
+TestSuite(config, .init = setup, .fini = teardown);
+
+static char *home_env[] = {"HOME=/home/tester", NULL};
+
+/* defaults < json < env < args, then finish, the way sipwire_config_load runs. */
+static int load(const char *json, char **env, int argc, char **argv)
+{
+	cr_assert_eq(sipwire_config_defaults(&cfg), 0);
+	if (json)
+		sipwire_config_load_json(&cfg, json, strlen(json), "test.json", &errs);
+	sipwire_config_apply_env(&cfg, env ? env : home_env, &errs);
+	if (argv)
+		sipwire_config_apply_args(&cfg, argc, argv, &errs);
+	sipwire_config_finish(&cfg, env ? env : home_env, &errs);
+	return errs.oom ? -12 : errs.count ? -22 : 0;
+}
+
+static void dump_errors(void)
+{
+	for (size_t i = 0; i < errs.count; i++)
+		cr_log_info("error %zu: %s", i, errs.msg[i]);
+}
+
+/* Exactly one error, with exactly this text. */
+static void expect_error(const char *json, char **env, int argc, char **argv, const char *want)
+{
+	int r = load(json, env, argc, argv);
+	dump_errors();
+	cr_assert_eq(r, -22, "expected an error for: %s", want);
+	cr_assert_eq(errs.count, 1, "expected only '%s', got %zu errors", want, errs.count);
+	cr_assert_str_eq(errs.msg[0], want);
+}
+
+static void expect_json_error(const char *json, const char *want)
+{
+	expect_error(json, NULL, 0, NULL, want);
+}
+
+Test(config, defaults)
+{
+	char *argv[] = {"sipwire"};
+	cr_assert_eq(load(NULL, NULL, 1, argv), 0);
+	cr_assert_str_eq(cfg.listen.bind, "127.0.0.1");
+	cr_assert_eq(cfg.listen.ws_port, 8080);
+	cr_assert_eq(cfg.listen.wss_port, 8443);
+	cr_assert_eq(cfg.listen.sip_port, 5060);
+	cr_assert_eq(cfg.listen.tls_port, 0);
+	cr_assert_str_eq(cfg.tls.cert_file, "");
+	cr_assert_str_eq(cfg.tls.key_file, "");
+	cr_assert_eq(cfg.ws.allowed_origins.n, 0);
+	cr_assert_str_eq(cfg.realm, "sipwire");
+	cr_assert_eq(cfg.n_users, 0);
+	cr_assert_eq(cfg.registrar.min_expires, 60);
+	cr_assert_eq(cfg.registrar.max_expires, 3600);
+	cr_assert_eq(cfg.registrar.default_expires, 600);
+	cr_assert_eq(cfg.sip.limits.max_msg_size, 65536);
+	cr_assert_eq(cfg.sip.limits.max_headers, 128);
+	cr_assert_eq(cfg.sip.limits.max_line_len, 8192);
+	cr_assert_eq(cfg.sip.limits.max_via, 32);
+	cr_assert_eq(cfg.sip.timers.t1, 500);
+	cr_assert_eq(cfg.sip.timers.t2, 4000);
+	cr_assert_eq(cfg.sip.timers.t4, 5000);
+	cr_assert_eq(cfg.mode, SIPWIRE_MODE_LOCAL);
+	cr_assert_str_eq(cfg.pbx.host, "");
+	cr_assert_eq(cfg.pbx.port, 5060);
+	cr_assert_eq(cfg.pbx.transport, SIPWIRE_TRANSPORT_UDP);
+	cr_assert_eq(cfg.log_level, SIPWIRE_LOG_INFO);
+	cr_assert_str_eq(sipwire_log_level_name(cfg.log_level), "info");
+	if (geteuid() == 0)
+		cr_assert_str_eq(cfg.state_dir, "/var/lib/sipwire");
+	else
+		cr_assert_str_eq(cfg.state_dir, "/home/tester/.local/state/sipwire");
+}
+
+Test(config, state_dir_follows_xdg_state_home_for_users)
+{
+	char *env[] = {"HOME=/home/tester", "XDG_STATE_HOME=/xdg/state", NULL};
+	cr_assert_eq(load(NULL, env, 0, NULL), 0);
+	if (geteuid() == 0)
+		cr_assert_str_eq(cfg.state_dir, "/var/lib/sipwire");
+	else
+		cr_assert_str_eq(cfg.state_dir, "/xdg/state/sipwire");
+}
+
+Test(config, full_file)
+{
+	char *argv[] = {"sipwire", "--config", DATA "good.json"};
+	char *env[] = {"HOME=/home/tester", "PATH=/bin", NULL};
+	int r = sipwire_config_load(&cfg, 3, argv, env, &errs);
+	dump_errors();
+	cr_assert_eq(r, 0);
+	cr_assert_str_eq(cfg.config_file, DATA "good.json");
+	cr_assert_str_eq(cfg.listen.bind, "0.0.0.0");
+	cr_assert_eq(cfg.listen.ws_port, 0);
+	cr_assert_eq(cfg.listen.wss_port, 443);
+	cr_assert_eq(cfg.listen.sip_port, 5060);
+	cr_assert_eq(cfg.listen.tls_port, 5061, "a certificate turns SIP over TLS on");
+	cr_assert_str_eq(cfg.tls.cert_file, "/etc/sipwire/cert.pem");
+	cr_assert_str_eq(cfg.tls.key_file, "/etc/sipwire/key.pem");
+	cr_assert_eq(cfg.ws.allowed_origins.n, 1);
+	cr_assert_str_eq(cfg.ws.allowed_origins.v[0], "https://phone.example.com");
+	cr_assert_str_eq(cfg.realm, "example.com");
+	cr_assert_eq(cfg.n_users, 2);
+	cr_assert_str_eq(cfg.users[0].name, "alice");
+	cr_assert_str_eq(cfg.users[0].password, "alice-pw");
+	cr_assert_str_eq(cfg.users[0].ha1, "");
+	cr_assert_str_eq(cfg.users[1].name, "bob");
+	cr_assert_null(cfg.users[1].password);
+	cr_assert_str_eq(cfg.users[1].ha1, "0123456789abcdef0123456789abcdef");
+	cr_assert_eq(cfg.registrar.min_expires, 30);
+	cr_assert_eq(cfg.registrar.max_expires, 7200);
+	cr_assert_eq(cfg.registrar.default_expires, 300);
+	cr_assert_eq(cfg.sip.limits.max_msg_size, 32768);
+	cr_assert_eq(cfg.sip.limits.max_headers, 64);
+	cr_assert_eq(cfg.sip.limits.max_line_len, 4096);
+	cr_assert_eq(cfg.sip.limits.max_via, 16);
+	cr_assert_eq(cfg.sip.timers.t1, 250);
+	cr_assert_eq(cfg.sip.timers.t2, 4000);
+	cr_assert_eq(cfg.sip.timers.t4, 5000);
+	cr_assert_eq(cfg.mode, SIPWIRE_MODE_LOCAL);
+	cr_assert_eq(cfg.log_level, SIPWIRE_LOG_DEBUG);
+	cr_assert_str_eq(cfg.state_dir, "/var/lib/sipwire");
+}
+
+Test(config, passthrough_file)
+{
+	const char *json = "{\"mode\": \"passthrough\", \"pbx\": {\"host\": \"pbx.example.com\", "
+	                   "\"port\": 5080, \"transport\": \"tls\"}}";
+	cr_assert_eq(load(json, NULL, 0, NULL), 0);
+	cr_assert_eq(cfg.mode, SIPWIRE_MODE_PASSTHROUGH);
+	cr_assert_str_eq(cfg.pbx.host, "pbx.example.com");
+	cr_assert_eq(cfg.pbx.port, 5080);
+	cr_assert_eq(cfg.pbx.transport, SIPWIRE_TRANSPORT_TLS);
+}
+
+Test(config, precedence_file_env_flags)
+{
+	const char *json =
+	    "{\"listen\": {\"ws_port\": 1000, \"wss_port\": 1001, \"sip_port\": 1002},"
+	    " \"realm\": \"from-file\", \"log\": {\"level\": \"error\"}}";
+	char *env[] = {"HOME=/h", "SIPWIRE_LISTEN_WS_PORT=2000", "SIPWIRE_LISTEN_WSS_PORT=2001",
+	               "SIPWIRE_LOG_LEVEL=warn", NULL};
+	char *argv[] = {"sipwire", "--ws-port", "3000", "--log-level=debug"};
+	cr_assert_eq(load(json, env, 4, argv), 0);
+	cr_assert_eq(cfg.listen.ws_port, 3000, "flag beats environment and file");
+	cr_assert_eq(cfg.listen.wss_port, 2001, "environment beats file");
+	cr_assert_eq(cfg.listen.sip_port, 1002, "file beats default");
+	cr_assert_eq(cfg.listen.tls_port, 0, "default");
+	cr_assert_str_eq(cfg.realm, "from-file");
+	cr_assert_eq(cfg.log_level, SIPWIRE_LOG_DEBUG);
+}
+
+Test(config, precedence_through_load)
+{
+	char *env[] = {"HOME=/h", "SIPWIRE_CONFIG=" DATA "good.json", "SIPWIRE_REALM=env.example",
+	               "SIPWIRE_LISTEN_WSS_PORT=9443", NULL};
+	char *argv[] = {"sipwire", "--realm", "flag.example"};
+	int r = sipwire_config_load(&cfg, 3, argv, env, &errs);
+	dump_errors();
+	cr_assert_eq(r, 0);
+	cr_assert_str_eq(cfg.config_file, DATA "good.json", "SIPWIRE_CONFIG names the file");
+	cr_assert_str_eq(cfg.realm, "flag.example");
+	cr_assert_eq(cfg.listen.wss_port, 9443);
+	cr_assert_str_eq(cfg.listen.bind, "0.0.0.0", "from the file");
+}
+
+Test(config, every_key_from_env_and_set)
+{
+	char *env[] = {"HOME=/h",
+	               "SIPWIRE_LISTEN_BIND=::1",
+	               "SIPWIRE_TLS_CERT_FILE=/c.pem",
+	               "SIPWIRE_TLS_KEY_FILE=/k.pem",
+	               "SIPWIRE_WS_ALLOWED_ORIGINS=https://a.example,http://b.example:8000",
+	               "SIPWIRE_REGISTRAR_MIN_EXPIRES=10",
+	               "SIPWIRE_REGISTRAR_MAX_EXPIRES=100",
+	               "SIPWIRE_REGISTRAR_DEFAULT_EXPIRES=50",
+	               "SIPWIRE_SIP_LIMITS_MAX_MESSAGE_SIZE=2048",
+	               "SIPWIRE_SIP_LIMITS_MAX_HEADERS=20",
+	               "SIPWIRE_SIP_LIMITS_MAX_LINE_LEN=300",
+	               "SIPWIRE_SIP_LIMITS_MAX_VIA=2",
+	               "SIPWIRE_SIP_TIMERS_T1=100",
+	               "SIPWIRE_SIP_TIMERS_T2=200",
+	               "SIPWIRE_SIP_TIMERS_T4=300",
+	               "SIPWIRE_MODE=passthrough",
+	               "SIPWIRE_PBX_HOST=10.0.0.1",
+	               "SIPWIRE_PBX_PORT=5070",
+	               "SIPWIRE_PBX_TRANSPORT=tcp",
+	               "SIPWIRE_STATE_DIR=/srv/state",
+	               "SIPWIRE_USERS=alice:a:b,bob:pw",
+	               "SIPWIRE_WERROR=1",
+	               NULL};
+	char *argv[] = {"sipwire", "--set",   "sip.timers.t4=400", "--tls-port", "0",
+	                "--user",  "carol:c", "--state-dir",       "/srv/flag",  "--sip-port=0"};
+	int r = load(NULL, env, 10, argv);
+	dump_errors();
+	cr_assert_eq(r, 0);
+	cr_assert_str_eq(cfg.listen.bind, "::1");
+	cr_assert_str_eq(cfg.tls.cert_file, "/c.pem");
+	cr_assert_str_eq(cfg.tls.key_file, "/k.pem");
+	cr_assert_eq(cfg.listen.tls_port, 0, "an explicit 0 keeps TLS off despite the certificate");
+	cr_assert_eq(cfg.listen.sip_port, 0);
+	cr_assert_eq(cfg.ws.allowed_origins.n, 2);
+	cr_assert_str_eq(cfg.ws.allowed_origins.v[0], "https://a.example");
+	cr_assert_str_eq(cfg.ws.allowed_origins.v[1], "http://b.example:8000");
+	cr_assert_eq(cfg.registrar.min_expires, 10);
+	cr_assert_eq(cfg.registrar.max_expires, 100);
+	cr_assert_eq(cfg.registrar.default_expires, 50);
+	cr_assert_eq(cfg.sip.limits.max_msg_size, 2048);
+	cr_assert_eq(cfg.sip.limits.max_headers, 20);
+	cr_assert_eq(cfg.sip.limits.max_line_len, 300);
+	cr_assert_eq(cfg.sip.limits.max_via, 2);
+	cr_assert_eq(cfg.sip.timers.t1, 100);
+	cr_assert_eq(cfg.sip.timers.t2, 200);
+	cr_assert_eq(cfg.sip.timers.t4, 400);
+	cr_assert_eq(cfg.mode, SIPWIRE_MODE_PASSTHROUGH);
+	cr_assert_str_eq(cfg.pbx.host, "10.0.0.1");
+	cr_assert_eq(cfg.pbx.port, 5070);
+	cr_assert_eq(cfg.pbx.transport, SIPWIRE_TRANSPORT_TCP);
+	cr_assert_str_eq(cfg.state_dir, "/srv/flag");
+	cr_assert_eq(cfg.n_users, 3);
+	cr_assert_str_eq(cfg.users[0].name, "alice");
+	cr_assert_str_eq(cfg.users[0].password, "a:b", "the first colon splits");
+	cr_assert_str_eq(cfg.users[1].name, "bob");
+	cr_assert_str_eq(cfg.users[2].name, "carol");
+	cr_assert_str_eq(cfg.users[2].password, "c");
+}
+
+Test(config, users_from_file_env_and_flags_add_up)
+{
+	const char *json = "{\"users\": [{\"name\": \"alice\", \"password\": \"x\"}]}";
+	char *env[] = {"HOME=/h", "SIPWIRE_USERS=bob:y", NULL};
+	char *argv[] = {"sipwire", "--user", "carol:z", "--user", "dave:w"};
+	cr_assert_eq(load(json, env, 5, argv), 0);
+	cr_assert_eq(cfg.n_users, 4);
+	cr_assert_str_eq(cfg.users[0].name, "alice");
+	cr_assert_str_eq(cfg.users[1].name, "bob");
+	cr_assert_str_eq(cfg.users[2].name, "carol");
+	cr_assert_str_eq(cfg.users[3].name, "dave");
+	cr_assert_str_eq(cfg.users[3].password, "w");
+}
+
+/* ---- errors, each with its key path ---- */
+
+Test(config, json_errors_have_key_paths)
+{
+	expect_json_error("{\"listen\": {\"wss_port\": 70000}}",
+	                  "listen.wss_port: must be an integer 0..65535");
+	teardown();
+	expect_json_error("{\"listen\": {\"wss_port\": \"443\"}}",
+	                  "listen.wss_port: must be an integer 0..65535");
+	teardown();
+	expect_json_error("{\"listen\": {\"ws_port\": 80.5}}",
+	                  "listen.ws_port: must be an integer 0..65535");
+	teardown();
+	expect_json_error("{\"listen\": {\"ws_port\": -1}}",
+	                  "listen.ws_port: must be an integer 0..65535");
+	teardown();
+	expect_json_error("{\"listen\": {\"bind\": \"localhost\"}}",
+	                  "listen.bind: must be a numeric IPv4 or IPv6 address");
+	teardown();
+	expect_json_error("{\"listen\": {\"bind\": 127}}", "listen.bind: must be a string");
+	teardown();
+	expect_json_error("{\"listen\": {\"wsport\": 1}}", "listen.wsport: unknown key");
+	teardown();
+	expect_json_error("{\"listn\": {}}", "listn: unknown key");
+	teardown();
+	expect_json_error("{\"listen\": 5}", "listen: must be an object");
+	teardown();
+	expect_json_error("{\"sip\": {\"limits\": {\"max_headers\": 5}}}",
+	                  "sip.limits.max_headers: must be an integer 16..1024");
+	teardown();
+	expect_json_error("{\"sip\": {\"limits\": {\"max_message_size\": 100}}}",
+	                  "sip.limits.max_message_size: must be an integer 1024..16777216");
+	teardown();
+	expect_json_error("{\"sip\": {\"timers\": {\"t3\": 1}}}", "sip.timers.t3: unknown key");
+	teardown();
+	expect_json_error("{\"log\": {\"level\": \"verbose\"}}",
+	                  "log.level: must be one of error|warn|info|debug");
+	teardown();
+	expect_json_error("{\"mode\": \"proxy\"}", "mode: must be one of local|passthrough");
+	teardown();
+	expect_json_error("{\"pbx\": {\"transport\": \"sctp\"}}",
+	                  "pbx.transport: must be one of udp|tcp|tls");
+	teardown();
+	expect_json_error("{\"pbx\": {\"port\": 0}}", "pbx.port: must be an integer 1..65535");
+	teardown();
+	expect_json_error("{\"realm\": \"\"}",
+	                  "realm: must be non-empty, without '\"', '\\' or control characters");
+	teardown();
+	expect_json_error("{\"state_dir\": \"\"}", "state_dir: must be a non-empty path");
+	teardown();
+	expect_json_error("{\"ws\": {\"allowed_origins\": \"https://a\"}}",
+	                  "ws.allowed_origins: must be an array of strings");
+	teardown();
+	expect_json_error("{\"ws\": {\"allowed_origins\": [\"https://a\", \"a.example\"]}}",
+	                  "ws.allowed_origins[1]: must be an origin like https://host[:port]");
+	teardown();
+	expect_json_error("{\"ws\": {\"allowed_origins\": [\"https://a/path\"]}}",
+	                  "ws.allowed_origins[0]: must be an origin like https://host[:port]");
+	teardown();
+	expect_json_error("{\"ws\": {\"allowed_origins\": [1]}}",
+	                  "ws.allowed_origins[0]: must be a string");
+	teardown();
+	expect_json_error("{\"realm\": \"a\", \"realm\": \"b\"}", "realm: duplicate key");
+	teardown();
+	expect_json_error("[1, 2]", "test.json: must hold a JSON object {...}");
+	teardown();
+	expect_json_error("{\n\"realm\": \"a\",\n}",
+	                  "test.json: invalid JSON near line 3, column 1");
+}
+
+Test(config, user_errors_have_key_paths)
+{
+	expect_json_error(
+	    "{\"users\": [{\"name\": \"a\", \"password\": \"p\"}, {\"name\": \"b\"}]}",
+	    "users[1].password: missing (or give ha1)");
+	teardown();
+	expect_json_error("{\"users\": [{\"password\": \"p\"}]}", "users[0].name: missing");
+	teardown();
+	expect_json_error("{\"users\": [{\"name\": \"a\", \"password\": \"p\", \"ha1\": "
+	                  "\"0123456789abcdef0123456789abcdef\"}]}",
+	                  "users[0]: give password or ha1, not both");
+	teardown();
+	expect_json_error("{\"users\": [{\"name\": \"a\", \"ha1\": \"0123\"}]}",
+	                  "users[0].ha1: must be 32 hexadecimal digits");
+	teardown();
+	expect_json_error("{\"users\": [{\"name\": \"a\", \"password\": \"\"}]}",
+	                  "users[0].password: password is empty");
+	teardown();
+	/* a misspelt key is reported, and so is the key it was meant to be */
+	cr_assert_eq(load("{\"users\": [{\"name\": \"a\", \"pasword\": \"p\"}]}", NULL, 0, NULL),
+	             -22);
+	cr_assert_eq(errs.count, 2);
+	cr_assert_str_eq(errs.msg[0], "users[0].pasword: unknown key");
+	cr_assert_str_eq(errs.msg[1], "users[0].password: missing (or give ha1)");
+	teardown();
+	expect_json_error("{\"users\": [{\"name\": \"a b\", \"password\": \"p\"}]}",
+	                  "users[0].name: must be a user name without spaces, ':', ',', '@', "
+	                  "quotes or control characters");
+	teardown();
+	expect_json_error("{\"users\": [{\"name\": \"a\", \"password\": 5}]}",
+	                  "users[0].password: must be a string");
+	teardown();
+	expect_json_error("{\"users\": [\"a:p\"]}",
+	                  "users[0]: must be an object {\"name\", \"password\" or \"ha1\"}");
+	teardown();
+	expect_json_error("{\"users\": {}}",
+	                  "users: must be an array of {\"name\", \"password\" or \"ha1\"}");
+	teardown();
+	expect_json_error("{\"users\": [{\"name\": \"a\", \"password\": \"p\"},"
+	                  " {\"name\": \"a\", \"password\": \"q\"}]}",
+	                  "users[1].name: duplicate user name 'a'");
+}
+
+Test(config, env_errors_name_the_variable)
+{
+	char *env1[] = {"HOME=/h", "SIPWIRE_LISTEN_WS_PORT=http", NULL};
+	expect_error(NULL, env1, 0, NULL,
+	             "env SIPWIRE_LISTEN_WS_PORT: must be an integer 0..65535");
+	teardown();
+	char *env2[] = {"HOME=/h", "SIPWIRE_LISTEN_WS_PORT=", NULL};
+	expect_error(NULL, env2, 0, NULL,
+	             "env SIPWIRE_LISTEN_WS_PORT: must be an integer 0..65535");
+	teardown();
+	char *env3[] = {"HOME=/h", "SIPWIRE_LISTEN_WSPORT=1", NULL};
+	expect_error(NULL, env3, 0, NULL, "env SIPWIRE_LISTEN_WSPORT: unknown variable");
+	teardown();
+	char *env4[] = {"HOME=/h", "SIPWIRE_USERS=alice:pw,bob", NULL};
+	expect_error(NULL, env4, 0, NULL,
+	             "env SIPWIRE_USERS[1]: must be NAME:PASSWORD (no ':' found)");
+	teardown();
+	char *env5[] = {"HOME=/h", "SIPWIRE_USERS=alice:pw,alice:pw2", NULL};
+	expect_error(NULL, env5, 0, NULL, "env SIPWIRE_USERS[1]: duplicate user name 'alice'");
+	teardown();
+	char *env6[] = {"HOME=/h", "SIPWIRE_WS_ALLOWED_ORIGINS=https://a,", NULL};
+	expect_error(
+	    NULL, env6, 0, NULL,
+	    "env SIPWIRE_WS_ALLOWED_ORIGINS[1]: must be an origin like https://host[:port]");
+	teardown();
+	char *env7[] = {"HOME=/h", "SIPWIRE_USERS=:pw", NULL};
+	expect_error(NULL, env7, 0, NULL,
+	             "env SIPWIRE_USERS[0]: must be a user name without spaces, ':', ',', '@', "
+	             "quotes or control characters");
+}
+
+Test(config, flag_errors_name_the_flag)
+{
+	char *a1[] = {"sipwire", "--user", "alice:pw", "--user", "bob"};
+	expect_error(NULL, NULL, 5, a1, "--user[1]: must be NAME:PASSWORD (no ':' found)");
+	teardown();
+	char *a2[] = {"sipwire", "--wss-port", "65536"};
+	expect_error(NULL, NULL, 3, a2, "--wss-port: must be an integer 0..65535");
+	teardown();
+	char *a3[] = {"sipwire", "--ws-port", "+80"};
+	expect_error(NULL, NULL, 3, a3, "--ws-port: must be an integer 0..65535");
+	teardown();
+	char *a4[] = {"sipwire", "--ws-port"};
+	expect_error(NULL, NULL, 2, a4, "--ws-port: needs a value");
+	teardown();
+	char *a5[] = {"sipwire", "--wsport=1"};
+	expect_error(NULL, NULL, 2, a5, "--wsport: unknown option");
+	teardown();
+	char *a6[] = {"sipwire", "--set", "sip.timers.t9=1"};
+	expect_error(NULL, NULL, 3, a6, "--set sip.timers.t9: unknown key");
+	teardown();
+	char *a7[] = {"sipwire", "--set", "sip.timers.t1"};
+	expect_error(NULL, NULL, 3, a7, "--set sip.timers.t1: must be --set KEY=VALUE");
+	teardown();
+	char *a8[] = {"sipwire", "--set", "sip.timers.t1=1"};
+	expect_error(NULL, NULL, 3, a8, "--set sip.timers.t1: must be an integer 50..10000");
+	teardown();
+	char *a9[] = {"sipwire", "--log-level", "loud"};
+	expect_error(NULL, NULL, 3, a9, "--log-level: must be one of error|warn|info|debug");
+	teardown();
+	char *a10[] = {"sipwire", "stray"};
+	expect_error(NULL, NULL, 2, a10, "argument 1: unexpected (options start with --)");
+	teardown();
+	char *a11[] = {"sipwire", "--set", "users=a:b"};
+	expect_error(NULL, NULL, 3, a11, "--set users: add users with --user NAME:PASSWORD");
+}
+
+Test(config, cross_checks)
+{
+	expect_json_error("{\"mode\": \"passthrough\"}",
+	                  "pbx.host: missing (needed in passthrough mode)");
+	teardown();
+	expect_json_error("{\"registrar\": {\"min_expires\": 100, \"max_expires\": 50}}",
+	                  "registrar.min_expires: must not exceed registrar.max_expires");
+	teardown();
+	expect_json_error("{\"registrar\": {\"default_expires\": 7200}}",
+	                  "registrar.default_expires: must be between registrar.min_expires and "
+	                  "registrar.max_expires");
+	teardown();
+	expect_json_error("{\"sip\": {\"timers\": {\"t1\": 5000, \"t2\": 4000}}}",
+	                  "sip.timers.t2: must not be less than sip.timers.t1");
+	teardown();
+	expect_json_error("{\"listen\": {\"wss_port\": 8080}}",
+	                  "listen.wss_port: port 8080 is already used by listen.ws_port");
+	teardown();
+	expect_json_error("{\"tls\": {\"cert_file\": \"/c.pem\"}}",
+	                  "tls.key_file: missing (needed with tls.cert_file)");
+	teardown();
+	expect_json_error("{\"tls\": {\"key_file\": \"/k.pem\"}}",
+	                  "tls.cert_file: missing (needed with tls.key_file)");
+	teardown();
+	char *env[] = {"PATH=/bin", NULL};
+	int r = load(NULL, env, 0, NULL);
+	if (geteuid() != 0) {
+		cr_assert_eq(r, -22);
+		cr_assert_str_eq(errs.msg[0], "state_dir: missing (HOME is not set, so give one)");
+	} else {
+		cr_assert_eq(r, 0);
+	}
+}
+
+Test(config, multiple_errors_reported_together_without_passwords)
+{
+	char *argv[] = {"sipwire", "--config", DATA "bad.json", "--user", "nocolon"};
+	char *env[] = {"HOME=/h", "SIPWIRE_LISTEN_SIP_PORT=x", NULL};
+	int r = sipwire_config_load(&cfg, 5, argv, env, &errs);
+	dump_errors();
+	cr_assert_eq(r, -22);
+	cr_assert_eq(errs.count, 7);
+	cr_assert_str_eq(errs.msg[0], "listen.wss_port: must be an integer 0..65535");
+	cr_assert_str_eq(errs.msg[1], "listen.ws_prot: unknown key");
+	cr_assert_str_eq(errs.msg[2], "log.level: must be one of error|warn|info|debug");
+	cr_assert_str_eq(errs.msg[3], "users[1].name: duplicate user name 'alice'");
+	cr_assert_str_eq(errs.msg[4], "users[2].password: missing (or give ha1)");
+	cr_assert_str_eq(errs.msg[5], "env SIPWIRE_LISTEN_SIP_PORT: must be an integer 0..65535");
+	cr_assert_str_eq(errs.msg[6], "--user[0]: must be NAME:PASSWORD (no ':' found)");
+	for (size_t i = 0; i < errs.count; i++) {
+		cr_assert_null(strstr(errs.msg[i], "secret"), "a password leaked: %s", errs.msg[i]);
+		cr_assert_null(strstr(errs.msg[i], "nocolon"), "a password leaked: %s",
+		               errs.msg[i]);
+	}
+}
+
+Test(config, check_config_good_and_bad_files)
+{
+	char *env[] = {"HOME=/h", NULL};
+	char *good[] = {"sipwire", "--config", DATA "good.json"};
+	cr_assert_eq(sipwire_config_load(&cfg, 3, good, env, &errs), 0);
+	cr_assert_eq(errs.count, 0);
+	teardown();
+	char *bad[] = {"sipwire", "--config", DATA "bad.json"};
+	cr_assert_eq(sipwire_config_load(&cfg, 3, bad, env, &errs), -22);
+	cr_assert_eq(errs.count, 5);
+	teardown();
+	char *missing[] = {"sipwire", "--config", DATA "no-such-file.json"};
+	cr_assert_eq(sipwire_config_load(&cfg, 3, missing, env, &errs), -22);
+	cr_assert_eq(errs.count, 1);
+	cr_assert_str_eq(errs.msg[0], DATA "no-such-file.json: No such file or directory");
+}
