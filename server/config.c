@@ -73,9 +73,6 @@ static const struct option_def options[] = {
 static const char *const sections[] = {"listen",     "tls",       "ws",  "sip", "sip.limits",
                                        "sip.timers", "registrar", "pbx", "log"};
 
-/* SIPWIRE_* variables that belong to the build scripts, not to the daemon. */
-static const char *const env_not_ours[] = {"SIPWIRE_WERROR", "SIPWIRE_FUZZ_SECONDS"};
-
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
 static const char *const transport_names[] = {"udp", "tcp", "tls"};
@@ -809,9 +806,7 @@ int sipwire_config_apply_env(struct sipwire_config *cfg, char **envp, struct con
 		memcpy(name, *e, nlen);
 		name[nlen] = 0;
 		snprintf(at, sizeof(at), "env %s", name);
-		if (strcmp(name, "SIPWIRE_CONFIG") == 0 ||
-		    lookup_name(name, env_not_ours,
-		                sizeof(env_not_ours) / sizeof(env_not_ours[0])) >= 0)
+		if (strcmp(name, "SIPWIRE_CONFIG") == 0)
 			continue;
 		if (strcmp(name, "SIPWIRE_USERS") == 0) {
 			users_from_list(cfg, at, value, errs);
