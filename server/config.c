@@ -778,7 +778,7 @@ static void users_from_list(struct sipwire_config *cfg, const char *label, const
 	for (;;) {
 		const char *end = strchr(p, ',');
 		size_t len = end ? (size_t)(end - p) : strlen(p);
-		char at[128];
+		char at[192]; /* label (up to 140) plus an index */
 		snprintf(at, sizeof(at), "%s[%zu]", label, i++);
 		add_user_spec(cfg, at, p, len, errs);
 		if (!end)

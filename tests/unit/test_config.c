@@ -212,7 +212,6 @@ Test(config, every_key_from_env_and_set)
 	               "SIPWIRE_PBX_TRANSPORT=tcp",
 	               "SIPWIRE_STATE_DIR=/srv/state",
 	               "SIPWIRE_USERS=alice:a:b,bob:pw",
-	               "SIPWIRE_WERROR=1",
 	               NULL};
 	char *argv[] = {"sipwire", "--set",   "sip.timers.t4=400", "--tls-port", "0",
 	                "--user",  "carol:c", "--state-dir",       "/srv/flag",  "--sip-port=0"};
