@@ -55,7 +55,7 @@ struct sip_txn {
 	int last_status;
 	struct txn_bytes resp_to_tag; /* IST: the To tag of our final response */
 
-	uint32_t retx_interval;
+	uint64_t retx_interval; /* wide: a configured T1 may be large */
 	struct txn_timer timers[TIMER_SLOTS];
 
 	uint32_t hash;
@@ -111,12 +111,12 @@ __attribute__((format(printf, 2, 3))) static void txn_log(struct sip_txn_layer *
 
 /* ---- hashing and tables ---- */
 
-static uint32_t hash_pl(sip_pl pl, bool fold_case)
+/* FNV-1a over the exact bytes (branches and Call-IDs compare exactly). */
+static uint32_t hash_pl(sip_pl pl)
 {
 	uint32_t h = 2166136261u;
-	for (size_t i = 0; i < pl.l; i++) {
-		unsigned char c = (unsigned char)pl.p[i];
-		h ^= fold_case ? sip_tolower(c) : c;
+	for (size_t k = 0; k < pl.l; k++) {
+		h ^= (unsigned char)pl.p[k];
 		h *= 16777619u;
 	}
 	return h;
@@ -223,10 +223,11 @@ static void timer_stop(struct sip_txn *x, enum timer_slot slot)
 	l->heap_len--;
 	if (i == l->heap_len)
 		return;
-	l->heap[i] = l->heap[l->heap_len];
-	l->heap[i]->heap_idx = i;
+	struct txn_timer *moved = l->heap[l->heap_len];
+	l->heap[i] = moved;
+	moved->heap_idx = i;
 	heap_up(l, i);
-	heap_down(l, l->heap[i]->heap_idx);
+	heap_down(l, moved->heap_idx);
 }
 
 static int timer_start(struct sip_txn *x, enum timer_slot slot, uint64_t at)
@@ -353,13 +354,13 @@ static int txn_send(struct sip_txn *x, const char *p, size_t len)
 	return 0;
 }
 
-static uint32_t timer_64t1(const struct sip_txn *x)
+static uint64_t timer_64t1(const struct sip_txn *x)
 {
-	return 64u * x->layer->cfg.timers.t1;
+	return 64u * (uint64_t)x->layer->cfg.timers.t1;
 }
 
 /* Arm (or, for zero on reliable transports, fire at once) a linger timer. */
-static void txn_linger(struct sip_txn *x, uint32_t unreliable_ms, uint64_t now)
+static void txn_linger(struct sip_txn *x, uint64_t unreliable_ms, uint64_t now)
 {
 	if (x->dest.reliable || unreliable_ms == 0) {
 		txn_terminate(x);
@@ -481,7 +482,7 @@ static struct sip_txn *server_find(struct sip_txn_layer *l, const struct sip_msg
 {
 	const struct sip_via *via = sip_msg_via(m);
 	bool cookie = has_cookie(via->branch);
-	uint32_t h = cookie ? hash_pl(via->branch, false) : hash_pl(sip_msg_call_id(m), false);
+	uint32_t h = cookie ? hash_pl(via->branch) : hash_pl(sip_msg_call_id(m));
 	enum sip_method mm = sip_msg_method(m);
 	for (struct sip_txn *x = l->server.buckets[h & (l->server.nbuckets - 1)]; x; x = x->hnext) {
 		if (x->hash != h || x->rfc2543 == cookie)
@@ -505,7 +506,7 @@ static struct sip_txn *server_find(struct sip_txn_layer *l, const struct sip_msg
 static struct sip_txn *client_find(struct sip_txn_layer *l, sip_pl branch,
                                    const struct sip_cseq *cseq)
 {
-	uint32_t h = hash_pl(branch, false);
+	uint32_t h = hash_pl(branch);
 	for (struct sip_txn *x = l->client.buckets[h & (l->client.nbuckets - 1)]; x; x = x->hnext) {
 		if (x->hash != h || !sip_pl_eq(x->branch, branch))
 			continue;
@@ -751,8 +752,9 @@ static int ist_respond(struct sip_txn *x, int status, uint64_t now)
 	case SIP_TXN_PROCEEDING:
 		timer_stop(x, TIMER_RETX); /* no 100 Trying needed any more */
 		x->last_status = status;
-		if (txn_send(x, x->last_resp.p, x->last_resp.len) < 0)
-			return -EPIPE;
+		int rc = txn_send(x, x->last_resp.p, x->last_resp.len);
+		if (rc < 0)
+			return rc;
 		if (status < 200)
 			return 0;
 		if (status < 300) {
@@ -770,7 +772,7 @@ static int ist_respond(struct sip_txn *x, int status, uint64_t now)
 	case SIP_TXN_ACCEPTED:
 		if (status >= 200 && status < 300) {
 			x->last_status = status;
-			return txn_send(x, x->last_resp.p, x->last_resp.len) < 0 ? -EPIPE : 0;
+			return txn_send(x, x->last_resp.p, x->last_resp.len);
 		}
 		/* fall through */
 	default:
@@ -801,8 +803,9 @@ static int nist_respond(struct sip_txn *x, int status, uint64_t now)
 	if (x->state != SIP_TXN_TRYING && x->state != SIP_TXN_PROCEEDING)
 		return -EPROTO;
 	x->last_status = status;
-	if (txn_send(x, x->last_resp.p, x->last_resp.len) < 0)
-		return -EPIPE;
+	int rc = txn_send(x, x->last_resp.p, x->last_resp.len);
+	if (rc < 0)
+		return rc;
 	if (status < 200) {
 		txn_set_state(x, SIP_TXN_PROCEEDING);
 		return 0;
@@ -928,7 +931,7 @@ static int server_new(struct sip_txn_layer *l, const struct sip_msg *msg,
 		return -ENOMEM;
 	x->is_server = true;
 	x->rfc2543 = !has_cookie(x->branch);
-	x->hash = x->rfc2543 ? hash_pl(sip_msg_call_id(x->req), false) : hash_pl(x->branch, false);
+	x->hash = x->rfc2543 ? hash_pl(sip_msg_call_id(x->req)) : hash_pl(x->branch);
 	x->state = invite ? SIP_TXN_PROCEEDING : SIP_TXN_TRYING;
 	txn_link(l, x);
 	if (invite && l->cfg.trying_delay_ms != SIP_TXN_NO_TRYING) {
@@ -996,7 +999,7 @@ int sip_txn_client_new(struct sip_txn_layer *layer, const char *bytes, size_t le
 	if (user_cb)
 		x->cb = *user_cb;
 	x->user = user;
-	x->hash = hash_pl(x->branch, false);
+	x->hash = hash_pl(x->branch);
 	x->state = invite ? SIP_TXN_CALLING : SIP_TXN_TRYING;
 	int rc = layer->cfg.cb.send(layer->cfg.arg, &x->dest, x->req_bytes.p, x->req_bytes.len);
 	if (rc < 0) {
@@ -1045,14 +1048,10 @@ int sip_txn_server_respond(struct sip_txn *txn, const char *bytes, size_t len, u
 		return -EPROTO;
 	}
 	if (status >= 200 && txn->kind == SIP_TXN_IST) {
+		/* kept to match the ACK of an RFC 2543 client */
 		sip_pl tag = sip_msg_to(l->scratch)->tag;
-		if (bytes_set(&txn->resp_to_tag, tag.p, tag.l))
+		if (sip_pl_isset(tag) && bytes_set(&txn->resp_to_tag, tag.p, tag.l))
 			return -ENOMEM;
-		if (!sip_pl_isset(tag)) {
-			free(txn->resp_to_tag.p);
-			txn->resp_to_tag.p = NULL;
-			txn->resp_to_tag.len = 0;
-		}
 	}
 	if (bytes_set(&txn->last_resp, bytes, len))
 		return -ENOMEM;

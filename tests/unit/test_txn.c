@@ -523,6 +523,7 @@ Test(txn, ist_100_trying_retransmissions_g_and_h)
 	cr_assert_eq(nsent, 11);
 	cr_assert_eq(sip_msg_status(parse_sent(10)), 486);
 	cr_assert_eq(server_sends(t, 500, "s1"), -EPROTO, "a second final response");
+	cr_assert(strstr(logbuf, "refused"), "illegal events are logged: %s", logbuf);
 
 	run_until(32999);
 	cr_assert_eq(n_timeouts, 0);
