@@ -16,6 +16,10 @@
  * ended transactions are freed when the outermost layer call returns.
  * sip_txn_layer_free frees every transaction without calling back.
  *
+ * As RFC 3261 has it, an INVITE client transaction in Proceeding runs no
+ * timer: a TU that gives up on a call that rang sends a CANCEL, and the 487
+ * ends the INVITE transaction.
+ *
  * Every transaction copies the bytes it keeps (its request, its last
  * response) and parses its own copy, so callers may reuse their buffers as
  * soon as a call returns. */
