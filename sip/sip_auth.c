@@ -678,16 +678,6 @@ static int out_finish(struct out *o)
 
 /* ---- client ---- */
 
-static bool is_token(sip_pl pl)
-{
-	if (!pl.p || !pl.l)
-		return false;
-	for (size_t i = 0; i < pl.l; i++)
-		if (!sip_is_token_char((unsigned char)pl.p[i]))
-			return false;
-	return true;
-}
-
 int sip_auth_client_answer(const struct sip_auth_challenge *ch,
                            const struct sip_auth_client_params *params, char *out, size_t size)
 {
@@ -712,7 +702,7 @@ int sip_auth_client_answer(const struct sip_auth_challenge *ch,
 	    !escaped_ok(ch->nonce) || (sip_pl_isset(ch->opaque) && !escaped_ok(ch->opaque)))
 		return -EINVAL;
 	if (!params->username.p || !plain_ok(params->username) || !params->uri.p ||
-	    !plain_ok(params->uri) || !is_token(params->method))
+	    !plain_ok(params->uri) || !sip_pl_is_token(params->method))
 		return -EINVAL;
 	if (with_cnonce && (!params->cnonce.p || !params->cnonce.l || !plain_ok(params->cnonce)))
 		return -EINVAL;
@@ -1003,7 +993,7 @@ enum sip_auth_result sip_auth_server_verify(const struct sip_auth_server *srv, u
                                             const struct sip_auth_credentials *cred, sip_pl method,
                                             sip_pl body, sip_pl ha1_hex)
 {
-	if (!srv || !cred || !is_token(method))
+	if (!srv || !cred || !sip_pl_is_token(method))
 		return SIP_AUTH_MALFORMED;
 	if (!sip_pl_isset(cred->realm) || !sip_pl_isset(cred->nonce) || !sip_pl_isset(cred->uri) ||
 	    !sip_pl_isset(cred->response))

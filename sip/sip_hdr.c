@@ -54,16 +54,6 @@ static int scan_params(struct sip_scan *s, sip_pl *params)
 	return scan_params_pick(s, params, NULL, 0, NULL, NULL);
 }
 
-static bool all_token_chars(sip_pl v)
-{
-	if (v.l == 0)
-		return false;
-	for (size_t i = 0; i < v.l; i++)
-		if (!sip_is_token_char((unsigned char)v.p[i]))
-			return false;
-	return true;
-}
-
 /* A parameter whose value must be a token ("tag", "branch", "reason"...).
  * Absent: true with *out unset. Present as a flag or with another kind of
  * value: false. */
@@ -72,7 +62,7 @@ static bool token_value(bool found, sip_pl v, sip_pl *out)
 	*out = SIP_PL_NULL;
 	if (!found)
 		return true;
-	if (!v.p || !all_token_chars(v))
+	if (!v.p || !sip_pl_is_token(v))
 		return false;
 	*out = v;
 	return true;
@@ -676,19 +666,33 @@ static bool scan_word(struct sip_scan *s)
 	return s->p > start;
 }
 
+/* callid = word [ "@" word ]; consumes it and returns its view. */
+static bool scan_call_id(struct sip_scan *s, sip_pl *out)
+{
+	const char *start = s->p;
+	if (!scan_word(s))
+		return false;
+	if (sip_scan_char(s, '@') && !scan_word(s))
+		return false;
+	*out = (sip_pl){start, (size_t)(s->p - start)};
+	return true;
+}
+
+bool sip_call_id_valid(sip_pl value)
+{
+	struct sip_scan s = sip_scan_init(value);
+	sip_pl id;
+	return value.p && scan_call_id(&s, &id) && sip_scan_eof(&s);
+}
+
 int sip_replaces_parse(sip_pl value, struct sip_replaces *rp)
 {
 	struct sip_scan s;
 	memset(rp, 0, sizeof(*rp));
 	if (scan_begin(value, &s) != 0)
 		return -EINVAL;
-	/* callid = word [ "@" word ] */
-	const char *start = s.p;
-	if (!scan_word(&s))
+	if (!scan_call_id(&s, &rp->call_id))
 		goto bad;
-	if (sip_scan_char(&s, '@') && !scan_word(&s))
-		goto bad;
-	rp->call_id = (sip_pl){start, (size_t)(s.p - start)};
 	if (scan_params(&s, &rp->params) != 0)
 		goto bad;
 	if (!param_token(rp->params, "to-tag", &rp->to_tag) ||

@@ -191,6 +191,9 @@ struct sip_substate {
 };
 int sip_substate_parse(sip_pl value, struct sip_substate *ss);
 
+/* Call-ID = word [ "@" word ] (RFC 3261 §25.1): the whole view. */
+bool sip_call_id_valid(sip_pl value);
+
 /* ---- Replaces (RFC 3891) ---- */
 struct sip_replaces {
 	sip_pl call_id;

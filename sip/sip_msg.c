@@ -241,35 +241,6 @@ static bool split_field(sip_pl field, sip_pl *name, sip_pl *value)
 	return true;
 }
 
-/* Call-ID = word [ "@" word ], word = 1*(alphanum / "-" / "." / "!" / "%" /
- * "*" / "_" / "+" / "`" / "'" / "~" / "(" / ")" / "<" / ">" / ":" / "\" /
- * DQUOTE / "/" / "[" / "]" / "?" / "{" / "}" ) */
-static bool is_word_char(unsigned char c)
-{
-	if (sip_is_token_char(c))
-		return true;
-	return c && strchr("()<>:\\\"/[]?{}", c) != NULL;
-}
-
-static bool valid_call_id(sip_pl v)
-{
-	bool seen_at = false;
-	if (v.l == 0)
-		return false;
-	for (size_t i = 0; i < v.l; i++) {
-		unsigned char c = (unsigned char)v.p[i];
-		if (c == '@' && !seen_at) {
-			if (i == 0 || i + 1 == v.l)
-				return false;
-			seen_at = true;
-			continue;
-		}
-		if (!is_word_char(c))
-			return false;
-	}
-	return true;
-}
-
 /* The checks every message must pass before a transaction sees it. */
 static void check_headers(struct sip_msg *m, struct sip_parse_error *err)
 {
@@ -327,7 +298,7 @@ static void check_headers(struct sip_msg *m, struct sip_parse_error *err)
 	if (sip_addr_parse(sip_msg_hdr(m, SIP_HDR_TO)->value, &m->to) != 0)
 		fault(err, 400, "Bad To header");
 	m->call_id = sip_msg_hdr(m, SIP_HDR_CALL_ID)->value;
-	if (!valid_call_id(m->call_id))
+	if (!sip_call_id_valid(m->call_id))
 		fault(err, 400, "Bad Call-ID header");
 	if (sip_cseq_parse(sip_msg_hdr(m, SIP_HDR_CSEQ)->value, &m->cseq) != 0)
 		fault(err, 400, "Bad CSeq header");

@@ -114,6 +114,16 @@ static const bool token_chars[256] = {
 
 bool sip_is_token_char(unsigned char c) { return token_chars[c]; }
 
+bool sip_pl_is_token(sip_pl pl)
+{
+	if (!pl.p || pl.l == 0)
+		return false;
+	for (size_t i = 0; i < pl.l; i++)
+		if (!token_chars[(unsigned char)pl.p[i]])
+			return false;
+	return true;
+}
+
 int sip_hexval(unsigned char c)
 {
 	if (c >= '0' && c <= '9')

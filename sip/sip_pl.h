@@ -43,6 +43,8 @@ int sip_pl_strcpy(sip_pl pl, char *dst, size_t size);
 
 /* ---- character classes of RFC 3261 §25.1 ---- */
 bool sip_is_token_char(unsigned char c);
+/* The whole view is a non-empty token. */
+bool sip_pl_is_token(sip_pl pl);
 static inline bool sip_is_wsp(unsigned char c) { return c == ' ' || c == '\t'; }
 static inline bool sip_is_digit(unsigned char c) { return c >= '0' && c <= '9'; }
 static inline bool sip_is_alpha(unsigned char c)

@@ -885,3 +885,16 @@ Test(addr, not_nul_terminated_view)
 	expect_pl(a.uri.host, "example.com");
 	expect_unset(a.params);
 }
+
+Test(call_id, word_at_word)
+{
+	cr_assert(sip_call_id_valid(SIP_PL("a84b4c76e66710@pc33.atlanta.example.com")));
+	cr_assert(sip_call_id_valid(SIP_PL("intmeth.word%ZK-!.*_+'@word`~)(><:\\/\"][?}{")));
+	cr_assert(sip_call_id_valid(SIP_PL("no-at-sign")));
+	cr_assert(!sip_call_id_valid(SIP_PL("")));
+	cr_assert(!sip_call_id_valid(SIP_PL_NULL));
+	cr_assert(!sip_call_id_valid(SIP_PL("two words")));
+	cr_assert(!sip_call_id_valid(SIP_PL("@host")));
+	cr_assert(!sip_call_id_valid(SIP_PL("id@")));
+	cr_assert(!sip_call_id_valid(SIP_PL("a@b@c")));
+}
