@@ -114,133 +114,6 @@ static bool is_alnum(unsigned char c)
 	return sip_is_alpha(c) || sip_is_digit(c);
 }
 
-/* IPv4address = 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT "." 1*3DIGIT, each <= 255. */
-static bool ipv4_valid(sip_pl v)
-{
-	size_t i = 0;
-	for (int part = 0; part < 4; part++) {
-		if (part > 0) {
-			if (i >= v.l || v.p[i] != '.')
-				return false;
-			i++;
-		}
-		unsigned n = 0, digits = 0;
-		while (i < v.l && sip_is_digit((unsigned char)v.p[i]) && digits < 3) {
-			n = n * 10 + (unsigned)(v.p[i] - '0');
-			digits++;
-			i++;
-		}
-		if (digits == 0 || n > 255)
-			return false;
-	}
-	return i == v.l;
-}
-
-/* IPv6address without brackets: hex groups of 1..4 digits, at most one "::",
- * an optional trailing IPv4 address counting as two groups; eight groups in
- * all, or fewer with "::" standing for at least one zero group. */
-static bool ipv6_valid(sip_pl v)
-{
-	size_t i = 0, groups = 0;
-	bool compressed = false;
-	if (v.l >= 2 && v.p[0] == ':' && v.p[1] == ':') {
-		compressed = true;
-		i = 2;
-		if (i == v.l)
-			return true;
-	} else if (v.l == 0 || v.p[0] == ':') {
-		return false;
-	}
-	for (;;) {
-		size_t j = i;
-		bool dotted = false;
-		while (j < v.l && v.p[j] != ':') {
-			if (v.p[j] == '.')
-				dotted = true;
-			j++;
-		}
-		sip_pl seg = {v.p + i, j - i};
-		if (dotted) {
-			if (j != v.l || !ipv4_valid(seg))
-				return false;
-			groups += 2;
-			break;
-		}
-		if (seg.l == 0 || seg.l > 4)
-			return false;
-		for (size_t k = 0; k < seg.l; k++)
-			if (sip_hexval((unsigned char)seg.p[k]) < 0)
-				return false;
-		groups++;
-		if (groups > 8)
-			return false;
-		i = j;
-		if (i == v.l)
-			break;
-		if (i + 1 < v.l && v.p[i + 1] == ':') {
-			if (compressed)
-				return false;
-			compressed = true;
-			i += 2;
-			if (i == v.l)
-				break;
-		} else {
-			i++;
-			if (i == v.l)
-				return false; /* a trailing single ':' */
-		}
-	}
-	return compressed ? groups <= 7 : groups == 8;
-}
-
-/* hostname = *( domainlabel "." ) toplabel [ "." ]; labels are alphanumerics
- * and inner hyphens, and the top label starts with a letter — which is what
- * tells "192.0.2.300" (a bad address) from a name. */
-static bool hostname_valid(sip_pl v)
-{
-	if (v.l == 0)
-		return false;
-	size_t end = v.l;
-	if (v.p[end - 1] == '.')
-		end--;
-	if (end == 0)
-		return false;
-	size_t start = 0, top = 0;
-	while (start < end) {
-		size_t j = start;
-		while (j < end && v.p[j] != '.')
-			j++;
-		if (j == start)
-			return false;
-		for (size_t k = start; k < j; k++) {
-			unsigned char c = (unsigned char)v.p[k];
-			if (!is_alnum(c) && c != '-')
-				return false;
-		}
-		if (v.p[start] == '-' || v.p[j - 1] == '-')
-			return false;
-		top = start;
-		start = j + 1;
-	}
-	return sip_is_alpha((unsigned char)v.p[top]);
-}
-
-/* Classify a complete host view; SIP_URI_HOST_NONE when it is not a host. */
-static enum sip_uri_host_type host_type_of(sip_pl v)
-{
-	if (v.l >= 2 && v.p[0] == '[') {
-		if (v.p[v.l - 1] != ']')
-			return SIP_URI_HOST_NONE;
-		return ipv6_valid((sip_pl){v.p + 1, v.l - 2}) ? SIP_URI_HOST_IPV6
-		                                              : SIP_URI_HOST_NONE;
-	}
-	if (ipv4_valid(v))
-		return SIP_URI_HOST_IPV4;
-	if (hostname_valid(v))
-		return SIP_URI_HOST_DOMAIN;
-	return SIP_URI_HOST_NONE;
-}
-
 /* Scan a host at the cursor: an IPv6 reference up to its ']', otherwise the
  * run of name characters (so an unbracketed IPv6 address stops at its first
  * ':' and fails as a port later). */
@@ -258,7 +131,7 @@ static bool scan_host(struct sip_scan *s, sip_pl *host, enum sip_uri_host_type *
 			q++;
 	}
 	sip_pl v = {s->p, (size_t)(q - s->p)};
-	enum sip_uri_host_type t = host_type_of(v);
+	enum sip_uri_host_type t = sip_uri_host_type_of(v);
 	if (t == SIP_URI_HOST_NONE)
 		return false;
 	*host = v;
@@ -273,11 +146,9 @@ static bool scan_host(struct sip_scan *s, sip_pl *host, enum sip_uri_host_type *
  * accepts the IPv6 address with or without brackets. */
 static bool received_valid(sip_pl v)
 {
-	if (ipv4_valid(v))
-		return true;
-	if (v.l >= 2 && v.p[0] == '[' && v.p[v.l - 1] == ']')
-		return ipv6_valid((sip_pl){v.p + 1, v.l - 2});
-	return ipv6_valid(v);
+	if (v.l >= 2 && v.p[0] == '[')
+		return sip_uri_host_type_of(v) == SIP_URI_HOST_IPV6;
+	return sip_ip_addr_valid(v);
 }
 
 enum { VIA_BRANCH, VIA_RECEIVED, VIA_MADDR, VIA_TTL, VIA_RPORT, VIA_NPARAMS };
@@ -297,7 +168,7 @@ static int via_params(struct sip_via *via, const bool *found, const sip_pl *val)
 		via->received = val[VIA_RECEIVED];
 	}
 	if (found[VIA_MADDR]) {
-		if (!val[VIA_MADDR].p || host_type_of(val[VIA_MADDR]) == SIP_URI_HOST_NONE)
+		if (!val[VIA_MADDR].p || sip_uri_host_type_of(val[VIA_MADDR]) == SIP_URI_HOST_NONE)
 			return -EINVAL;
 		via->maddr = val[VIA_MADDR];
 	}

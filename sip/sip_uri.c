@@ -288,6 +288,29 @@ static const char *scan_hostname(const char *p, const char *end, enum sip_uri_ho
 	return p;
 }
 
+enum sip_uri_host_type sip_uri_host_type_of(sip_pl host)
+{
+	uint8_t a6[16];
+	enum sip_uri_host_type type = SIP_URI_HOST_NONE;
+	if (!host.p || host.l == 0)
+		return SIP_URI_HOST_NONE;
+	const char *end = host.p + host.l;
+	if (host.p[0] == '[')
+		return host.l >= 2 && end[-1] == ']' && ipv6_parse(host.p + 1, end - 1, a6)
+		               ? SIP_URI_HOST_IPV6
+		               : SIP_URI_HOST_NONE;
+	return scan_hostname(host.p, end, &type) == end ? type : SIP_URI_HOST_NONE;
+}
+
+bool sip_ip_addr_valid(sip_pl addr)
+{
+	uint8_t a[16];
+	if (!addr.p || addr.l == 0)
+		return false;
+	const char *end = addr.p + addr.l;
+	return ipv4_parse(addr.p, end, a) || ipv6_parse(addr.p, end, a);
+}
+
 /* ---- parameters and headers ---- */
 
 /* Which well-known parameter a name is; escapes resolved, case ignored. */

@@ -55,6 +55,13 @@ bool sip_uri_param(const struct sip_uri *uri, const char *name, sip_pl *value);
  * on a bad escape, -ENOSPC if dst is too small. */
 int sip_uri_unescape(sip_pl in, char *dst, size_t size);
 
+/* Classify a whole view as a host: a hostname, an IPv4 address, or an IPv6
+ * reference with its brackets. SIP_URI_HOST_NONE when it is none of them.
+ * Header parsers (Via sent-by, maddr) use this so hosts are checked one way. */
+enum sip_uri_host_type sip_uri_host_type_of(sip_pl host);
+/* A bare IP address, IPv4 or IPv6 without brackets (Via received=). */
+bool sip_ip_addr_valid(sip_pl addr);
+
 /* The default port for the URI's scheme and transport (5060, or 5061 for sips
  * or transport=tls). */
 uint16_t sip_uri_default_port(const struct sip_uri *uri);
