@@ -1,0 +1,161 @@
+/* flow.c — see flow.h. */
+#include "server/flow.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+const char *sw_tp_name(enum sw_tp tp)
+{
+	static const char *const names[] = {"UDP", "TCP", "TLS", "WS", "WSS"};
+	return (unsigned)tp < sizeof names / sizeof names[0] ? names[tp] : "?";
+}
+
+const char *sw_tp_param(enum sw_tp tp)
+{
+	static const char *const names[] = {"udp", "tcp", "tls", "ws", "wss"};
+	return (unsigned)tp < sizeof names / sizeof names[0] ? names[tp] : "?";
+}
+
+socklen_t sw_sockaddr_len(const struct sockaddr *sa)
+{
+	switch (sa->sa_family) {
+	case AF_INET:
+		return sizeof(struct sockaddr_in);
+	case AF_INET6:
+		return sizeof(struct sockaddr_in6);
+	default:
+		return 0;
+	}
+}
+
+unsigned sw_sockaddr_port(const struct sockaddr *sa)
+{
+	switch (sa->sa_family) {
+	case AF_INET:
+		return ntohs(((const struct sockaddr_in *)(const void *)sa)->sin_port);
+	case AF_INET6:
+		return ntohs(((const struct sockaddr_in6 *)(const void *)sa)->sin6_port);
+	default:
+		return 0;
+	}
+}
+
+void sw_sockaddr_str(const struct sockaddr *sa, char *out, size_t size)
+{
+	char host[INET6_ADDRSTRLEN];
+	switch (sa->sa_family) {
+	case AF_INET:
+		inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, host,
+		          sizeof host);
+		snprintf(out, size, "%s:%u", host, sw_sockaddr_port(sa));
+		break;
+	case AF_INET6:
+		inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+		          host, sizeof host);
+		snprintf(out, size, "[%s]:%u", host, sw_sockaddr_port(sa));
+		break;
+	default:
+		snprintf(out, size, "-");
+	}
+}
+
+struct sw_flow *sw_flow_new(enum sw_tp tp, const struct sw_flow_ops *ops, void *tp_data,
+                            const struct sockaddr *peer, socklen_t peer_len,
+                            const struct sockaddr *local, socklen_t local_len)
+{
+	static uint64_t next_id = 1;
+	struct sw_flow *f = calloc(1, sizeof *f);
+	if (!f)
+		return NULL;
+	f->id = next_id++;
+	f->tp = tp;
+	f->refs = 1;
+	f->ops = ops;
+	f->tp_data = tp_data;
+	if (peer && peer_len <= sizeof f->peer)
+		memcpy(&f->peer, peer, peer_len);
+	if (local && local_len <= sizeof f->local)
+		memcpy(&f->local, local, local_len);
+	sw_sockaddr_str((const struct sockaddr *)&f->peer, f->peer_str, sizeof f->peer_str);
+	return f;
+}
+
+struct sw_flow *sw_flow_ref(struct sw_flow *f)
+{
+	f->refs++;
+	return f;
+}
+
+struct sw_flow *sw_flow_unref(struct sw_flow *f)
+{
+	if (f && --f->refs == 0) {
+		if (f->ops && f->ops->destroy)
+			f->ops->destroy(f);
+		free(f);
+	}
+	return NULL;
+}
+
+int sw_flow_send(struct sw_flow *f, const char *buf, size_t len)
+{
+	if (f->closed)
+		return -EPIPE;
+	return f->ops->send(f, buf, len);
+}
+
+void sw_flow_close(struct sw_flow *f, int ws_code, const char *reason)
+{
+	if (!f->closed)
+		f->ops->close(f, ws_code, reason);
+}
+
+void sw_flow_closed(struct sw_flow *f, const struct sw_flow_sink *sink)
+{
+	if (f->closed)
+		return;
+	f->closed = true;
+	/* The sink may drop its own references from inside; hold one so f
+	 * outlives the call. */
+	sw_flow_ref(f);
+	if (sink && sink->on_closed)
+		sink->on_closed(sink->arg, f);
+	sw_flow_unref(f);
+}
+
+ssize_t sw_flow_stream_input(struct sw_flow *f, const struct sw_flow_sink *sink,
+                             struct sip_msg *scratch, const struct sip_limits *limits,
+                             const char *buf, size_t len)
+{
+	size_t off = 0;
+	while (off < len && !f->closed) {
+		size_t used = 0;
+		struct sip_parse_error err = {0};
+		enum sip_parse_result r =
+			sip_msg_parse(scratch, buf + off, len - off, SIP_PARSE_STREAM, &used, &err);
+		switch (r) {
+		case SIP_PARSE_OK:
+			sink->on_message(sink->arg, f, buf + off, used);
+			off += used;
+			break;
+		case SIP_PARSE_KEEPALIVE:
+			/* RFC 5626 §3.5.1: a ping is answered with a pong. */
+			if (used == 4)
+				sw_flow_send(f, "\r\n", 2);
+			off += used;
+			break;
+		case SIP_PARSE_NEED_MORE:
+			if (len - off > limits->max_msg_size)
+				return -EPROTO;
+			return (ssize_t)off;
+		case SIP_PARSE_ERROR:
+			/* The sink parses the same bytes the same way and answers. */
+			sink->on_message(sink->arg, f, buf + off, len - off);
+			return -EPROTO;
+		}
+	}
+	return (ssize_t)off;
+}
