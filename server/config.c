@@ -48,10 +48,14 @@ static const struct option_def options[] = {
     {"tls.cert_file", NULL, OPT_STR, AT(tls.cert_file), 0, 0},
     {"tls.key_file", NULL, OPT_STR, AT(tls.key_file), 0, 0},
     {"ws.allowed_origins", NULL, OPT_ORIGINS, AT(ws.allowed_origins), 0, 0},
+    {"ws.ping_interval", NULL, OPT_UINT, AT(ws.ping_interval), 1, 3600},
+    {"ws.idle_timeout", NULL, OPT_UINT, AT(ws.idle_timeout), 2, 7200},
     {"realm", "--realm", OPT_NAME, AT(realm), 0, 0},
     {"registrar.min_expires", NULL, OPT_UINT, AT(registrar.min_expires), 1, 604800},
     {"registrar.max_expires", NULL, OPT_UINT, AT(registrar.max_expires), 1, 604800},
     {"registrar.default_expires", NULL, OPT_UINT, AT(registrar.default_expires), 1, 604800},
+    {"auth.max_failures", NULL, OPT_UINT, AT(auth.max_failures), 1, 1000000},
+    {"auth.failure_window", NULL, OPT_UINT, AT(auth.failure_window), 1, 86400},
     {"sip.limits.max_message_size", NULL, OPT_SIZE, AT(sip.limits.max_msg_size), 1024, 16777216},
     {"sip.limits.max_headers", NULL, OPT_UINT, AT(sip.limits.max_headers), 16, 1024},
     {"sip.limits.max_line_len", NULL, OPT_SIZE, AT(sip.limits.max_line_len), 256, 65536},
@@ -70,8 +74,8 @@ static const struct option_def options[] = {
 #define N_OPTIONS (sizeof(options) / sizeof(options[0]))
 
 /* Objects that only group other keys. */
-static const char *const sections[] = {"listen",     "tls",       "ws",  "sip", "sip.limits",
-                                       "sip.timers", "registrar", "pbx", "log"};
+static const char *const sections[] = {"listen",     "tls",       "ws",   "sip", "sip.limits",
+                                       "sip.timers", "registrar", "auth", "pbx", "log"};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
@@ -188,6 +192,10 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->registrar.min_expires = 60;
 	cfg->registrar.max_expires = 3600;
 	cfg->registrar.default_expires = 600;
+	cfg->ws.ping_interval = 30;
+	cfg->ws.idle_timeout = 75;
+	cfg->auth.max_failures = 5;
+	cfg->auth.failure_window = 60;
 	cfg->sip.limits = SIP_LIMITS_DEFAULT;
 	cfg->sip.timers.t1 = 500;
 	cfg->sip.timers.t2 = 4000;
@@ -953,6 +961,8 @@ int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config
 	         cfg->registrar.default_expires > cfg->registrar.max_expires)
 		add_error(errs, "registrar.default_expires",
 		          "must be between registrar.min_expires and registrar.max_expires");
+	if (cfg->ws.idle_timeout <= cfg->ws.ping_interval)
+		add_error(errs, "ws.idle_timeout", "must be longer than ws.ping_interval");
 	if (cfg->sip.timers.t2 < cfg->sip.timers.t1)
 		add_error(errs, "sip.timers.t2", "must not be less than sip.timers.t1");
 	if (cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !*cfg->pbx.host)

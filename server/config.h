@@ -54,6 +54,8 @@ struct sipwire_config {
 	} tls;
 	struct {
 		struct sipwire_strlist allowed_origins; /* empty: same host only */
+		unsigned ping_interval; /* seconds idle before a WebSocket Ping */
+		unsigned idle_timeout;  /* seconds without anything (not even a Pong): close */
 	} ws;
 	char *realm;
 	struct sipwire_user *users;
@@ -61,6 +63,11 @@ struct sipwire_config {
 	struct {
 		unsigned min_expires, max_expires, default_expires; /* seconds */
 	} registrar;
+	struct {
+		/* Failed authentications from one address within failure_window
+		 * seconds before it is refused (403) until the window ends. */
+		unsigned max_failures, failure_window;
+	} auth;
 	struct {
 		struct sip_limits limits;
 		struct {

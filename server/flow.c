@@ -63,6 +63,24 @@ void sw_sockaddr_str(const struct sockaddr *sa, char *out, size_t size)
 	}
 }
 
+/* An IPv4 peer of a dual-stack socket shows as ::ffff:a.b.c.d: store it as
+ * the IPv4 address it is, so logs, Via received= and keys read the same
+ * whichever socket it came through. */
+static void copy_addr(struct sockaddr_storage *dst, const struct sockaddr *src, socklen_t len)
+{
+	const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)(const void *)src;
+	if (src->sa_family == AF_INET6 && len >= sizeof *s6 &&
+	    IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr)) {
+		struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)dst;
+		memset(s4, 0, sizeof *s4);
+		s4->sin_family = AF_INET;
+		s4->sin_port = s6->sin6_port;
+		memcpy(&s4->sin_addr, &s6->sin6_addr.s6_addr[12], 4);
+		return;
+	}
+	memcpy(dst, src, len);
+}
+
 struct sw_flow *sw_flow_new(enum sw_tp tp, const struct sw_flow_ops *ops, void *tp_data,
                             const struct sockaddr *peer, socklen_t peer_len,
                             const struct sockaddr *local, socklen_t local_len)
@@ -76,10 +94,10 @@ struct sw_flow *sw_flow_new(enum sw_tp tp, const struct sw_flow_ops *ops, void *
 	f->refs = 1;
 	f->ops = ops;
 	f->tp_data = tp_data;
-	if (peer && peer_len <= sizeof f->peer)
-		memcpy(&f->peer, peer, peer_len);
-	if (local && local_len <= sizeof f->local)
-		memcpy(&f->local, local, local_len);
+	if (peer && peer_len && peer_len <= sizeof f->peer)
+		copy_addr(&f->peer, peer, peer_len);
+	if (local && local_len && local_len <= sizeof f->local)
+		copy_addr(&f->local, local, local_len);
 	sw_sockaddr_str((const struct sockaddr *)&f->peer, f->peer_str, sizeof f->peer_str);
 	return f;
 }

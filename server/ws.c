@@ -1,0 +1,450 @@
+/* ws.c — see ws.h. */
+#include "server/ws.h"
+
+#include <errno.h>
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "server/log.h"
+
+/* A queued outgoing message, with the LWS_PRE bytes libwebsockets writes its
+ * frame header into. */
+struct ws_out {
+	struct ws_out *next;
+	size_t len;
+	unsigned char data[]; /* LWS_PRE + len */
+};
+
+/* One connection. It lives as long as its flow (the endpoint may keep the
+ * flow after the socket is gone), so it is not libwebsockets' per-session
+ * memory, which only points to it. */
+struct ws_conn {
+	struct sw_ws *ws;
+	struct lws *wsi; /* NULL once closed */
+	struct sw_flow *flow;
+	struct ws_conn *prev, *next; /* the open connections */
+	struct ws_out *out_head, *out_tail;
+	size_t out_bytes;
+	/* A message arriving in several fragments is gathered here. */
+	char *rx;
+	size_t rx_len;
+	int close_code; /* non-zero: close with it at the next writable */
+	char close_reason[64];
+};
+
+struct sw_ws {
+	struct sw_ws_config cfg;
+	struct lws_context *ctx;
+	struct lws_protocols protocols[2];
+	lws_retry_bo_t retry;
+	struct ws_conn *conns;
+	size_t n_conns;
+	bool stopping;
+};
+
+/* A connection's outgoing queue is capped: a client that stops reading is
+ * closed rather than allowed to grow the daemon's memory. */
+#define WS_OUT_MAX (1u << 20)
+
+static int conn_send(struct sw_flow *f, const char *buf, size_t len);
+static void conn_close(struct sw_flow *f, int ws_code, const char *reason);
+static void conn_destroy(struct sw_flow *f);
+static const struct sw_flow_ops ws_flow_ops = {conn_send, conn_close, conn_destroy};
+
+static void out_free_all(struct ws_conn *c)
+{
+	for (struct ws_out *o = c->out_head, *n; o; o = n) {
+		n = o->next;
+		free(o);
+	}
+	c->out_head = c->out_tail = NULL;
+	c->out_bytes = 0;
+}
+
+static int conn_send(struct sw_flow *f, const char *buf, size_t len)
+{
+	struct ws_conn *c = f->tp_data;
+	if (!c->wsi || c->close_code)
+		return -EPIPE;
+	if (c->out_bytes + len > WS_OUT_MAX) {
+		LOG_WARN("ws", "%s: the client does not read; closing", f->peer_str);
+		conn_close(f, LWS_CLOSE_STATUS_POLICY_VIOLATION, "send queue full");
+		return -ENOBUFS;
+	}
+	struct ws_out *o = malloc(sizeof *o + LWS_PRE + len);
+	if (!o)
+		return -ENOMEM;
+	o->next = NULL;
+	o->len = len;
+	memcpy(o->data + LWS_PRE, buf, len);
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->out_bytes += len;
+	lws_callback_on_writable(c->wsi);
+	return 0;
+}
+
+static void conn_close(struct sw_flow *f, int ws_code, const char *reason)
+{
+	struct ws_conn *c = f->tp_data;
+	if (!c->wsi || c->close_code)
+		return;
+	/* libwebsockets closes from inside a callback of the connection: ask
+	 * for one. Queued messages are dropped: a close is final. */
+	c->close_code = ws_code ? ws_code : LWS_CLOSE_STATUS_NORMAL;
+	snprintf(c->close_reason, sizeof c->close_reason, "%s", reason ? reason : "");
+	lws_callback_on_writable(c->wsi);
+}
+
+static void conn_destroy(struct sw_flow *f)
+{
+	struct ws_conn *c = f->tp_data;
+	out_free_all(c);
+	free(c->rx);
+	free(c);
+}
+
+/* Does the comma-separated header value list contain token? */
+static bool list_has(const char *list, const char *token)
+{
+	size_t tl = strlen(token);
+	for (const char *p = list; *p;) {
+		while (*p == ' ' || *p == '\t' || *p == ',')
+			p++;
+		const char *e = p;
+		while (*e && *e != ',' && *e != ' ' && *e != '\t')
+			e++;
+		if ((size_t)(e - p) == tl && strncmp(p, token, tl) == 0)
+			return true;
+		p = e;
+	}
+	return false;
+}
+
+/* The host part of "scheme://host[:port]" or of "host[:port]" (a Host header),
+ * lowercase, without brackets' content changed. */
+static void host_of(const char *s, char *out, size_t size)
+{
+	const char *p = strstr(s, "://");
+	p = p ? p + 3 : s;
+	size_t n = 0;
+	if (*p == '[') {
+		const char *e = strchr(p, ']');
+		n = e ? (size_t)(e - p + 1) : strlen(p);
+	} else {
+		n = strcspn(p, ":/");
+	}
+	if (n >= size)
+		n = size - 1;
+	for (size_t i = 0; i < n; i++)
+		out[i] = (char)(p[i] >= 'A' && p[i] <= 'Z' ? p[i] + 32 : p[i]);
+	out[n] = 0;
+}
+
+static bool origin_allowed(struct sw_ws *ws, struct lws *wsi, char *why, size_t why_size)
+{
+	char origin[256], host[256];
+	if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) <= 0)
+		return true; /* not a browser: Origin protects browsers' users only */
+	if (ws->cfg.n_allowed_origins) {
+		for (size_t i = 0; i < ws->cfg.n_allowed_origins; i++)
+			if (strcasecmp(origin, ws->cfg.allowed_origins[i]) == 0)
+				return true;
+		snprintf(why, why_size, "origin %s is not in ws.allowed_origins", origin);
+		return false;
+	}
+	if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) <= 0) {
+		snprintf(why, why_size, "no Host header");
+		return false;
+	}
+	char oh[256], hh[256];
+	host_of(origin, oh, sizeof oh);
+	host_of(host, hh, sizeof hh);
+	if (strcmp(oh, hh) == 0)
+		return true;
+	snprintf(why, why_size, "origin %.255s is not this host (%.255s); see ws.allowed_origins",
+	         origin, hh);
+	return false;
+}
+
+static struct ws_conn *conn_open(struct sw_ws *ws, struct lws *wsi)
+{
+	struct ws_conn *c = calloc(1, sizeof *c);
+	if (!c)
+		return NULL;
+	struct sockaddr_storage peer = {0}, local = {0};
+	socklen_t pl = sizeof peer, ll = sizeof local;
+	int fd = lws_get_socket_fd(wsi);
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		pl = 0;
+	if (fd < 0 || getsockname(fd, (struct sockaddr *)&local, &ll) < 0)
+		ll = 0;
+	c->flow = sw_flow_new(lws_is_ssl(wsi) ? SW_TP_WSS : SW_TP_WS, &ws_flow_ops, c,
+	                      (struct sockaddr *)&peer, pl, (struct sockaddr *)&local, ll);
+	if (!c->flow) {
+		free(c);
+		return NULL;
+	}
+	c->ws = ws;
+	c->wsi = wsi;
+	c->next = ws->conns;
+	if (ws->conns)
+		ws->conns->prev = c;
+	ws->conns = c;
+	ws->n_conns++;
+	return c;
+}
+
+static void conn_gone(struct ws_conn *c)
+{
+	struct sw_ws *ws = c->ws;
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		ws->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	ws->n_conns--;
+	c->wsi = NULL;
+	out_free_all(c);
+	free(c->rx);
+	c->rx = NULL;
+	c->rx_len = 0;
+	struct sw_flow *f = c->flow;
+	LOG_DEBUG("ws", "%s %s #%llu closed", sw_tp_name(f->tp), f->peer_str,
+	          (unsigned long long)f->id);
+	sw_flow_closed(f, &ws->cfg.sink);
+	sw_flow_unref(f); /* the transport's reference */
+}
+
+static int on_receive(struct ws_conn *c, struct lws *wsi, const char *in, size_t len)
+{
+	struct sw_ws *ws = c->ws;
+	bool first = lws_is_first_fragment(wsi), last = lws_is_final_fragment(wsi);
+	/* The common case, a message in one piece, is handed over in place. */
+	if (first && last && !c->rx) {
+		if (len > ws->cfg.max_msg_size)
+			goto too_big;
+		ws->cfg.sink.on_message(ws->cfg.sink.arg, c->flow, in, len);
+		return 0;
+	}
+	if (first) {
+		free(c->rx);
+		c->rx = NULL;
+		c->rx_len = 0;
+	}
+	if (c->rx_len + len > ws->cfg.max_msg_size)
+		goto too_big;
+	char *n = realloc(c->rx, c->rx_len + len ? c->rx_len + len : 1);
+	if (!n)
+		return -1;
+	c->rx = n;
+	memcpy(c->rx + c->rx_len, in, len);
+	c->rx_len += len;
+	if (last) {
+		char *msg = c->rx;
+		size_t msg_len = c->rx_len;
+		c->rx = NULL;
+		c->rx_len = 0;
+		ws->cfg.sink.on_message(ws->cfg.sink.arg, c->flow, msg, msg_len);
+		free(msg);
+	}
+	return 0;
+too_big:
+	LOG_WARN("ws", "%s: message over %zu bytes; closing with 1009", c->flow->peer_str,
+	         ws->cfg.max_msg_size);
+	lws_close_reason(wsi, LWS_CLOSE_STATUS_MESSAGE_TOO_LARGE, (unsigned char *)"too large", 9);
+	return -1;
+}
+
+static int on_writable(struct ws_conn *c, struct lws *wsi)
+{
+	if (c->close_code) {
+		lws_close_reason(wsi, (enum lws_close_status)c->close_code,
+		                 (unsigned char *)c->close_reason, strlen(c->close_reason));
+		return -1;
+	}
+	struct ws_out *o = c->out_head;
+	if (!o)
+		return 0;
+	if (lws_write(wsi, o->data + LWS_PRE, o->len, LWS_WRITE_TEXT) < (int)o->len)
+		return -1;
+	c->out_head = o->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	c->out_bytes -= o->len;
+	free(o);
+	if (c->out_head)
+		lws_callback_on_writable(wsi);
+	return 0;
+}
+
+static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
+                       size_t len)
+{
+	struct sw_ws *ws = lws_context_user(lws_get_context(wsi));
+	struct ws_conn **pc = user;
+	struct ws_conn *c = pc ? *pc : NULL;
+	char why[640];
+
+	switch (reason) {
+	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
+		char proto[256];
+		if (ws->stopping)
+			return 1;
+		if (lws_hdr_copy(wsi, proto, sizeof proto, WSI_TOKEN_PROTOCOL) <= 0 ||
+		    !list_has(proto, "sip")) {
+			LOG_INFO("ws", "refused a WebSocket that does not offer the subprotocol sip");
+			return 1;
+		}
+		if (!origin_allowed(ws, wsi, why, sizeof why)) {
+			LOG_INFO("ws", "refused a WebSocket: %s", why);
+			return 1;
+		}
+		return 0;
+	}
+	case LWS_CALLBACK_ESTABLISHED:
+		c = conn_open(ws, wsi);
+		if (!c)
+			return -1;
+		*pc = c;
+		LOG_DEBUG("ws", "%s %s #%llu open", sw_tp_name(c->flow->tp), c->flow->peer_str,
+		          (unsigned long long)c->flow->id);
+		if (ws->stopping)
+			conn_close(c->flow, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
+		return 0;
+	case LWS_CALLBACK_RECEIVE:
+		if (!c || c->close_code)
+			return 0;
+		return on_receive(c, wsi, in, len);
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+		return c ? on_writable(c, wsi) : 0;
+	case LWS_CALLBACK_CLOSED:
+		if (c) {
+			*pc = NULL;
+			conn_gone(c);
+		}
+		return 0;
+	case LWS_CALLBACK_HTTP:
+		/* Plain HTTP on the WebSocket ports: nothing to serve yet. */
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi);
+	default:
+		return lws_callback_http_dummy(wsi, reason, user, in, len);
+	}
+}
+
+static void lws_log_emit(int level, const char *line)
+{
+	size_t n = strlen(line);
+	while (n && (line[n - 1] == '\n' || line[n - 1] == '\r'))
+		n--;
+	if (level & LLL_ERR)
+		LOG_ERR("lws", "%.*s", (int)n, line);
+	else if (level & LLL_WARN)
+		LOG_WARN("lws", "%.*s", (int)n, line);
+	else
+		LOG_DEBUG("lws", "%.*s", (int)n, line);
+}
+
+static int add_vhost(struct sw_ws *ws, const char *name, unsigned port, bool tls)
+{
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	info.vhost_name = name;
+	info.port = (int)port;
+	info.iface = ws->cfg.bind;
+	info.protocols = ws->protocols;
+	info.retry_and_idle_policy = &ws->retry;
+	info.options = LWS_SERVER_OPTION_VALIDATE_UTF8;
+	if (tls) {
+		info.ssl_cert_filepath = ws->cfg.cert_file;
+		info.ssl_private_key_filepath = ws->cfg.key_file;
+		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	}
+	if (!lws_create_vhost(ws->ctx, &info)) {
+		LOG_ERR("ws", "cannot listen for %s on %s port %u (in use, or a bad certificate?)",
+		        tls ? "WSS" : "WS", ws->cfg.bind, port);
+		return -EADDRINUSE;
+	}
+	LOG_INFO("ws", "listening for %s on %s:%u", tls ? "WSS" : "WS", ws->cfg.bind, port);
+	return 0;
+}
+
+int sw_ws_new(struct sw_ws **out, const struct sw_ws_config *cfg)
+{
+	*out = NULL;
+	struct sw_ws *ws = calloc(1, sizeof *ws);
+	if (!ws)
+		return -ENOMEM;
+	ws->cfg = *cfg;
+	ws->protocols[0] = (struct lws_protocols){
+		.name = "sip",
+		.callback = ws_callback,
+		.per_session_data_size = sizeof(struct ws_conn *),
+		/* Reads come in pieces of this size; a bigger message is
+		 * gathered in the connection's own buffer. */
+		.rx_buffer_size = 4096,
+	};
+	ws->retry = (lws_retry_bo_t){
+		.secs_since_valid_ping = (uint16_t)cfg->ping_interval_s,
+		.secs_since_valid_hangup = (uint16_t)cfg->idle_timeout_s,
+	};
+
+	lws_set_log_level(LLL_ERR | LLL_WARN, lws_log_emit);
+	struct lws_context_creation_info info;
+	memset(&info, 0, sizeof info);
+	void *loops[] = {cfg->loop};
+	info.options = LWS_SERVER_OPTION_EXPLICIT_VHOSTS | LWS_SERVER_OPTION_GLIB |
+	               LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+	info.foreign_loops = loops;
+	info.user = ws;
+	info.fd_limit_per_thread = cfg->max_connections ? cfg->max_connections + 64 : 0;
+	info.count_threads = 1;
+	ws->ctx = lws_create_context(&info);
+	if (!ws->ctx) {
+		LOG_ERR("ws", "cannot start libwebsockets with the GLib loop "
+		              "(is libwebsockets-evlib-glib installed?)");
+		free(ws);
+		return -EIO;
+	}
+	int rc = 0;
+	if (cfg->ws_port && (rc = add_vhost(ws, "ws", cfg->ws_port, false)) < 0)
+		goto fail;
+	if (cfg->wss_port && (rc = add_vhost(ws, "wss", cfg->wss_port, true)) < 0)
+		goto fail;
+	*out = ws;
+	return 0;
+fail:
+	lws_context_destroy(ws->ctx);
+	free(ws);
+	return rc;
+}
+
+void sw_ws_shutdown(struct sw_ws *ws)
+{
+	if (!ws)
+		return;
+	ws->stopping = true;
+	for (struct ws_conn *c = ws->conns; c; c = c->next)
+		conn_close(c->flow, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
+}
+
+size_t sw_ws_connections(const struct sw_ws *ws) { return ws ? ws->n_conns : 0; }
+
+void sw_ws_free(struct sw_ws *ws)
+{
+	if (!ws)
+		return;
+	lws_context_destroy(ws->ctx);
+	/* Connections libwebsockets dropped without a CLOSED callback. */
+	while (ws->conns)
+		conn_gone(ws->conns);
+	free(ws);
+}

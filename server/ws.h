@@ -1,0 +1,48 @@
+/* ws.h — SIP over WebSocket (RFC 7118): the WS and WSS listeners.
+ *
+ * libwebsockets runs on the signalling thread's GLib main loop. A connection
+ * must offer the subprotocol "sip" (it is echoed back; Chrome fails the
+ * handshake otherwise) and, when a list of origins is configured, come from
+ * one of them; with no list, a browser's Origin must name the host it
+ * connects to (clients that send no Origin, i.e. not browsers, are let in).
+ *
+ * Every accepted connection is a struct sw_flow (flow.h) of type SW_TP_WS or
+ * SW_TP_WSS; each complete WebSocket message (text or binary) is handed to
+ * the sink as one SIP message. Messages longer than the size limit close the
+ * connection with 1009. Idle connections get a WebSocket Ping after
+ * ping_interval_s and are closed when nothing (not even a Pong) arrived for
+ * idle_timeout_s. */
+#ifndef SIPWIRE_SERVER_WS_H
+#define SIPWIRE_SERVER_WS_H
+
+#include <glib.h>
+#include <stddef.h>
+
+#include "server/flow.h"
+
+struct sw_ws_config {
+	GMainLoop *loop; /* libwebsockets attaches its sources to this loop */
+	const char *bind;
+	unsigned ws_port, wss_port; /* 0: that listener is off */
+	const char *cert_file, *key_file; /* for WSS */
+	const char *const *allowed_origins; /* "https://host[:port]" */
+	size_t n_allowed_origins;
+	size_t max_msg_size;
+	unsigned ping_interval_s, idle_timeout_s;
+	unsigned max_connections; /* file descriptors libwebsockets may use */
+	struct sw_flow_sink sink;
+};
+
+struct sw_ws;
+
+/* Start the listeners. 0, or a negative errno with a log line. */
+int sw_ws_new(struct sw_ws **out, const struct sw_ws_config *cfg);
+/* Close every connection with 1001 (going away) and stop accepting. The
+ * closes complete on the loop; sw_ws_connections() reaches 0. */
+void sw_ws_shutdown(struct sw_ws *ws);
+/* Open connections. */
+size_t sw_ws_connections(const struct sw_ws *ws);
+/* Destroy the context (connections still open are dropped). NULL is fine. */
+void sw_ws_free(struct sw_ws *ws);
+
+#endif
