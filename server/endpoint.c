@@ -1,0 +1,521 @@
+/* endpoint.c — see endpoint.h. */
+#include "server/endpoint.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+#include "sip/sip_build.h"
+#include "sip/sip_registrar.h"
+#include "sip/sip_txn.h"
+
+/* What the gateway itself implements today; the B2BUA adds the call methods. */
+#define EP_ALLOW "REGISTER, OPTIONS, CANCEL, ACK"
+#define EP_SUPPORTED "outbound, path"
+
+struct sw_endpoint {
+	const struct sipwire_config *cfg;
+	GMainContext *ctx;
+	GSource *timer; /* ready at the earliest transaction or registrar deadline */
+	struct sip_msg *msg; /* the parser, reused for every message */
+	struct sip_msg *stamped_msg;
+	struct sip_buf stamped; /* a request with received/rport written in */
+	struct sip_buf out;     /* the response being built */
+	struct sip_txn_layer *txn;
+	struct sip_registrar *reg;
+	GHashTable *ha1_md5; /* user name -> HA1 (MD5) of every configured user */
+	struct sw_trunk *trunk;
+	uint32_t tag_seed, tag_count;
+	struct sw_endpoint_stats stats;
+};
+
+static uint64_t now_ms(void) { return (uint64_t)g_get_monotonic_time() / 1000; }
+
+/* ---- the timer: one GSource whose ready time follows the deadlines ---- */
+
+static void timer_rearm(struct sw_endpoint *ep)
+{
+	uint64_t d = sip_txn_layer_next_deadline(ep->txn);
+	uint64_t r = sip_registrar_next_deadline(ep->reg);
+	if (r < d)
+		d = r;
+	/* g_get_monotonic_time is in microseconds, our clock in milliseconds. */
+	g_source_set_ready_time(ep->timer, d == UINT64_MAX ? -1 : (gint64)(d * 1000));
+}
+
+static gboolean timer_dispatch(GSource *src, GSourceFunc cb, gpointer data)
+{
+	struct sw_endpoint *ep = data;
+	uint64_t now = now_ms();
+	sip_txn_layer_tick(ep->txn, now);
+	sip_registrar_tick(ep->reg, now);
+	timer_rearm(ep);
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs timer_funcs = {.dispatch = timer_dispatch};
+
+/* ---- sending ---- */
+
+static int txn_send(void *arg, const struct sip_txn_dest *dest, const char *bytes, size_t len)
+{
+	struct sw_flow *f = dest->flow;
+	int rc = sw_flow_send(f, bytes, len);
+	if (rc < 0)
+		LOG_DEBUG("sip", "%s %s: send failed: %s", sw_tp_name(f->tp), f->peer_str,
+		          strerror(-rc));
+	return rc;
+}
+
+static void txn_log(void *arg, const char *line) { LOG_DEBUG("txn", "%s", line); }
+static void registrar_log(void *arg, const char *line) { LOG_INFO("registrar", "%s", line); }
+
+static sip_pl make_tag(struct sw_endpoint *ep, char *buf, size_t size)
+{
+	int n = snprintf(buf, size, "%08x%x", ep->tag_seed, ++ep->tag_count);
+	return (sip_pl){buf, (size_t)n};
+}
+
+/* Start a response to req in ep->out: status line, the copied fields and a
+ * Server header. The caller adds headers and ends with sip_build_body. */
+static void response_start(struct sw_endpoint *ep, const struct sip_msg *req, int status,
+                           const char *reason)
+{
+	char tag[32];
+	sip_buf_reset(&ep->out);
+	sip_build_response(&ep->out, req, status, reason, make_tag(ep, tag, sizeof tag));
+	sip_build_header(&ep->out, "Server", sip_pl_from_cstr("sipwire/" SIPWIRE_VERSION));
+}
+
+/* Send ep->out through the transaction, or log why not. */
+static void respond_built(struct sw_endpoint *ep, struct sip_txn *txn)
+{
+	if (ep->out.error) {
+		LOG_WARN("sip", "cannot build a response: %s", strerror(-ep->out.error));
+		return;
+	}
+	int rc = sip_txn_server_respond(txn, ep->out.p, ep->out.len, now_ms());
+	if (rc < 0)
+		LOG_DEBUG("sip", "response not sent: %s", strerror(-rc));
+}
+
+static void respond(struct sw_endpoint *ep, struct sip_txn *txn, int status, const char *reason)
+{
+	response_start(ep, sip_txn_request(txn), status, reason);
+	if (status == 405 || status == 501)
+		sip_build_header(&ep->out, "Allow", sip_pl_from_cstr(EP_ALLOW));
+	sip_build_body(&ep->out, NULL, (sip_pl){0});
+	respond_built(ep, txn);
+}
+
+/* ---- requests ---- */
+
+/* The source address without the port: the key of the failed-auth limit. */
+static sip_pl source_host(const struct sw_flow *f, char *buf, size_t size)
+{
+	const struct sockaddr *sa = (const struct sockaddr *)&f->peer;
+	const void *a = sa->sa_family == AF_INET6
+	                    ? (const void *)&((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr
+	                    : (const void *)&((const struct sockaddr_in *)(const void *)sa)->sin_addr;
+	if (sa->sa_family != AF_INET && sa->sa_family != AF_INET6)
+		return (sip_pl){0};
+	if (!inet_ntop(sa->sa_family, a, buf, (socklen_t)size))
+		return (sip_pl){0};
+	return sip_pl_from_cstr(buf);
+}
+
+static void on_register(struct sw_endpoint *ep, struct sip_txn *txn, const struct sip_msg *msg,
+                        struct sw_flow *f)
+{
+	char src[INET6_ADDRSTRLEN];
+	/* A UDP client is reached through its Contact (and rport), not through
+	 * a connection, so its bindings are tied to no flow. */
+	bool conn = sw_tp_reliable(f->tp);
+	struct sip_registrar_request rq = {
+		.msg = msg,
+		.flow = conn ? f : NULL,
+		.flow_id = conn ? f->id : 0,
+		.source = source_host(f, src, sizeof src),
+		.now_ms = now_ms(),
+	};
+	sip_buf_reset(&ep->out);
+	int status = sip_registrar_handle(ep->reg, &rq, &ep->out);
+	if (status < 0) {
+		LOG_WARN("registrar", "%s: cannot answer a REGISTER: %s", f->peer_str,
+		         strerror(-status));
+		respond(ep, txn, 500, NULL);
+		return;
+	}
+	respond_built(ep, txn);
+}
+
+static void on_options(struct sw_endpoint *ep, struct sip_txn *txn, const struct sip_msg *msg)
+{
+	const struct sip_uri *ruri = sip_msg_ruri_parsed(msg);
+	if (ruri && ruri->user.p && ruri->user.l) {
+		/* Reaching users is the B2BUA's job, which this build does not
+		 * have yet: say so rather than answer for them. */
+		respond(ep, txn, 480, "No Route To Users Yet");
+		return;
+	}
+	response_start(ep, msg, 200, NULL);
+	sip_build_header(&ep->out, "Allow", sip_pl_from_cstr(EP_ALLOW));
+	sip_build_header(&ep->out, "Accept", sip_pl_from_cstr("application/sdp"));
+	sip_build_header(&ep->out, "Supported", sip_pl_from_cstr(EP_SUPPORTED));
+	sip_build_body(&ep->out, NULL, (sip_pl){0});
+	respond_built(ep, txn);
+}
+
+static void on_cancel(struct sw_endpoint *ep, struct sip_txn *txn, const struct sip_msg *msg,
+                      struct sw_flow *f)
+{
+	struct sip_txn_dest from = {f, sw_tp_reliable(f->tp)};
+	struct sip_txn *inv = sip_txn_find_invite_for_cancel(ep->txn, msg, &from);
+	if (!inv || sip_txn_last_status(inv) >= 200) {
+		respond(ep, txn, 481, NULL);
+		return;
+	}
+	/* RFC 3261 §9.2: 200 to the CANCEL, then 487 to the INVITE. */
+	respond(ep, txn, 200, NULL);
+	respond(ep, inv, 487, NULL);
+}
+
+static void txn_flow_release(void *user, struct sip_txn *txn) { sw_flow_unref(user); }
+
+static const struct sip_txn_user server_txn_user = {.on_terminated = txn_flow_release};
+
+static void txn_on_request(void *arg, struct sip_txn *txn, const struct sip_msg *msg)
+{
+	struct sw_endpoint *ep = arg;
+	struct sw_flow *f = sip_txn_dest(txn)->flow;
+	/* The transaction keeps the flow pointer until it ends. */
+	sip_txn_set_user(txn, &server_txn_user, sw_flow_ref(f));
+
+	enum sip_method m = sip_msg_method(msg);
+	if (sip_msg_max_forwards(msg) == 0 && m != SIP_METHOD_OPTIONS) {
+		respond(ep, txn, 483, NULL);
+		return;
+	}
+	switch (m) {
+	case SIP_METHOD_REGISTER:
+		on_register(ep, txn, msg, f);
+		break;
+	case SIP_METHOD_OPTIONS:
+		on_options(ep, txn, msg);
+		break;
+	case SIP_METHOD_CANCEL:
+		on_cancel(ep, txn, msg, f);
+		break;
+	case SIP_METHOD_INVITE:
+	case SIP_METHOD_MESSAGE:
+	case SIP_METHOD_SUBSCRIBE:
+		respond(ep, txn, 480, "No Route To Users Yet");
+		break;
+	case SIP_METHOD_BYE:
+	case SIP_METHOD_INFO:
+	case SIP_METHOD_UPDATE:
+	case SIP_METHOD_PRACK:
+	case SIP_METHOD_NOTIFY:
+	case SIP_METHOD_REFER:
+		respond(ep, txn, 481, NULL); /* no dialogs exist yet */
+		break;
+	default:
+		respond(ep, txn, 501, NULL);
+		break;
+	}
+}
+
+/* ---- RFC 3581 / RFC 3261 §18.2.1: the top Via gets received (and rport) ---- */
+
+static bool param_is_bare_rport(const char *p, size_t n)
+{
+	while (n && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	while (n && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	return n == 5 && g_ascii_strncasecmp(p, "rport", 5) == 0;
+}
+
+/* Rewrite the request into ep->stamped with ";received=HOST;rport=PORT" on
+ * the top Via. Returns false when nothing needed doing or it failed (the
+ * request is then used as it came: a response still goes back on its flow). */
+static bool via_stamp(struct sw_endpoint *ep, const struct sip_msg *m, const struct sw_flow *f,
+                      const char *buf, size_t len)
+{
+	const struct sip_via *via = sip_msg_via(m);
+	char host[INET6_ADDRSTRLEN];
+	sip_pl src = source_host(f, host, sizeof host);
+	if (!src.p)
+		return false;
+	bool add_received = !via->received.p && !sip_pl_eq(via->host, src);
+	bool add_rport = via->rport && via->rport_value == 0;
+	if (!add_received && !add_rport)
+		return false;
+
+	/* Where the top Via's parameters end (or its sent-by, without any). */
+	const char *end;
+	if (via->params.p) {
+		end = via->params.p + via->params.l;
+	} else {
+		end = via->host.p + via->host.l;
+		const char *lim = buf + len;
+		const char *q = end;
+		while (q < lim && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < lim && *q == ':') {
+			q++;
+			while (q < lim && (*q == ' ' || *q == '\t'))
+				q++;
+			while (q < lim && *q >= '0' && *q <= '9')
+				q++;
+			end = q;
+		}
+	}
+	const char *start = via->params.p ? via->params.p : end;
+
+	struct sip_buf *b = &ep->stamped;
+	sip_buf_reset(b);
+	sip_buf_append(b, buf, (size_t)(start - buf));
+	/* The parameters as they were, minus a bare rport we fill in. */
+	for (const char *p = start; p < end;) {
+		const char *q = p + 1;
+		while (q < end && *q != ';')
+			q++;
+		if (!(add_rport && param_is_bare_rport(p + 1, (size_t)(q - p - 1))))
+			sip_buf_append(b, p, (size_t)(q - p));
+		p = q;
+	}
+	if (add_received)
+		sip_buf_printf(b, ";received=%s", host);
+	if (add_rport)
+		sip_buf_printf(b, ";rport=%u", sw_sockaddr_port((const struct sockaddr *)&f->peer));
+	sip_buf_append(b, end, (size_t)(buf + len - end));
+	return b->error == 0;
+}
+
+/* ---- what the transports deliver ---- */
+
+static void answer_unparsed(struct sw_endpoint *ep, struct sw_flow *f,
+                            const struct sip_parse_error *err)
+{
+	response_start(ep, ep->msg, err->status, err->reason);
+	sip_build_body(&ep->out, NULL, (sip_pl){0});
+	if (!ep->out.error)
+		sw_flow_send(f, ep->out.p, ep->out.len);
+}
+
+static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len)
+{
+	struct sw_endpoint *ep = arg;
+	size_t used = 0;
+	struct sip_parse_error err = {0};
+	enum sip_parse_mode mode = sw_tp_is_stream(f->tp) ? SIP_PARSE_STREAM : SIP_PARSE_DATAGRAM;
+	enum sip_parse_result r = sip_msg_parse(ep->msg, buf, len, mode, &used, &err);
+
+	switch (r) {
+	case SIP_PARSE_KEEPALIVE:
+		ep->stats.keepalives++;
+		/* A ping ("\r\n\r\n" alone) gets a pong; other CRLFs are
+		 * swallowed (RFC 5626 §3.5.1, RFC 7118 §4). */
+		if (used == 4 && len == 4)
+			sw_flow_send(f, "\r\n", 2);
+		return;
+	case SIP_PARSE_NEED_MORE:
+		return; /* stream framing already waited for the whole message */
+	case SIP_PARSE_ERROR:
+		ep->stats.parse_errors++;
+		if (err.status) {
+			LOG_INFO("sip", "%s %s: answered %d %s", sw_tp_name(f->tp), f->peer_str,
+			         err.status, err.reason);
+			answer_unparsed(ep, f, &err);
+		} else if (f->tp == SW_TP_WS || f->tp == SW_TP_WSS) {
+			/* RFC 7118 §5: a WebSocket message must be one SIP
+			 * message; this one cannot even be answered. */
+			LOG_INFO("sip", "%s %s: not a SIP message (%s); closing with 1007",
+			         sw_tp_name(f->tp), f->peer_str, err.reason);
+			sw_flow_close(f, 1007, "not a SIP message");
+		} else {
+			LOG_INFO("sip", "%s %s: dropped: %s", sw_tp_name(f->tp), f->peer_str,
+			         err.reason);
+		}
+		return;
+	case SIP_PARSE_OK:
+		break;
+	}
+
+	const struct sip_msg *m = ep->msg;
+	if (sip_msg_is_request(m)) {
+		ep->stats.requests++;
+		if (f->tp != SW_TP_WS && f->tp != SW_TP_WSS && via_stamp(ep, m, f, buf, len)) {
+			struct sip_parse_error e2;
+			if (sip_msg_parse(ep->stamped_msg, ep->stamped.p, ep->stamped.len, mode, &used,
+			                  &e2) == SIP_PARSE_OK)
+				m = ep->stamped_msg;
+		}
+	} else {
+		ep->stats.responses++;
+	}
+	struct sip_txn_dest from = {f, sw_tp_reliable(f->tp)};
+	int rc = sip_txn_layer_recv(ep->txn, m, &from, now_ms());
+	if (rc == SIP_TXN_RECV_STRAY)
+		LOG_DEBUG("sip", "%s %s: %s matches no transaction", sw_tp_name(f->tp),
+		          f->peer_str, sip_msg_is_request(m) ? "ACK" : "response");
+	else if (rc < 0)
+		LOG_WARN("sip", "%s %s: transaction layer: %s", sw_tp_name(f->tp), f->peer_str,
+		         strerror(-rc));
+	timer_rearm(ep);
+}
+
+static void on_closed(void *arg, struct sw_flow *f)
+{
+	struct sw_endpoint *ep = arg;
+	size_t n = sip_registrar_flow_closed(ep->reg, f);
+	if (n)
+		LOG_INFO("registrar", "%s %s closed: %zu binding%s removed", sw_tp_name(f->tp),
+		         f->peer_str, n, n == 1 ? "" : "s");
+	timer_rearm(ep);
+}
+
+struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep)
+{
+	return (struct sw_flow_sink){.on_message = on_message, .on_closed = on_closed, .arg = ep};
+}
+
+/* ---- set-up ---- */
+
+static int lookup_user(void *arg, sip_pl user, enum sip_auth_algorithm alg, char *ha1_out,
+                       size_t size)
+{
+	struct sw_endpoint *ep = arg;
+	char name[256];
+	if (user.l >= sizeof name)
+		return -ENOENT;
+	memcpy(name, user.p, user.l);
+	name[user.l] = 0;
+	if (alg == SIP_AUTH_ALG_MD5 || alg == SIP_AUTH_ALG_MD5_SESS) {
+		const char *ha1 = g_hash_table_lookup(ep->ha1_md5, name);
+		if (!ha1)
+			return -ENOENT;
+		return snprintf(ha1_out, size, "%s", ha1) < (int)size ? 0 : -ENOSPC;
+	}
+	/* Other algorithms need the password: users given by MD5 HA1 only
+	 * cannot answer them. */
+	for (size_t i = 0; i < ep->cfg->n_users; i++) {
+		const struct sipwire_user *u = &ep->cfg->users[i];
+		if (strcmp(u->name, name) != 0)
+			continue;
+		if (!u->password)
+			return -ENOENT;
+		return sip_auth_ha1(alg, user, sip_pl_from_cstr(ep->cfg->realm), sip_pl_from_cstr(u->password),
+		                    ha1_out, size) < 0
+		           ? -ENOENT
+		           : 0;
+	}
+	return -ENOENT;
+}
+
+int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
+                    GMainContext *ctx)
+{
+	*out = NULL;
+	struct sw_endpoint *ep = calloc(1, sizeof *ep);
+	if (!ep)
+		return -ENOMEM;
+	int rc = -ENOMEM;
+	ep->cfg = cfg;
+	ep->ctx = ctx;
+	ep->tag_seed = g_random_int();
+	sip_buf_init(&ep->out, cfg->sip.limits.max_msg_size);
+	sip_buf_init(&ep->stamped, cfg->sip.limits.max_msg_size + 256);
+	ep->msg = sip_msg_new(&cfg->sip.limits);
+	ep->stamped_msg = sip_msg_new(&cfg->sip.limits);
+	ep->ha1_md5 = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	if (!ep->msg || !ep->stamped_msg)
+		goto fail;
+
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		const struct sipwire_user *u = &cfg->users[i];
+		char ha1[65];
+		if (u->password) {
+			if (sip_auth_ha1(SIP_AUTH_ALG_MD5, sip_pl_from_cstr(u->name), sip_pl_from_cstr(cfg->realm),
+			                 sip_pl_from_cstr(u->password), ha1, sizeof ha1) < 0) {
+				rc = -EINVAL;
+				goto fail;
+			}
+		} else {
+			snprintf(ha1, sizeof ha1, "%s", u->ha1);
+		}
+		g_hash_table_replace(ep->ha1_md5, g_strdup(u->name), g_strdup(ha1));
+	}
+
+	struct sip_txn_layer_config tc = {
+		.timers = {cfg->sip.timers.t1, cfg->sip.timers.t2, cfg->sip.timers.t4},
+		/* SIP.js only sends CANCEL after a provisional: 100 at once. */
+		.trying_delay_ms = 0,
+		.cb = {.send = txn_send, .on_request = txn_on_request, .on_log = txn_log},
+		.arg = ep,
+	};
+	ep->txn = sip_txn_layer_new(&tc);
+	if (!ep->txn)
+		goto fail;
+
+	struct sip_registrar_config rcfg = {
+		.realm = sip_pl_from_cstr(cfg->realm),
+		.lookup_user = lookup_user,
+		.lookup_arg = ep,
+		.min_expires = cfg->registrar.min_expires,
+		.max_expires = cfg->registrar.max_expires,
+		.default_expires = cfg->registrar.default_expires,
+		/* Keep-alives this often keep a connection inside the idle
+		 * timeout even when the client ignores our pings. */
+		.flow_timer = cfg->ws.idle_timeout - cfg->ws.ping_interval,
+		.max_failures = cfg->auth.max_failures,
+		.window_s = cfg->auth.failure_window,
+		.on_log = registrar_log,
+	};
+	rc = sip_registrar_new(&ep->reg, &rcfg);
+	if (rc < 0)
+		goto fail;
+
+	ep->timer = g_source_new(&timer_funcs, sizeof(GSource));
+	g_source_set_callback(ep->timer, NULL, ep, NULL);
+	g_source_set_ready_time(ep->timer, -1);
+	g_source_attach(ep->timer, ctx);
+	*out = ep;
+	return 0;
+fail:
+	sw_endpoint_free(ep);
+	return rc;
+}
+
+void sw_endpoint_free(struct sw_endpoint *ep)
+{
+	if (!ep)
+		return;
+	if (ep->timer) {
+		g_source_destroy(ep->timer);
+		g_source_unref(ep->timer);
+	}
+	sip_txn_layer_free(ep->txn);
+	sip_registrar_free(ep->reg);
+	sip_msg_free(ep->msg);
+	sip_msg_free(ep->stamped_msg);
+	sip_buf_free(&ep->out);
+	sip_buf_free(&ep->stamped);
+	if (ep->ha1_md5)
+		g_hash_table_destroy(ep->ha1_md5);
+	free(ep);
+}
+
+void sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk) { ep->trunk = trunk; }
+
+void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *out)
+{
+	*out = ep->stats;
+	out->transactions = sip_txn_layer_count(ep->txn);
+	out->bindings = sip_registrar_binding_count(ep->reg);
+}

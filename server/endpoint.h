@@ -1,0 +1,42 @@
+/* endpoint.h — the daemon's SIP endpoint: where every transport's messages
+ * meet the transaction layer, the registrar and (later) the B2BUA.
+ *
+ * It parses what a flow delivers, answers what cannot be parsed (400/505/
+ * 513…, or a WebSocket close 1007 when nothing can be answered), answers CRLF
+ * keep-alive pings, stamps received/rport (RFC 3581) into the top Via of
+ * requests that came over UDP/TCP/TLS, runs the RFC 3261 transactions, and
+ * dispatches requests: REGISTER to the local registrar or through to the PBX,
+ * OPTIONS to the gateway answered 200, CANCEL to its INVITE.
+ *
+ * Responses always go back on the flow the request came in on, never routed
+ * by Via: browsers share made-up `.invalid` Via hosts. */
+#ifndef SIPWIRE_SERVER_ENDPOINT_H
+#define SIPWIRE_SERVER_ENDPOINT_H
+
+#include <glib.h>
+
+#include "server/config.h"
+#include "server/flow.h"
+
+struct sw_endpoint;
+struct sw_trunk;
+
+/* cfg must outlive the endpoint. Returns 0, -ENOMEM, -EINVAL (a user's
+ * password cannot be hashed) or -EIO. */
+int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
+                    GMainContext *ctx);
+void sw_endpoint_free(struct sw_endpoint *ep);
+
+/* The sink transports deliver to. */
+struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep);
+
+/* The trunk side (for pass-through mode); NULL when there is none. */
+void sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk);
+
+struct sw_endpoint_stats {
+	uint64_t requests, responses, parse_errors, keepalives;
+	size_t transactions, bindings;
+};
+void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *out);
+
+#endif
