@@ -113,8 +113,23 @@ __attribute__((format(printf, 2, 3))) static void reg_log(const struct sip_regis
 	reg->cfg.on_log(reg->cfg.log_arg, line);
 }
 
-/* A view for "%.*s": at most 96 bytes, so one line stays one line's size. */
-#define LOGPL(pl) (int)((pl).l > 96 ? 96 : (pl).l), ((pl).p ? (pl).p : "")
+/* Network text made fit for a log line: at most 96 bytes, control bytes
+ * (a CRLF fold in a quoted user name, %0A in a To user) shown as '?', so a
+ * client cannot forge log lines. */
+struct logtext {
+	char s[97];
+};
+static struct logtext lt(sip_pl v)
+{
+	struct logtext t;
+	size_t n = v.l < sizeof(t.s) - 1 ? v.l : sizeof(t.s) - 1;
+	for (size_t i = 0; i < n; i++) {
+		unsigned char c = (unsigned char)v.p[i];
+		t.s[i] = (c < 0x20 || c == 0x7f) ? '?' : (char)c;
+	}
+	t.s[n] = '\0';
+	return t;
+}
 
 /* ---- hashing ---- */
 
@@ -910,8 +925,9 @@ static int apply_contact(struct sip_registrar *reg, struct aor **ap, const char 
 		if (binding_set_text(b, c->addr.uri_text, sip_msg_call_id(m), c->instance) != 0)
 			return -ENOMEM;
 		if (b->flow != rq->flow || b->flow_id != rq->flow_id)
-			reg_log(reg, "registrar: %.*s: binding moved to flow %llu", (*ap)->keylen,
-			        (*ap)->key, (unsigned long long)rq->flow_id);
+			reg_log(reg, "registrar: %s: binding moved to flow %llu",
+			        lt((sip_pl){(*ap)->key, (*ap)->keylen}).s,
+			        (unsigned long long)rq->flow_id);
 		flow_unlink(b);
 	}
 	b->flow = rq->flow;
@@ -940,8 +956,8 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 	sip_pl src = rq->source.p ? rq->source : SIP_PL("");
 
 	if (source_blocked(reg, rq->source, rq->now_ms)) {
-		reg_log(reg, "registrar: REGISTER from %.*s refused: too many failed attempts",
-		        LOGPL(src));
+		reg_log(reg, "registrar: REGISTER from %s refused: too many failed attempts",
+		        lt(src).s);
 		return respond_simple(reg, out, m, 403, "Too Many Failed Attempts");
 	}
 
@@ -957,13 +973,13 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 		return respond_challenge(reg, out, m, rq->now_ms, true);
 	case AUTH_FAILED: {
 		bool blocked = fail_record(reg, rq->source, rq->now_ms);
-		reg_log(reg, "registrar: authentication failed for user '%.*s' from %.*s: %s%s",
-		        LOGPL(auth_user), LOGPL(src), why, blocked ? "; source blocked" : "");
+		reg_log(reg, "registrar: authentication failed for user '%s' from %s: %s%s",
+		        lt(auth_user).s, lt(src).s, why, blocked ? "; source blocked" : "");
 		return respond_challenge(reg, out, m, rq->now_ms, false);
 	}
 	case AUTH_MALFORMED:
 	case AUTH_URI_MISMATCH:
-		reg_log(reg, "registrar: REGISTER from %.*s: %s", LOGPL(src), why);
+		reg_log(reg, "registrar: REGISTER from %s: %s", lt(src).s, why);
 		return respond_simple(reg, out, m, 400,
 		                      *why == 'd' ? "Digest URI Mismatch" : "Bad Authorization");
 	}
@@ -976,9 +992,10 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 	int keylen = aor_key(to->uri.user, to->uri.host, key, &to_user_len);
 	if (keylen < 0)
 		return respond_simple(reg, out, m, 404, "Not Found");
+	sip_pl aor_pl = {key, (size_t)keylen};
 	if (to_user_len != auth_user.l || memcmp(key, auth_user.p, auth_user.l) != 0) {
-		reg_log(reg, "registrar: user '%.*s' may not register %.*s", LOGPL(auth_user),
-		        keylen, key);
+		reg_log(reg, "registrar: user '%s' may not register %s", lt(auth_user).s,
+		        lt(aor_pl).s);
 		return respond_simple(reg, out, m, 403, "Username Does Not Match AOR");
 	}
 
@@ -992,7 +1009,7 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 		return out->error ? out->error : 423;
 	}
 	if (status) {
-		reg_log(reg, "registrar: %.*s: %s", keylen, key, reason);
+		reg_log(reg, "registrar: %s: %s", lt(aor_pl).s, reason);
 		return respond_simple(reg, out, m, status, reason);
 	}
 
@@ -1016,7 +1033,7 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 				binding_destroy(reg, a->bindings);
 			}
 		}
-		reg_log(reg, "registrar: %.*s: all %zu bindings removed", keylen, key, removed);
+		reg_log(reg, "registrar: %s: all %zu bindings removed", lt(aor_pl).s, removed);
 		return respond_ok(reg, out, m, NULL, false, rq->now_ms);
 	}
 
@@ -1030,7 +1047,7 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 			added++;
 	}
 	if ((a ? a->nbind : 0) + added > reg->cfg.max_bindings_per_aor) {
-		reg_log(reg, "registrar: %.*s: too many bindings", keylen, key);
+		reg_log(reg, "registrar: %s: too many bindings", lt(aor_pl).s);
 		return respond_simple(reg, out, m, 403, "Too Many Bindings");
 	}
 
@@ -1039,7 +1056,7 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 		int err = apply_contact(reg, &a, key, (size_t)keylen, hash, rq, &pc.c[i],
 		                        pc.expires[i], pc.ob[i]);
 		if (err) {
-			reg_log(reg, "registrar: %.*s: out of memory", keylen, key);
+			reg_log(reg, "registrar: %s: out of memory", lt(aor_pl).s);
 			return respond_simple(reg, out, m, 500, "Out of Memory");
 		}
 		if (pc.ob[i] && pc.expires[i])

@@ -85,8 +85,10 @@ struct sip_registrar_request {
  * bindings), 400 (bad Contact, Expires, Authorization), 423 with
  * Min-Expires, 500 for an out-of-order CSeq or no memory for the binding.
  * Returns the status written, -EINVAL when the request is not a REGISTER, or
- * the buffer's error (-ENOMEM, -EMSGSIZE). The Request-URI's domain is the
- * caller's to check. */
+ * the buffer's error (-ENOMEM, -EMSGSIZE; -EINVAL when a field the response
+ * copies, such as a Via, holds bytes the builder will not write back): then
+ * nothing can be answered. The Request-URI's domain is the caller's to
+ * check. */
 int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_request *rq,
                          struct sip_buf *out);
 

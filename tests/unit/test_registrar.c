@@ -852,3 +852,16 @@ Test(registrar, not_a_register_is_refused)
 	sip_buf_free(&b);
 	sip_msg_free(m);
 }
+
+Test(registrar, log_lines_cannot_be_split_by_client_text)
+{
+	struct resp rs = {0};
+	struct req r = {.user = "x%0D%0Ay", .contacts = "Contact: <sip:a@h.invalid>\r\n"};
+	cr_assert_eq(send_req(&rs, &r, NULL, &flowA, 1, SRC, 1000), 401);
+	char auth[1024];
+	answer(&rs, "alice", "wonderland", auth, sizeof(auth));
+	r.cseq = 2;
+	cr_assert_eq(send_req(&rs, &r, auth, &flowA, 1, SRC, 1000), 403);
+	cr_assert(strstr(logbuf, "may not register x??y@example.com\n"), "%s", logbuf);
+	resp_free(&rs);
+}
