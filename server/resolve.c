@@ -172,6 +172,7 @@ static void on_name_resolved(GObject *src, GAsyncResult *res, gpointer data)
 	g_resolver_free_addresses(list);
 	if (--r->slots_left == 0)
 		finish_slots(r);
+	resolve_release(r);
 }
 
 /* Start A/AAAA lookups for every slot, on the trunk's loop. */
