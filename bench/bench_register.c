@@ -74,6 +74,7 @@ struct options {
 	unsigned timeout_ms;
 	unsigned expires;
 	int server_pid;
+	int server_core; /* -1: not pinned to one core */
 	bool hold;
 	double settle;
 	unsigned connect_concurrency;
@@ -234,6 +235,33 @@ static int proc_usage_read(int root, bool with_memory, struct proc_usage *u)
 	return found ? 0 : -ESRCH;
 }
 
+/* Busy and total ticks of one core from /proc/stat, to tell how much of the
+ * server's core went to something else (other processes, interrupts) while
+ * the server was measured: a contaminated run shows it. */
+static int read_core_ticks(int core, uint64_t *busy, uint64_t *total)
+{
+	FILE *f = fopen("/proc/stat", "r");
+	if (!f)
+		return -errno;
+	char line[512], want[16];
+	int rc = -ENOENT;
+	snprintf(want, sizeof want, "cpu%d ", core);
+	while (fgets(line, sizeof line, f)) {
+		if (strncmp(line, want, strlen(want)))
+			continue;
+		unsigned long long user, nice, sys, idle, iowait, irq, softirq, steal;
+		if (sscanf(line + strlen(want), "%llu %llu %llu %llu %llu %llu %llu %llu", &user,
+		           &nice, &sys, &idle, &iowait, &irq, &softirq, &steal) == 8) {
+			*busy = user + nice + sys + irq + softirq + steal;
+			*total = *busy + idle + iowait;
+			rc = 0;
+		}
+		break;
+	}
+	fclose(f);
+	return rc;
+}
+
 /* ---- failures ---- */
 
 enum fail_kind {
@@ -391,8 +419,10 @@ static int conn_flush(struct ctx *x, struct conn *c)
 		}
 		off += (size_t)n;
 	}
-	memmove(c->tx, c->tx + off, c->tx_len - off);
-	c->tx_len -= off;
+	if (off) {
+		memmove(c->tx, c->tx + off, c->tx_len - off);
+		c->tx_len -= off;
+	}
 	if (!c->tx_len && c->want_out) {
 		struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
 		if (epoll_ctl(x->ep, EPOLL_CTL_MOD, c->fd, &ev))
@@ -1063,9 +1093,13 @@ static int run_load(struct ctx *x)
 	struct proc_usage u0 = {0}, u1 = {0};
 	double client0 = 0;
 	bool have_server = false;
+	uint64_t core_busy0 = 0, core_total0 = 0, core_busy1 = 0, core_total1 = 0;
+	bool have_core = false;
 	x->sched_next = t;
 	if (x->phase == PH_MEASURE) {
 		have_server = o->server_pid && !proc_usage_read(o->server_pid, false, &u0);
+		have_core = o->server_core >= 0 &&
+		            !read_core_ticks(o->server_core, &core_busy0, &core_total0);
 		client0 = rusage_us();
 	}
 	uint64_t drain_until = 0;
@@ -1076,6 +1110,8 @@ static int run_load(struct ctx *x)
 			stats_reset(&x->st);
 			t0 = now;
 			have_server = o->server_pid && !proc_usage_read(o->server_pid, false, &u0);
+			have_core = o->server_core >= 0 &&
+			            !read_core_ticks(o->server_core, &core_busy0, &core_total0);
 			client0 = rusage_us();
 		}
 		if (x->phase == PH_MEASURE &&
@@ -1103,6 +1139,9 @@ static int run_load(struct ctx *x)
 	double client1 = rusage_us();
 	if (have_server)
 		have_server = !proc_usage_read(o->server_pid, false, &u1);
+	if (have_core)
+		have_core = !read_core_ticks(o->server_core, &core_busy1, &core_total1) &&
+		            core_total1 > core_total0;
 	check_timeouts(x, UINT64_MAX); /* whatever is left did not finish in time */
 
 	struct stats *st = &x->st;
@@ -1113,6 +1152,10 @@ static int run_load(struct ctx *x)
 	    have_server && st->ok ? cpu_us(u1.cpu_ticks - u0.cpu_ticks) / (double)st->ok : -1;
 	double srv_load = have_server ? cpu_us(u1.cpu_ticks - u0.cpu_ticks) / 1e6 / secs : -1;
 	double cli_us = st->ok ? (client1 - client0) / (double)st->ok : 0;
+	double core_busy =
+	    have_core ? (double)(core_busy1 - core_busy0) / (double)(core_total1 - core_total0)
+	              : -1;
+	double core_other = have_core && have_server ? core_busy - srv_load : -1;
 
 	printf("bench_register %s: %s, %u connections (%u failed to open), %u outstanding each\n",
 	       o->label, o->rate > 0 ? "paced" : "closed loop", x->n_open, x->connect_failed,
@@ -1133,6 +1176,9 @@ static int run_load(struct ctx *x)
 		       "processes)\n",
 		       srv_us, 100 * srv_load, u1.processes);
 	}
+	if (have_core && have_server)
+		printf("  server's core          %.0f%% busy, %.0f%% of it not the server\n",
+		       100 * core_busy, 100 * core_other);
 	printf("  load tool CPU          %.1f us per registration\n", cli_us);
 	printf("RESULT label=%s mode=%s connections=%u outstanding=%u offered_rate=%.0f "
 	       "seconds=%.3f started=%" PRIu64 " ok=%" PRIu64
@@ -1142,8 +1188,8 @@ static int run_load(struct ctx *x)
 	       pct_us(st, 1.0));
 	result_failures(st);
 	printf(" server_cpu_us_per_reg=%.1f server_core_load=%.3f client_cpu_us_per_reg=%.1f "
-	       "connect_failed=%u\n",
-	       srv_us, srv_load, cli_us, x->connect_failed);
+	       "server_core_busy=%.3f server_core_other=%.3f connect_failed=%u\n",
+	       srv_us, srv_load, cli_us, core_busy, core_other, x->connect_failed);
 	return fail_total(st) || x->connect_failed || !st->ok ? 1 : 0;
 }
 
@@ -1246,6 +1292,8 @@ static void usage(FILE *f)
 	           "  --timeout MS             a registration fails after MS [5000]\n"
 	           "  --expires S              Expires asked for [600]\n"
 	           "  --server-pid PID         read CPU and memory of PID and its descendants\n"
+	           "  --server-core N          the core the server is pinned to: report how busy\n"
+	           "                           it was with anything else during the measurement\n"
 	           "  --hold                   register every connection once, report memory\n"
 	           "  --settle S               hold: idle seconds before reading memory [2]\n"
 	           "  --connect-concurrency N  handshakes in flight while connecting [256]\n"
@@ -1293,6 +1341,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    .connect_concurrency = 256,
 	    .hold_concurrency = 200,
 	    .label = "server",
+	    .server_core = -1,
 	};
 	enum {
 		O_HOST = 256,
@@ -1311,6 +1360,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		O_TMO,
 		O_EXP,
 		O_PID,
+		O_CORE,
 		O_HOLD,
 		O_SETTLE,
 		O_CC,
@@ -1335,6 +1385,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"timeout", required_argument, NULL, O_TMO},
 	    {"expires", required_argument, NULL, O_EXP},
 	    {"server-pid", required_argument, NULL, O_PID},
+	    {"server-core", required_argument, NULL, O_CORE},
 	    {"hold", no_argument, NULL, O_HOLD},
 	    {"settle", required_argument, NULL, O_SETTLE},
 	    {"connect-concurrency", required_argument, NULL, O_CC},
@@ -1403,6 +1454,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_PID:
 			bad = parse_uint(optarg, 1u << 30, &v);
 			o->server_pid = (int)v;
+			break;
+		case O_CORE:
+			bad = parse_uint(optarg, 4095, &v);
+			o->server_core = (int)v;
 			break;
 		case O_HOLD:
 			o->hold = true;
