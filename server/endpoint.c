@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "server/log.h"
+#include "server/passthrough.h"
 #include "sip/sip_build.h"
 #include "sip/sip_registrar.h"
 #include "sip/sip_txn.h"
@@ -29,6 +30,7 @@ struct sw_endpoint {
 	struct sip_registrar *reg;
 	GHashTable *ha1_md5; /* user name -> HA1 (MD5) of every configured user */
 	struct sw_trunk *trunk;
+	struct sw_passthrough *passthrough; /* in passthrough mode, once there is a trunk */
 	uint32_t tag_seed, tag_count;
 	struct sw_endpoint_stats stats;
 };
@@ -131,6 +133,13 @@ static sip_pl source_host(const struct sw_flow *f, char *buf, size_t size)
 static void on_register(struct sw_endpoint *ep, struct sip_txn *txn, const struct sip_msg *msg,
                         struct sw_flow *f)
 {
+	if (ep->cfg->mode == SIPWIRE_MODE_PASSTHROUGH) {
+		if (ep->passthrough)
+			sw_passthrough_register(ep->passthrough, txn, msg, f, now_ms());
+		else
+			respond(ep, txn, 503, "No PBX Transport");
+		return;
+	}
 	char src[INET6_ADDRSTRLEN];
 	/* A UDP client is reached through its Contact (and rport), not through
 	 * a connection, so its bindings are tied to no flow. */
@@ -373,6 +382,8 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 static void on_closed(void *arg, struct sw_flow *f)
 {
 	struct sw_endpoint *ep = arg;
+	if (ep->passthrough)
+		sw_passthrough_flow_closed(ep->passthrough, f, now_ms());
 	size_t n = sip_registrar_flow_closed(ep->reg, f);
 	if (n)
 		LOG_INFO("registrar", "%s %s closed: %zu binding%s removed", sw_tp_name(f->tp),
@@ -500,6 +511,7 @@ void sw_endpoint_free(struct sw_endpoint *ep)
 		g_source_destroy(ep->timer);
 		g_source_unref(ep->timer);
 	}
+	sw_passthrough_free(ep->passthrough);
 	sip_txn_layer_free(ep->txn);
 	sip_registrar_free(ep->reg);
 	sip_msg_free(ep->msg);
@@ -511,11 +523,18 @@ void sw_endpoint_free(struct sw_endpoint *ep)
 	free(ep);
 }
 
-void sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk) { ep->trunk = trunk; }
+int sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk)
+{
+	ep->trunk = trunk;
+	if (ep->cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !ep->passthrough)
+		return sw_passthrough_new(&ep->passthrough, ep->cfg, trunk, ep->txn);
+	return 0;
+}
 
 void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *out)
 {
 	*out = ep->stats;
 	out->transactions = sip_txn_layer_count(ep->txn);
-	out->bindings = sip_registrar_binding_count(ep->reg);
+	out->bindings = ep->passthrough ? sw_passthrough_binding_count(ep->passthrough)
+	                                : sip_registrar_binding_count(ep->reg);
 }

@@ -30,8 +30,9 @@ void sw_endpoint_free(struct sw_endpoint *ep);
 /* The sink transports deliver to. */
 struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep);
 
-/* The trunk side (for pass-through mode); NULL when there is none. */
-void sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk);
+/* The trunk side; in pass-through mode this also starts relaying
+ * registrations to the PBX. 0 or -ENOMEM. */
+int sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk);
 
 struct sw_endpoint_stats {
 	uint64_t requests, responses, parse_errors, keepalives;

@@ -1,10 +1,7 @@
-/* main.c — the sipwire command.
- *
- * The gateway's listeners (WebSocket, SIP trunks) are not built yet; what the
- * binary does today is what exists: it reports its version and checks SIP
- * messages with the same parser the gateway will run on every received byte,
- * which is how an operator tells why a captured message was refused, and it
- * checks a configuration file with the rules the daemon will apply. */
+/* main.c — the sipwire command: the gateway itself (daemon.h), and two
+ * checks an operator runs without starting it: a captured SIP message through
+ * the parser every received byte goes through, and a configuration file
+ * through the rules the daemon applies. */
 #include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -12,6 +9,7 @@
 #include <string.h>
 
 #include "server/config.h"
+#include "server/daemon.h"
 #include "sip/sip_msg.h"
 
 extern char **environ;
@@ -48,8 +46,7 @@ static void usage(FILE *out)
 	        "  --log-level LEVEL      error|warn|info|debug (info)\n"
 	        "  --set KEY=VALUE        any other key, e.g. --set sip.timers.t1=500\n"
 	        "\n"
-	        "The gateway's network listeners (WebSocket and SIP) are not part of this\n"
-	        "build yet: sipwire with no arguments says so and exits.\n");
+	        "Without --check-*, sipwire runs the gateway until SIGINT or SIGTERM.\n");
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -235,12 +232,8 @@ int main(int argc, char **argv)
 		config_errors_free(&errs);
 		return 2;
 	}
-	sipwire_config_free(&cfg);
 	config_errors_free(&errs);
-	fprintf(stderr, "sipwire %s: the SIP message layer is built, but the gateway's network\n"
-	                "listeners (WebSocket, SIP trunks) are not implemented yet, so there is\n"
-	                "nothing to start. Try: sipwire --check-message FILE, or\n"
-	                "sipwire --check-config FILE\n",
-	        SIPWIRE_VERSION);
-	return 1;
+	r = sw_daemon_run(&cfg);
+	sipwire_config_free(&cfg);
+	return r;
 }

@@ -1,0 +1,149 @@
+/* daemon.c — see daemon.h. */
+#include "server/daemon.h"
+
+#include <errno.h>
+#include <glib-unix.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#include "server/certs.h"
+#include "server/endpoint.h"
+#include "server/log.h"
+#include "server/trunk.h"
+#include "server/ws.h"
+
+/* How long a stop waits for WebSocket closes to finish. */
+#define STOP_GRACE_MS 2000
+
+struct daemon {
+	const struct sipwire_config *cfg;
+	GMainLoop *loop;
+	struct sw_endpoint *ep;
+	struct sw_ws *ws;
+	struct sw_trunk *trunk;
+	bool stopping;
+	gint64 stop_deadline;
+};
+
+static gboolean stop_poll(gpointer data)
+{
+	struct daemon *d = data;
+	if (sw_ws_connections(d->ws) == 0 || g_get_monotonic_time() >= d->stop_deadline) {
+		g_main_loop_quit(d->loop);
+		return G_SOURCE_REMOVE;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+static gboolean on_signal(gpointer data)
+{
+	struct daemon *d = data;
+	if (d->stopping) {
+		LOG_WARN("daemon", "second signal: stopping now");
+		g_main_loop_quit(d->loop);
+		return G_SOURCE_CONTINUE;
+	}
+	d->stopping = true;
+	LOG_INFO("daemon", "stopping: closing %zu WebSocket connection%s", sw_ws_connections(d->ws),
+	         sw_ws_connections(d->ws) == 1 ? "" : "s");
+	sw_ws_shutdown(d->ws);
+	d->stop_deadline = g_get_monotonic_time() + STOP_GRACE_MS * 1000;
+	g_timeout_add(20, stop_poll, d);
+	return G_SOURCE_CONTINUE;
+}
+
+/* Every connection is a descriptor: take all the kernel allows. */
+static rlim_t raise_fd_limit(void)
+{
+	struct rlimit rl;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return 1024;
+	if (rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		setrlimit(RLIMIT_NOFILE, &rl);
+		getrlimit(RLIMIT_NOFILE, &rl);
+	}
+	return rl.rlim_cur;
+}
+
+int sw_daemon_run(const struct sipwire_config *cfg)
+{
+	struct daemon d = {.cfg = cfg};
+	int rc = 1;
+	sw_log_set_level(cfg->log_level);
+	signal(SIGPIPE, SIG_IGN);
+	rlim_t fds = raise_fd_limit();
+	/* libwebsockets sizes its tables by this: keep it reasonable. */
+	unsigned max_conns = fds > 1000000 ? 1000000 : (unsigned)fds;
+
+	char cert[4096], key[4096];
+	const char *cert_file = cfg->tls.cert_file, *key_file = cfg->tls.key_file;
+	if (!*cert_file && (cfg->listen.wss_port || cfg->listen.tls_port)) {
+		if (sw_certs_ensure_self_signed(cfg->state_dir, cert, key, sizeof cert) < 0)
+			return 1;
+		cert_file = cert;
+		key_file = key;
+	}
+
+	d.loop = g_main_loop_new(NULL, FALSE);
+	GMainContext *ctx = g_main_loop_get_context(d.loop);
+	if (sw_endpoint_new(&d.ep, cfg, ctx) < 0) {
+		LOG_ERR("daemon", "cannot start the SIP endpoint");
+		goto out;
+	}
+	struct sw_flow_sink sink = sw_endpoint_sink(d.ep);
+
+	if (cfg->listen.sip_port || cfg->listen.tls_port || cfg->mode == SIPWIRE_MODE_PASSTHROUGH) {
+		struct sw_trunk_config tc = {
+			.ctx = ctx,
+			.bind = cfg->listen.bind,
+			.sip_port = cfg->listen.sip_port,
+			.tls_port = cfg->listen.tls_port,
+			.tls_cert_file = cert_file,
+			.tls_key_file = key_file,
+			.tls_verify = true,
+			.limits = cfg->sip.limits,
+			.idle_timeout_s = 3600,
+			.sink = sink,
+		};
+		if (sw_trunk_new(&d.trunk, &tc) < 0 || sw_endpoint_set_trunk(d.ep, d.trunk) < 0)
+			goto out;
+	}
+
+	if (cfg->listen.ws_port || cfg->listen.wss_port) {
+		struct sw_ws_config wc = {
+			.loop = d.loop,
+			.bind = cfg->listen.bind,
+			.ws_port = cfg->listen.ws_port,
+			.wss_port = cfg->listen.wss_port,
+			.cert_file = cert_file,
+			.key_file = key_file,
+			.allowed_origins = (const char *const *)cfg->ws.allowed_origins.v,
+			.n_allowed_origins = cfg->ws.allowed_origins.n,
+			.max_msg_size = cfg->sip.limits.max_msg_size,
+			.ping_interval_s = cfg->ws.ping_interval,
+			.idle_timeout_s = cfg->ws.idle_timeout,
+			.max_connections = max_conns,
+			.sink = sink,
+		};
+		if (sw_ws_new(&d.ws, &wc) < 0)
+			goto out;
+	}
+
+	g_unix_signal_add(SIGINT, on_signal, &d);
+	g_unix_signal_add(SIGTERM, on_signal, &d);
+	LOG_INFO("daemon", "sipwire %s running (%s mode, realm %s, %zu local user%s)",
+	         SIPWIRE_VERSION, cfg->mode == SIPWIRE_MODE_LOCAL ? "local" : "passthrough",
+	         cfg->realm, cfg->n_users, cfg->n_users == 1 ? "" : "s");
+	g_main_loop_run(d.loop);
+	LOG_INFO("daemon", "stopped");
+	rc = 0;
+out:
+	sw_ws_free(d.ws);
+	sw_trunk_free(d.trunk);
+	sw_endpoint_free(d.ep);
+	g_main_loop_unref(d.loop);
+	return rc;
+}
