@@ -115,7 +115,10 @@ static void finish(struct sw_resolve *r, int err, const struct sockaddr_storage 
 	r->done = true;
 	unlink_resolve(r);
 	if (err < 0)
-		LOG_WARN(SUBSYS, "cannot resolve %s: %s", r->host, strerror(-err));
+		LOG_WARN(SUBSYS, "cannot resolve %s: %s", r->host,
+		         err == -ENOENT   ? "no such name"
+		         : err == -EAGAIN ? "temporary failure"
+		                          : strerror(-err));
 	else
 		LOG_DEBUG(SUBSYS, "%s resolved to %zu address%s", r->host, n, n == 1 ? "" : "es");
 	r->cb(r->arg, err, err < 0 ? NULL : targets, err < 0 ? 0 : n);

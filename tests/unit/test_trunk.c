@@ -56,9 +56,10 @@ static void run_for(int ms)
 /* ---- a sink that records what it hears ---- */
 
 struct rec {
-	GPtrArray *msgs;      /* GString * */
-	GPtrArray *msg_flows; /* struct sw_flow *, one reference each */
-	GPtrArray *closed;    /* struct sw_flow *, one reference each */
+	GPtrArray *msgs;       /* GString * */
+	GPtrArray *msg_flows;  /* struct sw_flow *, one reference each */
+	GPtrArray *closed;     /* struct sw_flow *, one reference each */
+	bool close_on_message; /* the sink closes a flow from inside on_message */
 };
 
 static void rec_on_message(void *arg, struct sw_flow *f, const char *buf, size_t len)
@@ -66,6 +67,8 @@ static void rec_on_message(void *arg, struct sw_flow *f, const char *buf, size_t
 	struct rec *r = arg;
 	g_ptr_array_add(r->msgs, g_string_new_len(buf, (gssize)len));
 	g_ptr_array_add(r->msg_flows, sw_flow_ref(f));
+	if (r->close_on_message)
+		sw_flow_close(f, 0, NULL);
 }
 
 static void rec_on_closed(void *arg, struct sw_flow *f)
@@ -85,6 +88,7 @@ static void free_gstring(gpointer p)
 
 static void rec_init(struct rec *r)
 {
+	r->close_on_message = false;
 	r->msgs = g_ptr_array_new_with_free_func(free_gstring);
 	r->msg_flows = g_ptr_array_new_with_free_func(unref_flow);
 	r->closed = g_ptr_array_new_with_free_func(unref_flow);
@@ -670,6 +674,80 @@ Test(trunk, tcp_idle_inbound_connection_closes)
 	rec_clear(&r);
 }
 
+Test(trunk, tcp_sink_closing_inside_on_message)
+{
+	struct rec r;
+	rec_init(&r);
+	r.close_on_message = true;
+	unsigned port = free_port();
+	struct sw_trunk_config cfg = trunk_config(&r, port, 0);
+	struct sw_trunk *t;
+	cr_assert_eq(sw_trunk_new(&t, &cfg), 0);
+
+	struct sockaddr_in me;
+	int fd = tcp_client(port, &me);
+	char *m1 = sip_request("c1", "");
+	char *m2 = sip_request("c2", "");
+	char *both = g_strconcat(m1, m2, NULL);
+	write_all(fd, both, strlen(both));
+	RUN_UNTIL(r.closed->len == 1, 2000);
+	run_for(30);
+	cr_assert_eq(r.msgs->len, 1, "nothing is delivered after the sink closed the flow");
+	cr_assert_eq(r.closed->len, 1);
+	cr_assert_eq(r.closed->pdata[0], rec_flow(&r, 0));
+	GString *got = g_string_new(NULL);
+	bool open = true;
+	RUN_UNTIL(!(open = read_some(fd, got)), 2000);
+	cr_assert_not(open);
+
+	g_string_free(got, TRUE);
+	g_free(m1);
+	g_free(m2);
+	g_free(both);
+	close(fd);
+	sw_trunk_free(t);
+	rec_clear(&r);
+}
+
+Test(trunk, tcp_send_queue_is_capped)
+{
+	struct rec r;
+	rec_init(&r);
+	struct sw_trunk_config cfg = trunk_config(&r, 0, 0);
+	struct sw_trunk *t;
+	cr_assert_eq(sw_trunk_new(&t, &cfg), 0);
+
+	/* A peer that accepts and never reads. */
+	unsigned pbx_port = free_port();
+	int lfd = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in pbx_addr = loopback(pbx_port);
+	cr_assert(bind(lfd, (struct sockaddr *)&pbx_addr, sizeof pbx_addr) == 0);
+	cr_assert(listen(lfd, 4) == 0);
+	struct sw_flow *f = sw_trunk_flow_to(t, SW_TP_TCP, (struct sockaddr *)&pbx_addr, NULL);
+	RUN_UNTIL(sw_sockaddr_port((const struct sockaddr *)&f->local) != 0, 2000);
+
+	size_t chunk_len = 60000;
+	char *chunk = g_malloc(chunk_len);
+	memset(chunk, 'x', chunk_len);
+	int err = 0;
+	size_t sent = 0;
+	while (err == 0 && sent < ((size_t)256 << 20)) {
+		err = sw_flow_send(f, chunk, chunk_len);
+		if (err == 0)
+			sent += chunk_len;
+	}
+	cr_assert_eq(err, -ENOBUFS, "got %d after %zu bytes", err, sent);
+	cr_assert_not(f->closed, "the sink hears it from the loop");
+	RUN_UNTIL(rec_closed(&r, f), 2000);
+	cr_assert(rec_closed(&r, f));
+
+	g_free(chunk);
+	sw_flow_unref(f);
+	close(lfd);
+	sw_trunk_free(t);
+	rec_clear(&r);
+}
+
 /* ---- TLS ---- */
 
 struct certs {
@@ -967,5 +1045,28 @@ Test(trunk, resolve_names)
 	sw_trunk_free(t);
 	run_for(200);
 	cr_assert_eq(d.calls, 0);
+	rec_clear(&r);
+}
+
+Test(trunk, resolve_name_without_port_falls_back_to_addresses)
+{
+	struct rec r;
+	rec_init(&r);
+	struct sw_trunk_config cfg = trunk_config(&r, 0, 0);
+	struct sw_trunk *t;
+	cr_assert_eq(sw_trunk_new(&t, &cfg), 0);
+
+	/* No SRV records for localhost (and no DNS here): A/AAAA on the
+	 * transport's default port (RFC 3263 §4.2). */
+	struct answer a = {0}, b = {0};
+	cr_assert_not_null(sw_trunk_resolve(t, "localhost", 0, SW_TP_UDP, on_answer, &a));
+	cr_assert_not_null(sw_trunk_resolve(t, "localhost", 0, SW_TP_TLS, on_answer, &b));
+	RUN_UNTIL(a.calls && b.calls, 15000);
+	cr_assert_eq(a.err, 0);
+	cr_assert(answer_has(&a, "127.0.0.1:5060"));
+	cr_assert_eq(b.err, 0);
+	cr_assert(answer_has(&b, "127.0.0.1:5061"));
+
+	sw_trunk_free(t);
 	rec_clear(&r);
 }
