@@ -533,7 +533,7 @@ void sw_passthrough_flow_closed(struct sw_passthrough *pt, struct sw_flow *f, ui
 	 * after Timer F. */
 	for (struct pt_fwd *w = pt->fwds, *next; w; w = next) {
 		next = w->next;
-		if (w->to == f && w->client)
+		if (w->to == f && w->client && sip_txn_last_status(w->client) < 200)
 			sip_txn_transport_error(w->client, now_ms);
 	}
 }
