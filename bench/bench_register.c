@@ -39,6 +39,7 @@
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
 #include <openssl/sha.h>
+#include <openssl/ssl.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -75,6 +76,7 @@ struct options {
 	unsigned expires;
 	int server_pid;
 	int server_core; /* -1: not pinned to one core */
+	bool tls;        /* WSS */
 	bool hold;
 	double settle;
 	unsigned connect_concurrency;
@@ -283,7 +285,14 @@ static const char *const FAIL_NAMES[FAIL__COUNT] = {
 
 /* ---- connections ---- */
 
-enum conn_state { CONN_IDLE, CONN_CONNECTING, CONN_HANDSHAKE, CONN_OPEN, CONN_CLOSED };
+enum conn_state {
+	CONN_IDLE,
+	CONN_CONNECTING, /* TCP */
+	CONN_TLS,        /* TLS handshake (WSS) */
+	CONN_HANDSHAKE,  /* WebSocket upgrade */
+	CONN_OPEN,
+	CONN_CLOSED
+};
 enum reg_phase { REG_IDLE, REG_WAIT_CHALLENGE, REG_WAIT_OK };
 
 struct reg_slot {
@@ -296,6 +305,7 @@ struct reg_slot {
 
 struct conn {
 	int fd;
+	SSL *ssl; /* WSS only */
 	uint8_t state;
 	bool want_out;
 	bool registered_once;
@@ -335,6 +345,7 @@ struct ctx {
 	enum run_phase phase;
 	struct stats st;
 	struct sip_msg *msg;
+	SSL_CTX *tls;
 	char scratch[70000];
 };
 
@@ -385,13 +396,41 @@ static int conn_queue(struct ctx *x, struct conn *c, const char *p, size_t len)
 	return 0;
 }
 
+/* send() or SSL_write(): bytes written, or -1 with errno (EAGAIN: later). */
+static ssize_t io_send(struct conn *c, const char *p, size_t len)
+{
+	if (!c->ssl)
+		return send(c->fd, p, len, MSG_NOSIGNAL);
+	int n = SSL_write(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (n > 0)
+		return n;
+	int e = SSL_get_error(c->ssl, n);
+	errno = e == SSL_ERROR_WANT_WRITE || e == SSL_ERROR_WANT_READ ? EAGAIN : EIO;
+	return -1;
+}
+
+/* recv() or SSL_read(): bytes read, 0 at the end, or -1 with errno. */
+static ssize_t io_recv(struct conn *c, char *p, size_t len)
+{
+	if (!c->ssl)
+		return recv(c->fd, p, len, 0);
+	int n = SSL_read(c->ssl, p, len > INT32_MAX ? INT32_MAX : (int)len);
+	if (n > 0)
+		return n;
+	int e = SSL_get_error(c->ssl, n);
+	if (e == SSL_ERROR_ZERO_RETURN)
+		return 0;
+	errno = e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE ? EAGAIN : ECONNRESET;
+	return -1;
+}
+
 /* Writes what is queued, then p (when nothing was queued, straight from p). */
 static int conn_write(struct ctx *x, struct conn *c, const char *p, size_t len)
 {
 	if (c->tx_len)
 		return conn_queue(x, c, p, len);
 	while (len) {
-		ssize_t n = send(c->fd, p, len, MSG_NOSIGNAL);
+		ssize_t n = io_send(c, p, len);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -409,7 +448,7 @@ static int conn_flush(struct ctx *x, struct conn *c)
 {
 	size_t off = 0;
 	while (off < c->tx_len) {
-		ssize_t n = send(c->fd, c->tx + off, c->tx_len - off, MSG_NOSIGNAL);
+		ssize_t n = io_send(c, c->tx + off, c->tx_len - off);
 		if (n < 0) {
 			if (errno == EINTR)
 				continue;
@@ -824,6 +863,8 @@ static void conn_close(struct ctx *x, struct conn *c)
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
 	epoll_ctl(x->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	SSL_free(c->ssl);
+	c->ssl = NULL;
 	close(c->fd);
 	c->fd = -1;
 	c->state = CONN_CLOSED;
@@ -875,7 +916,7 @@ static int conn_read(struct ctx *x, struct conn *c)
 			c->rx = more;
 			c->rx_cap = cap;
 		}
-		ssize_t n = recv(c->fd, c->rx + c->rx_len, c->rx_cap - c->rx_len, 0);
+		ssize_t n = io_recv(c, c->rx + c->rx_len, c->rx_cap - c->rx_len);
 		if (n == 0)
 			return -1;
 		if (n < 0) {
@@ -903,8 +944,46 @@ static int conn_read(struct ctx *x, struct conn *c)
 	}
 }
 
+/* Waits for output room (or not) on c's socket. */
+static int want_output(struct ctx *x, struct conn *c, bool on)
+{
+	if (c->want_out == on)
+		return 0;
+	struct epoll_event ev = {.events = EPOLLIN | (on ? EPOLLOUT : 0), .data.ptr = c};
+	if (epoll_ctl(x->ep, EPOLL_CTL_MOD, c->fd, &ev))
+		return -errno;
+	c->want_out = on;
+	return 0;
+}
+
+/* One step of the TLS handshake; once done, the WebSocket upgrade is sent.
+ * The server's certificate is not checked: this is a load tool. */
+static int tls_step(struct ctx *x, struct conn *c)
+{
+	int r = SSL_connect(c->ssl);
+	if (r == 1) {
+		c->state = CONN_HANDSHAKE;
+		if (ws_handshake_send(x, c) || conn_flush(x, c))
+			return -1;
+		return 0;
+	}
+	int e = SSL_get_error(c->ssl, r);
+	if (e == SSL_ERROR_WANT_READ)
+		return want_output(x, c, false);
+	if (e == SSL_ERROR_WANT_WRITE)
+		return want_output(x, c, true);
+	return -1;
+}
+
 static void on_event(struct ctx *x, struct conn *c, uint32_t events)
 {
+	if (c->state == CONN_TLS) {
+		if (tls_step(x, c)) {
+			x->connect_failed++;
+			conn_close(x, c);
+		}
+		return;
+	}
 	if (c->state == CONN_CONNECTING) {
 		int err = 0;
 		socklen_t len = sizeof err;
@@ -916,6 +995,20 @@ static void on_event(struct ctx *x, struct conn *c, uint32_t events)
 		}
 		if (!(events & EPOLLOUT))
 			return;
+		if (x->tls) {
+			c->ssl = SSL_new(x->tls);
+			if (!c->ssl || !SSL_set_fd(c->ssl, c->fd)) {
+				x->connect_failed++;
+				conn_close(x, c);
+				return;
+			}
+			c->state = CONN_TLS;
+			if (tls_step(x, c)) {
+				x->connect_failed++;
+				conn_close(x, c);
+			}
+			return;
+		}
 		c->state = CONN_HANDSHAKE;
 		if (ws_handshake_send(x, c) || conn_flush(x, c)) {
 			x->connect_failed++;
@@ -1298,6 +1391,7 @@ static void usage(FILE *f)
 	           "  --settle S               hold: idle seconds before reading memory [2]\n"
 	           "  --connect-concurrency N  handshakes in flight while connecting [256]\n"
 	           "  --hold-concurrency N     hold: registrations in flight [200]\n"
+	           "  --tls                    WSS (TLS, the certificate is not checked)\n"
 	           "  --label NAME             name on the RESULT line [server]\n");
 }
 
@@ -1366,6 +1460,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		O_CC,
 		O_HC,
 		O_LABEL,
+		O_TLS,
 		O_HELP,
 	};
 	static const struct option longs[] = {
@@ -1391,6 +1486,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"connect-concurrency", required_argument, NULL, O_CC},
 	    {"hold-concurrency", required_argument, NULL, O_HC},
 	    {"label", required_argument, NULL, O_LABEL},
+	    {"tls", no_argument, NULL, O_TLS},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
 	};
@@ -1473,6 +1569,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 			bad = parse_uint(optarg, 100000, &v);
 			o->hold_concurrency = (unsigned)v;
 			break;
+		case O_TLS:
+			o->tls = true;
+			break;
 		case O_LABEL:
 			o->label = optarg;
 			break;
@@ -1538,6 +1637,17 @@ int main(int argc, char **argv)
 		fprintf(stderr, "bench_register: --host must be an IPv4 address: %s\n", x.o.host);
 		return 2;
 	}
+	if (x.o.tls) {
+		x.tls = SSL_CTX_new(TLS_client_method());
+		if (!x.tls) {
+			fprintf(stderr, "bench_register: no TLS context\n");
+			return 2;
+		}
+		SSL_CTX_set_verify(x.tls, SSL_VERIFY_NONE, NULL);
+		/* A write that could not finish is retried from the send queue. */
+		SSL_CTX_set_mode(x.tls, SSL_MODE_ENABLE_PARTIAL_WRITE |
+		                            SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
+	}
 	x.ep = epoll_create1(EPOLL_CLOEXEC);
 	x.msg = sip_msg_new(NULL);
 	x.conns = calloc(x.o.connections, sizeof *x.conns);
@@ -1572,6 +1682,7 @@ int main(int argc, char **argv)
 	free(slots);
 	free(x.conns);
 	sip_msg_free(x.msg);
+	SSL_CTX_free(x.tls);
 	close(x.ep);
 	return rc;
 }
