@@ -171,6 +171,7 @@ struct listener {
 	int fd;
 	unsigned port;
 	struct fd_watch *watch;
+	bool paused; /* out of file descriptors: resumed by the next tick */
 	struct sockaddr_storage local;
 };
 
@@ -346,6 +347,27 @@ static void udp_close(struct sw_flow *f, int ws_code, const char *reason)
 
 static const struct sw_flow_ops udp_ops = {.send = udp_send, .close = udp_close};
 
+/* A socket bound to the wildcard address has no one address to put in Via
+ * and Contact: ask the routing table which source address reaches addr (a
+ * connected UDP socket sends nothing), keeping the socket's port. */
+static void udp_route_source(const struct sw_trunk *t, const struct sockaddr *addr,
+                             struct sockaddr_storage *local)
+{
+	struct sockaddr_storage dst, src;
+	socklen_t dlen = udp_dest(t, addr, &dst), slen = sizeof src;
+	int fd = socket(dst.ss_family, SOCK_DGRAM, 0);
+	if (fd < 0)
+		return;
+	if (connect(fd, (const struct sockaddr *)&dst, dlen) == 0 &&
+	    getsockname(fd, (struct sockaddr *)&src, &slen) == 0) {
+		unsigned port = sw_sockaddr_port((const struct sockaddr *)local);
+		addr_normalize(&src);
+		addr_set_port(&src, port);
+		*local = src;
+	}
+	close(fd);
+}
+
 /* The peer for addr (normalized), created when new. NULL: out of memory or
  * an address family the socket cannot reach. */
 static struct udp_peer *udp_peer_get(struct sw_trunk *t, const struct sockaddr *addr)
@@ -364,9 +386,12 @@ static struct udp_peer *udp_peer_get(struct sw_trunk *t, const struct sockaddr *
 	p->key = k;
 	p->t = t;
 	p->last_used = g_get_monotonic_time();
+	struct sockaddr_storage local = t->udp_local;
+	if (addr_is_wildcard((const struct sockaddr *)&local))
+		udp_route_source(t, addr, &local);
 	p->flow = sw_flow_new(SW_TP_UDP, &udp_ops, p, addr, sw_sockaddr_len(addr),
-	                      (const struct sockaddr *)&t->udp_local,
-	                      sw_sockaddr_len((const struct sockaddr *)&t->udp_local));
+	                      (const struct sockaddr *)&local,
+	                      sw_sockaddr_len((const struct sockaddr *)&local));
 	if (!p->flow) {
 		free(p);
 		return NULL;
@@ -966,6 +991,16 @@ static void listener_on_ready(void *obj, GIOCondition rev)
 		if (fd < 0) {
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
+			if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS ||
+			    errno == ENOMEM) {
+				/* The pending connection stays readable: without a
+				 * pause the loop would spin on it. */
+				LOG_WARN(SUBSYS, "%s accept: %s; pausing the listener for a second",
+				         sw_tp_name(l->tp), strerror(errno));
+				l->paused = true;
+				g_source_modify_unix_fd(&l->watch->base, l->watch->tag, 0);
+				return;
+			}
 			if (errno != EAGAIN && errno != EWOULDBLOCK)
 				LOG_WARN(SUBSYS, "%s accept: %s", sw_tp_name(l->tp),
 				         strerror(errno));
@@ -1138,7 +1173,14 @@ static struct sw_flow *conn_connect(struct sw_trunk *t, enum sw_tp tp, const str
 		err = errno;
 	if (!err && connect(fd, addr, alen) < 0 && errno != EINPROGRESS)
 		err = errno;
-	struct conn *c = conn_new(t, tp, fd, false, addr, NULL);
+	/* connect() has chosen our address and port already, even while in
+	 * progress: the endpoint can write Via and Contact before it is up. */
+	struct sockaddr_storage local = {0};
+	socklen_t llen = sizeof local;
+	if (!err && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		addr_normalize(&local);
+	struct conn *c = conn_new(t, tp, fd, false, addr,
+	                          local.ss_family ? (const struct sockaddr *)&local : NULL);
 	if (!c)
 		return NULL;
 	struct sw_flow *f = c->flow;
@@ -1164,9 +1206,19 @@ static struct sw_flow *conn_connect(struct sw_trunk *t, enum sw_tp tp, const str
 
 /* ---- housekeeping ---- */
 
+static void listener_resume(struct listener *l)
+{
+	if (!l->paused)
+		return;
+	l->paused = false;
+	g_source_modify_unix_fd(&l->watch->base, l->watch->tag, G_IO_IN);
+}
+
 static gboolean on_tick(gpointer data)
 {
 	struct sw_trunk *t = data;
+	listener_resume(&t->tcp);
+	listener_resume(&t->tls);
 	gint64 now = g_get_monotonic_time();
 	gint64 idle_us = (gint64)t->cfg.idle_timeout_s * G_USEC_PER_SEC;
 	/* Collect first, close after: a sink told of one close may close

@@ -392,6 +392,30 @@ Test(trunk, udp_outgoing_without_listener)
 	rec_clear(&r);
 }
 
+Test(trunk, udp_wildcard_bind_gives_flows_a_real_local_address)
+{
+	struct rec r;
+	rec_init(&r);
+	unsigned port = free_port();
+	struct sw_trunk_config cfg = trunk_config(&r, port, 0);
+	cfg.bind = "0.0.0.0";
+	struct sw_trunk *t;
+	cr_assert_eq(sw_trunk_new(&t, &cfg), 0);
+
+	struct sockaddr_in me;
+	int fd = udp_client(&me);
+	struct sw_flow *f = sw_trunk_flow_to(t, SW_TP_UDP, (struct sockaddr *)&me, NULL);
+	char local[64], want[64];
+	sw_sockaddr_str((const struct sockaddr *)&f->local, local, sizeof local);
+	snprintf(want, sizeof want, "127.0.0.1:%u", port);
+	cr_assert_str_eq(local, want, "the address that reaches the peer, not 0.0.0.0");
+
+	sw_flow_unref(f);
+	close(fd);
+	sw_trunk_free(t);
+	rec_clear(&r);
+}
+
 Test(trunk, port_in_use_is_reported)
 {
 	struct rec r;
@@ -536,6 +560,10 @@ Test(trunk, tcp_outgoing_queues_until_connected)
 	struct sw_flow *f = sw_trunk_flow_to(t, SW_TP_TCP, (struct sockaddr *)&pbx_addr, NULL);
 	cr_assert_not_null(f);
 	cr_assert_eq(f->tp, SW_TP_TCP);
+	char local[64];
+	sw_sockaddr_str((const struct sockaddr *)&f->local, local, sizeof local);
+	cr_assert(g_str_has_prefix(local, "127.0.0.1:") && strcmp(local, "127.0.0.1:0") != 0,
+	          "our address is known while connecting: %s", local);
 	char *req = sip_request("queued", "");
 	char *req2 = sip_request("queued2", "");
 	/* Sent before the connection is up: queued. */
