@@ -841,6 +841,8 @@ static int ws_frames(struct ctx *x, struct conn *c)
 			break;
 		}
 	}
+	if (c->state != CONN_OPEN)
+		return -1; /* closed while handling a message: rx is gone */
 	memmove(c->rx, c->rx + off, c->rx_len - off);
 	c->rx_len -= off;
 	return 0;
