@@ -831,6 +831,10 @@ static void conn_now_open(struct conn *c)
 	else if (!c->inbound)
 		LOG_INFO(SUBSYS, "TCP connection %llu to %s up", (unsigned long long)f->id,
 		         f->peer_str);
+	/* Records that arrived with the handshake's last flight may already sit
+	 * inside the TLS layer, where the socket watch cannot see them. */
+	if (c->ssl)
+		c->watch->pending = true;
 	int err = conn_flush(c);
 	if (err < 0)
 		conn_close(c, -err, NULL);
@@ -918,7 +922,9 @@ static void conn_on_ready(void *obj, GIOCondition rev)
 				break;
 			}
 		}
-		conn_read(c);
+		/* rev 0: woken for data inside the TLS layer or past the read budget. */
+		if (rev == 0 || (rev & (G_IO_IN | G_IO_HUP | G_IO_ERR)))
+			conn_read(c);
 		/* TLS may have taken its record layer's bytes during the read. */
 		if (c->state == CONN_OPEN && c->ssl && c->out_len > c->out_off) {
 			int err = conn_flush(c);
@@ -1076,7 +1082,9 @@ static int tls_server_ctx_new(struct sw_trunk *t)
 	if (!ctx)
 		return -ENOMEM;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	/* SIP frames by Content-Length, so a peer that drops the TCP connection
+	 * without close_notify (many do) is closing, not truncating. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                          SSL_MODE_RELEASE_BUFFERS);
 	if (SSL_CTX_use_certificate_chain_file(ctx, t->tls_cert_file) != 1 ||
@@ -1096,7 +1104,9 @@ static int tls_client_ctx_new(struct sw_trunk *t)
 	if (!ctx)
 		return -ENOMEM;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION);
+	/* SIP frames by Content-Length, so a peer that drops the TCP connection
+	 * without close_notify (many do) is closing, not truncating. */
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                          SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, t->cfg.tls_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
