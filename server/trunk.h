@@ -7,7 +7,8 @@
  *
  * UDP: RFC 3581 is the endpoint's business (it writes received/rport into
  * the Via of requests it receives); the transport gives it the datagram's
- * source address as the flow's peer. TCP/TLS: connections are reused — a
+ * source address as the flow's peer (datagrams of only CRLF/NUL, keep-alives
+ * some UAs send, are dropped). TCP/TLS: connections are reused — a
  * flow to an address that already has an open (or opening) connection of
  * that transport, in either direction, is that connection. TLS verifies the
  * server's certificate against the system's CAs (or a configured CA file)
@@ -29,7 +30,9 @@ struct sw_trunk_config {
 	const char *tls_ca_file; /* NULL: the system's CA store */
 	bool tls_verify;         /* verify servers we connect to (default true) */
 	struct sip_limits limits;
-	unsigned idle_timeout_s; /* close inbound TCP/TLS connections idle this long; 0: never */
+	/* Close inbound TCP/TLS connections idle this long, and outbound ones
+	 * nobody but the trunk references; 0: never. */
+	unsigned idle_timeout_s;
 	struct sw_flow_sink sink;
 };
 
@@ -39,19 +42,22 @@ struct sw_trunk;
  * listener failed (e.g. -EADDRINUSE). */
 int sw_trunk_new(struct sw_trunk **out, const struct sw_trunk_config *cfg);
 /* Close every connection and listener (telling the sink about each flow),
- * then free. NULL is allowed. */
+ * cancel pending resolutions (their callbacks do not run), then free. NULL is
+ * allowed. Not from inside one of the trunk's own callbacks. */
 void sw_trunk_free(struct sw_trunk *t);
 
-/* The port a listener actually bound (useful when 0 was asked... it is not:
- * 0 means off), for logs and tests: tp is SW_TP_UDP, SW_TP_TCP or SW_TP_TLS. */
+/* The port a listener is bound to, 0 when that listener is off (outgoing UDP
+ * then uses an ephemeral port): tp is SW_TP_UDP, SW_TP_TCP or SW_TP_TLS. */
 unsigned sw_trunk_port(const struct sw_trunk *t, enum sw_tp tp);
 
 /* A flow to addr over tp (UDP, TCP or TLS): the existing one when there is
  * one, else a new one (TCP/TLS: connecting; messages sent before the
  * connection is up are queued, and a failed connect closes the flow, which
- * the sink hears as on_closed). tls_name: the name to verify the server's
- * certificate against (and SNI), NULL for none. Returns a new reference, or
- * NULL (out of memory, socket error). */
+ * the sink hears as on_closed — from the loop, even when the connect fails
+ * at once). The flow's local address is set on return. tls_name: the name to
+ * verify the server's certificate against (and SNI); NULL: the certificate
+ * must name the address connected to. Returns a new reference, or NULL (out
+ * of memory, socket error, an address family the UDP socket cannot reach). */
 struct sw_flow *sw_trunk_flow_to(struct sw_trunk *t, enum sw_tp tp, const struct sockaddr *addr,
                                  const char *tls_name);
 
@@ -59,8 +65,10 @@ struct sw_flow *sw_trunk_flow_to(struct sw_trunk *t, enum sw_tp tp, const struct
  * address or a name; port 0 means "none given" (for a name: SRV records
  * _sip._udp / _sip._tcp / _sips._tcp by tp, then A/AAAA on the default port
  * 5060, or 5061 for TLS). cb runs later on the loop with the targets in
- * order (err 0), or err < 0 and none. A numeric host still answers through
- * the loop, never from inside the call. */
+ * order (err 0), or err < 0 and none (-ENOENT: no such name, -EAGAIN: DNS
+ * temporarily failing, -EIO). A numeric host (IPv6 with or without brackets)
+ * still answers through the loop, never from inside the call. NULL: bad
+ * arguments. */
 struct sw_resolve;
 typedef void (*sw_resolve_cb)(void *arg, int err, const struct sockaddr_storage *targets,
                               size_t n);
