@@ -16,6 +16,7 @@
  *   --hold         open C connections, register each once, then report the
  *                  server's memory per idle registered connection (PSS and
  *                  RSS now minus before connecting, divided by C), then close.
+ *   --tls          WSS instead of WS (the certificate is not checked).
  *
  * With --server-pid, the server's CPU time (utime+stime from /proc/PID/stat)
  * and memory (/proc/PID/smaps_rollup) are read before and after; the pid's
@@ -27,6 +28,11 @@
  * that 10,000 closed connections leave no TIME_WAIT ports behind for the next
  * run.
  *
+ * A registration that times out is charged once; its late answers are
+ * recognised by CSeq and ignored. Registrations, Call-IDs and tags are per
+ * connection slot (a re-registration keeps its Call-ID and raises its CSeq,
+ * as browsers do); connection i registers user i mod --users.
+ *
  * Prints a table and one machine-readable line starting with "RESULT ". */
 #define _GNU_SOURCE
 #include <arpa/inet.h>
@@ -34,7 +40,6 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
-#include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -1097,8 +1102,8 @@ static void fill_closed_loop(struct ctx *x)
 }
 
 /* Paced: start every registration that is due, on the next connection with
- * an idle slot. Returns false when none had one (the schedule slips and the
- * delay shows in the latency). */
+ * an idle slot. When no connection has one, the rest wait for the next turn
+ * of the loop; their latency still counts from when they were due. */
 static void fill_paced(struct ctx *x)
 {
 	uint64_t now = now_ns();
