@@ -27,6 +27,7 @@ enum opt_type {
 	OPT_MODE,      /* enum sipwire_mode */
 	OPT_TRANSPORT, /* enum sipwire_transport */
 	OPT_ORIGINS,   /* struct sipwire_strlist of origins */
+	OPT_BOOL,      /* bool: JSON true/false, elsewhere "true"/"false" */
 };
 
 struct option_def {
@@ -47,6 +48,8 @@ static const struct option_def options[] = {
     {"listen.tls_port", "--tls-port", OPT_UINT, AT(listen.tls_port), 0, 65535},
     {"tls.cert_file", NULL, OPT_STR, AT(tls.cert_file), 0, 0},
     {"tls.key_file", NULL, OPT_STR, AT(tls.key_file), 0, 0},
+    {"tls.verify_server", NULL, OPT_BOOL, AT(tls.verify_server), 0, 0},
+    {"tls.ca_file", NULL, OPT_STR, AT(tls.ca_file), 0, 0},
     {"ws.allowed_origins", NULL, OPT_ORIGINS, AT(ws.allowed_origins), 0, 0},
     {"ws.ping_interval", NULL, OPT_UINT, AT(ws.ping_interval), 1, 3600},
     {"ws.idle_timeout", NULL, OPT_UINT, AT(ws.idle_timeout), 2, 7200},
@@ -65,7 +68,7 @@ static const struct option_def options[] = {
     {"sip.timers.t4", NULL, OPT_UINT, AT(sip.timers.t4), 100, 60000},
     {"mode", NULL, OPT_MODE, AT(mode), 0, 0},
     {"pbx.host", NULL, OPT_STR, AT(pbx.host), 0, 0},
-    {"pbx.port", NULL, OPT_UINT, AT(pbx.port), 1, 65535},
+    {"pbx.port", NULL, OPT_UINT, AT(pbx.port), 0, 65535},
     {"pbx.transport", NULL, OPT_TRANSPORT, AT(pbx.transport), 0, 0},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
     {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
@@ -80,6 +83,7 @@ static const char *const sections[] = {"listen",     "tls",       "ws",   "sip",
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
 static const char *const transport_names[] = {"udp", "tcp", "tls"};
+static const char *const bool_names[] = {"false", "true"};
 
 /* ---- errors ---- */
 
@@ -169,6 +173,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	free(cfg->config_file);
 	free(cfg->listen.bind);
 	free(cfg->tls.cert_file);
+	free(cfg->tls.ca_file);
 	free(cfg->tls.key_file);
 	strlist_free(&cfg->ws.allowed_origins);
 	free(cfg->realm);
@@ -188,6 +193,8 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->listen.tls_port = 0;
 	cfg->tls.cert_file = strdup("");
 	cfg->tls.key_file = strdup("");
+	cfg->tls.ca_file = strdup("");
+	cfg->tls.verify_server = true;
 	cfg->realm = strdup("sipwire");
 	cfg->registrar.min_expires = 60;
 	cfg->registrar.max_expires = 3600;
@@ -202,10 +209,11 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->sip.timers.t4 = 5000;
 	cfg->mode = SIPWIRE_MODE_LOCAL;
 	cfg->pbx.host = strdup("");
-	cfg->pbx.port = 5060;
+	cfg->pbx.port = 0; /* RFC 3263: SRV for a name, else 5060 (5061 for TLS) */
 	cfg->pbx.transport = SIPWIRE_TRANSPORT_UDP;
 	cfg->log_level = SIPWIRE_LOG_INFO;
-	if (!cfg->listen.bind || !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->realm ||
+	if (!cfg->listen.bind || !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
+	    !cfg->realm ||
 	    !cfg->pbx.host)
 		return -ENOMEM;
 	return 0;
@@ -398,6 +406,14 @@ static void set_text(struct sipwire_config *cfg, const struct option_def *opt, c
 		}
 		*(enum sipwire_transport *)(void *)field = (enum sipwire_transport)idx;
 		return;
+	case OPT_BOOL:
+		idx = lookup_name(s, bool_names, 2);
+		if (idx < 0) {
+			add_error(errs, where, "must be true or false");
+			return;
+		}
+		*(bool *)(void *)field = idx == 1;
+		return;
 	case OPT_UINT:
 	case OPT_SIZE:
 	case OPT_ORIGINS:
@@ -487,6 +503,13 @@ static void set_from_json(struct sipwire_config *cfg, const struct option_def *o
 		}
 		return;
 	}
+	case OPT_BOOL:
+		if (!cJSON_IsBool(v)) {
+			add_error(errs, where, "must be true or false");
+			return;
+		}
+		*(bool *)(void *)((char *)cfg + opt->off) = cJSON_IsTrue(v);
+		return;
 	default:
 		if (!cJSON_IsString(v)) {
 			add_error(errs, where, "must be a string");
@@ -967,6 +990,13 @@ int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config
 		add_error(errs, "sip.timers.t2", "must not be less than sip.timers.t1");
 	if (cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !*cfg->pbx.host)
 		add_error(errs, "pbx.host", "missing (needed in passthrough mode)");
+	/* The Contacts given to the PBX name the listener of its transport. */
+	if (cfg->mode == SIPWIRE_MODE_PASSTHROUGH) {
+		bool tls = cfg->pbx.transport == SIPWIRE_TRANSPORT_TLS;
+		if (tls ? !cfg->listen.tls_port : !cfg->listen.sip_port)
+			add_error(errs, tls ? "listen.tls_port" : "listen.sip_port",
+			          "must not be 0 in passthrough mode: the PBX sends calls there");
+	}
 
 	if (!cfg->state_dir) {
 		char buf[4096];

@@ -51,6 +51,8 @@ struct sipwire_config {
 	} listen;
 	struct {
 		char *cert_file, *key_file; /* "": self-signed, created in state_dir */
+		bool verify_server;         /* check the certificates of TLS servers we call */
+		char *ca_file;              /* "": the system's CA store */
 	} tls;
 	struct {
 		struct sipwire_strlist allowed_origins; /* empty: same host only */

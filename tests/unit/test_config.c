@@ -87,7 +87,7 @@ Test(config, defaults)
 	cr_assert_eq(cfg.sip.timers.t4, 5000);
 	cr_assert_eq(cfg.mode, SIPWIRE_MODE_LOCAL);
 	cr_assert_str_eq(cfg.pbx.host, "");
-	cr_assert_eq(cfg.pbx.port, 5060);
+	cr_assert_eq(cfg.pbx.port, 0, "no port: located by DNS SRV, RFC 3263");
 	cr_assert_eq(cfg.pbx.transport, SIPWIRE_TRANSPORT_UDP);
 	cr_assert_eq(cfg.log_level, SIPWIRE_LOG_INFO);
 	cr_assert_str_eq(sipwire_log_level_name(cfg.log_level), "info");
@@ -150,7 +150,7 @@ Test(config, full_file)
 Test(config, passthrough_file)
 {
 	const char *json = "{\"mode\": \"passthrough\", \"pbx\": {\"host\": \"pbx.example.com\", "
-	                   "\"port\": 5080, \"transport\": \"tls\"}}";
+	                   "\"port\": 5080, \"transport\": \"tls\"}, \"listen\": {\"tls_port\": 5061}}";
 	cr_assert_eq(load(json, NULL, 0, NULL), 0);
 	cr_assert_eq(cfg.mode, SIPWIRE_MODE_PASSTHROUGH);
 	cr_assert_str_eq(cfg.pbx.host, "pbx.example.com");
@@ -212,9 +212,15 @@ Test(config, every_key_from_env_and_set)
 	               "SIPWIRE_PBX_TRANSPORT=tcp",
 	               "SIPWIRE_STATE_DIR=/srv/state",
 	               "SIPWIRE_USERS=alice:a:b,bob:pw",
+	               "SIPWIRE_WS_PING_INTERVAL=5",
+	               "SIPWIRE_WS_IDLE_TIMEOUT=12",
+	               "SIPWIRE_AUTH_MAX_FAILURES=3",
+	               "SIPWIRE_AUTH_FAILURE_WINDOW=30",
+	               "SIPWIRE_TLS_VERIFY_SERVER=false",
+	               "SIPWIRE_TLS_CA_FILE=/ca.pem",
 	               NULL};
 	char *argv[] = {"sipwire", "--set",   "sip.timers.t4=400", "--tls-port", "0",
-	                "--user",  "carol:c", "--state-dir",       "/srv/flag",  "--sip-port=0"};
+	                "--user",  "carol:c", "--state-dir",       "/srv/flag",  "--sip-port=5062"};
 	int r = load(NULL, env, 10, argv);
 	dump_errors();
 	cr_assert_eq(r, 0);
@@ -222,8 +228,14 @@ Test(config, every_key_from_env_and_set)
 	cr_assert_str_eq(cfg.tls.cert_file, "/c.pem");
 	cr_assert_str_eq(cfg.tls.key_file, "/k.pem");
 	cr_assert_eq(cfg.listen.tls_port, 0, "an explicit 0 keeps TLS off despite the certificate");
-	cr_assert_eq(cfg.listen.sip_port, 0);
+	cr_assert_eq(cfg.listen.sip_port, 5062);
 	cr_assert_eq(cfg.ws.allowed_origins.n, 2);
+	cr_assert_eq(cfg.ws.ping_interval, 5);
+	cr_assert_eq(cfg.ws.idle_timeout, 12);
+	cr_assert_eq(cfg.auth.max_failures, 3);
+	cr_assert_eq(cfg.auth.failure_window, 30);
+	cr_assert_not(cfg.tls.verify_server);
+	cr_assert_str_eq(cfg.tls.ca_file, "/ca.pem");
 	cr_assert_str_eq(cfg.ws.allowed_origins.v[0], "https://a.example");
 	cr_assert_str_eq(cfg.ws.allowed_origins.v[1], "http://b.example:8000");
 	cr_assert_eq(cfg.registrar.min_expires, 10);
@@ -306,7 +318,7 @@ Test(config, json_errors_have_key_paths)
 	expect_json_error("{\"pbx\": {\"transport\": \"sctp\"}}",
 	                  "pbx.transport: must be one of udp|tcp|tls");
 	teardown();
-	expect_json_error("{\"pbx\": {\"port\": 0}}", "pbx.port: must be an integer 1..65535");
+	expect_json_error("{\"pbx\": {\"port\": 65536}}", "pbx.port: must be an integer 0..65535");
 	teardown();
 	expect_json_error("{\"realm\": \"\"}",
 	                  "realm: must be non-empty, without '\"', '\\' or control characters");
