@@ -44,8 +44,11 @@ static char logbuf[8192];
 static void on_log(void *arg, const char *line)
 {
 	(void)arg;
-	strncat(logbuf, line, sizeof(logbuf) - strlen(logbuf) - 2);
-	strcat(logbuf, "\n");
+	size_t used = strlen(logbuf), n = strlen(line);
+	if (used + n + 2 > sizeof(logbuf))
+		return; /* full: later lines are not kept */
+	memcpy(logbuf + used, line, n);
+	memcpy(logbuf + used + n, "\n", 2);
 }
 
 static struct sip_registrar *reg;
@@ -863,5 +866,109 @@ Test(registrar, log_lines_cannot_be_split_by_client_text)
 	r.cseq = 2;
 	cr_assert_eq(send_req(&rs, &r, auth, &flowA, 1, SRC, 1000), 403);
 	cr_assert(strstr(logbuf, "may not register x??y@example.com\n"), "%s", logbuf);
+	resp_free(&rs);
+}
+
+/* Any user "u<N>" exists, password "pw". */
+static int lookup_any(void *arg, sip_pl user, enum sip_auth_algorithm alg, char *ha1, size_t size)
+{
+	(void)arg;
+	if (user.l < 2 || user.p[0] != 'u')
+		return -ENOENT;
+	return sip_auth_ha1(alg, user, SIP_PL(REALM), SIP_PL("pw"), ha1, size) < 0 ? -EIO : 0;
+}
+
+Test(registrar, hundreds_of_aors_and_flows_grow_the_tables)
+{
+	struct sip_registrar_config cfg = base_config();
+	cfg.lookup_user = lookup_any;
+	teardown();
+	setup_with(&cfg);
+	static char conn[300];
+	struct resp rs = {0};
+	char user[16], contact[96];
+	for (unsigned i = 0; i < 300; i++) {
+		snprintf(user, sizeof(user), "u%u", i);
+		snprintf(contact, sizeof(contact),
+		         "Contact: <sip:c%u@h%u.invalid;transport=ws>\r\n", i, i);
+		struct req r = {.user = user, .contacts = contact};
+		cr_assert_eq(register_as(&rs, &r, "pw", &conn[i], i, SRC, 1000), 200);
+	}
+	cr_assert_eq(sip_registrar_aor_count(reg), 300);
+	cr_assert_eq(sip_registrar_binding_count(reg), 300);
+	/* every AOR still found after the rehashes, on its own flow */
+	for (unsigned i = 0; i < 300; i++) {
+		snprintf(user, sizeof(user), "u%u", i);
+		struct seen s = {0};
+		cr_assert_eq(sip_registrar_lookup(reg, P(user), P(REALM), 2000, collect, &s), 1);
+		cr_assert_eq(s.flow[0], &conn[i]);
+	}
+	/* closing every other connection removes exactly its binding */
+	for (unsigned i = 0; i < 300; i += 2)
+		cr_assert_eq(sip_registrar_flow_closed(reg, &conn[i]), 1);
+	cr_assert_eq(sip_registrar_binding_count(reg), 150);
+	cr_assert_eq(sip_registrar_aor_count(reg), 150);
+	for (unsigned i = 0; i < 300; i++) {
+		snprintf(user, sizeof(user), "u%u", i);
+		cr_assert_eq(sip_registrar_lookup(reg, P(user), P(REALM), 2000, NULL, NULL), i % 2);
+	}
+	resp_free(&rs);
+}
+
+Test(registrar, failure_table_is_bounded_oldest_forgotten)
+{
+	struct resp rs = {0};
+	/* credentials with a nonce that is not ours: a failure, no 401 first */
+	static const char *bogus = "Digest username=\"alice\", realm=\"" REALM "\", "
+	                           "nonce=\"AAAA\", uri=\"sip:" REALM "\", "
+	                           "response=\"00000000000000000000000000000000\", "
+	                           "algorithm=MD5, cnonce=\"x\", qop=auth, nc=00000001";
+	struct req r = {.contacts = "Contact: <sip:a@h.invalid>\r\n"};
+	for (int i = 0; i < 4; i++)
+		cr_assert_eq(send_req(&rs, &r, bogus, &flowA, 1, SRC, 1000), 401);
+	/* more sources than the table holds, each failing once */
+	char src[32];
+	for (unsigned i = 0; i < 16384; i++) {
+		snprintf(src, sizeof(src), "10.%u.%u.1", i / 256, i % 256);
+		cr_assert_eq(send_req(&rs, &r, bogus, &flowA, 1, src, 2000), 401);
+	}
+	/* SRC's four failures were the oldest entry: forgotten, so a fifth
+	 * does not block it */
+	cr_assert_eq(send_req(&rs, &r, bogus, &flowA, 1, SRC, 3000), 401);
+	cr_assert_eq(send_req(&rs, &r, NULL, &flowA, 1, SRC, 3000), 401);
+	resp_free(&rs);
+}
+
+Test(registrar, authorization_malformed_400_other_scheme_challenged)
+{
+	struct resp rs = {0};
+	struct req r = {.contacts = "Contact: <sip:a@h.invalid>\r\n"};
+	cr_assert_eq(send_req(&rs, &r, "Digest username=\"alice\", realm=", &flowA, 1, SRC, 1000),
+	             400);
+	cr_assert(sip_pl_eq_cstr(sip_msg_reason(rs.m), "Bad Authorization"));
+	cr_assert_eq(send_req(&rs, &r, "Basic YWxpY2U6d29uZGVybGFuZA==", &flowA, 1, SRC, 1000),
+	             401);
+	/* credentials for another realm are no credentials for ours */
+	cr_assert_eq(send_req(&rs, &r,
+	                      "Digest username=\"alice\", realm=\"other\", nonce=\"n\", "
+	                      "uri=\"sip:" REALM "\", response=\"00\"",
+	                      &flowA, 1, SRC, 1000),
+	             401);
+	resp_free(&rs);
+}
+
+Test(registrar, too_many_contacts_in_one_request_is_400)
+{
+	struct resp rs = {0};
+	char contacts[2048] = "";
+	for (int i = 0; i < 17; i++) {
+		char line[64];
+		snprintf(line, sizeof(line), "Contact: <sip:c%d@h.invalid>\r\n", i);
+		strcat(contacts, line);
+	}
+	struct req r = {.contacts = contacts};
+	cr_assert_eq(register_as(&rs, &r, "wonderland", &flowA, 1, SRC, 1000), 400);
+	cr_assert(sip_pl_eq_cstr(sip_msg_reason(rs.m), "Too Many Contacts"));
+	cr_assert_eq(sip_registrar_binding_count(reg), 0);
 	resp_free(&rs);
 }
