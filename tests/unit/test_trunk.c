@@ -416,6 +416,50 @@ Test(trunk, udp_wildcard_bind_gives_flows_a_real_local_address)
 	rec_clear(&r);
 }
 
+Test(trunk, ipv6_loopback)
+{
+	int probe = socket(AF_INET6, SOCK_DGRAM, 0);
+	struct sockaddr_in6 any6 = {.sin6_family = AF_INET6, .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	bool have_v6 = probe >= 0 && bind(probe, (struct sockaddr *)&any6, sizeof any6) == 0;
+	if (probe >= 0)
+		close(probe);
+	if (!have_v6)
+		cr_skip_test("no IPv6 loopback here");
+
+	struct rec r;
+	rec_init(&r);
+	unsigned port = free_port();
+	struct sw_trunk_config cfg = trunk_config(&r, port, 0);
+	cfg.bind = "::1";
+	struct sw_trunk *t;
+	cr_assert_eq(sw_trunk_new(&t, &cfg), 0);
+
+	int fd = socket(AF_INET6, SOCK_STREAM, 0);
+	struct sockaddr_in6 to = {.sin6_family = AF_INET6,
+	                          .sin6_port = htons((uint16_t)port),
+	                          .sin6_addr = IN6ADDR_LOOPBACK_INIT};
+	cr_assert(connect(fd, (struct sockaddr *)&to, sizeof to) == 0);
+	struct sockaddr_in6 me;
+	socklen_t mlen = sizeof me;
+	getsockname(fd, (struct sockaddr *)&me, &mlen);
+	set_nonblock(fd);
+	char *req = sip_request("v6", "");
+	write_all(fd, req, strlen(req));
+	RUN_UNTIL(r.msgs->len == 1, 2000);
+	cr_assert_eq(r.msgs->len, 1);
+	char want[64];
+	snprintf(want, sizeof want, "[::1]:%u", ntohs(me.sin6_port));
+	cr_assert_str_eq(rec_flow(&r, 0)->peer_str, want);
+	struct sw_flow *f = sw_trunk_flow_to(t, SW_TP_TCP, (struct sockaddr *)&me, NULL);
+	cr_assert_eq(f, rec_flow(&r, 0));
+
+	sw_flow_unref(f);
+	g_free(req);
+	close(fd);
+	sw_trunk_free(t);
+	rec_clear(&r);
+}
+
 Test(trunk, port_in_use_is_reported)
 {
 	struct rec r;
