@@ -45,6 +45,7 @@
 #include <openssl/evp.h>
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
+#include <sched.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -267,6 +268,39 @@ static int read_core_ticks(int core, uint64_t *busy, uint64_t *total)
 	}
 	fclose(f);
 	return rc;
+}
+
+/* A core's busy share over a measurement window. */
+struct core_watch {
+	int core; /* -1: none */
+	bool ok;
+	uint64_t busy0, total0;
+	double busy; /* share of the window the core was busy, or -1 */
+};
+
+static void core_watch_start(struct core_watch *w)
+{
+	w->busy = -1;
+	w->ok = w->core >= 0 && !read_core_ticks(w->core, &w->busy0, &w->total0);
+}
+
+static void core_watch_stop(struct core_watch *w)
+{
+	uint64_t busy1, total1;
+	if (w->ok && !read_core_ticks(w->core, &busy1, &total1) && total1 > w->total0)
+		w->busy = (double)(busy1 - w->busy0) / (double)(total1 - w->total0);
+}
+
+/* The one core this process is pinned to, or -1. */
+static int own_core(void)
+{
+	cpu_set_t set;
+	if (sched_getaffinity(0, sizeof set, &set) || CPU_COUNT(&set) != 1)
+		return -1;
+	for (int i = 0; i < CPU_SETSIZE; i++)
+		if (CPU_ISSET(i, &set))
+			return i;
+	return -1;
 }
 
 /* ---- failures ---- */
@@ -1193,13 +1227,12 @@ static int run_load(struct ctx *x)
 	struct proc_usage u0 = {0}, u1 = {0};
 	double client0 = 0;
 	bool have_server = false;
-	uint64_t core_busy0 = 0, core_total0 = 0, core_busy1 = 0, core_total1 = 0;
-	bool have_core = false;
+	struct core_watch srv_core = {.core = o->server_core}, cli_core = {.core = own_core()};
 	x->sched_next = t;
 	if (x->phase == PH_MEASURE) {
 		have_server = o->server_pid && !proc_usage_read(o->server_pid, false, &u0);
-		have_core = o->server_core >= 0 &&
-		            !read_core_ticks(o->server_core, &core_busy0, &core_total0);
+		core_watch_start(&srv_core);
+		core_watch_start(&cli_core);
 		client0 = rusage_us();
 	}
 	uint64_t drain_until = 0;
@@ -1210,8 +1243,8 @@ static int run_load(struct ctx *x)
 			stats_reset(&x->st);
 			t0 = now;
 			have_server = o->server_pid && !proc_usage_read(o->server_pid, false, &u0);
-			have_core = o->server_core >= 0 &&
-			            !read_core_ticks(o->server_core, &core_busy0, &core_total0);
+			core_watch_start(&srv_core);
+			core_watch_start(&cli_core);
 			client0 = rusage_us();
 		}
 		if (x->phase == PH_MEASURE &&
@@ -1239,9 +1272,8 @@ static int run_load(struct ctx *x)
 	double client1 = rusage_us();
 	if (have_server)
 		have_server = !proc_usage_read(o->server_pid, false, &u1);
-	if (have_core)
-		have_core = !read_core_ticks(o->server_core, &core_busy1, &core_total1) &&
-		            core_total1 > core_total0;
+	core_watch_stop(&srv_core);
+	core_watch_stop(&cli_core);
 	check_timeouts(x, UINT64_MAX); /* whatever is left did not finish in time */
 
 	struct stats *st = &x->st;
@@ -1252,10 +1284,10 @@ static int run_load(struct ctx *x)
 	    have_server && st->ok ? cpu_us(u1.cpu_ticks - u0.cpu_ticks) / (double)st->ok : -1;
 	double srv_load = have_server ? cpu_us(u1.cpu_ticks - u0.cpu_ticks) / 1e6 / secs : -1;
 	double cli_us = st->ok ? (client1 - client0) / (double)st->ok : 0;
-	double core_busy =
-	    have_core ? (double)(core_busy1 - core_busy0) / (double)(core_total1 - core_total0)
-	              : -1;
-	double core_other = have_core && have_server ? core_busy - srv_load : -1;
+	double cli_load = (client1 - client0) / 1e6 / secs;
+	/* What else ran on each pinned core: its busy share minus our own. */
+	double srv_other = srv_core.busy >= 0 && have_server ? srv_core.busy - srv_load : -1;
+	double cli_other = cli_core.busy >= 0 ? cli_core.busy - cli_load : -1;
 
 	printf("bench_register %s: %s, %u connections (%u failed to open), %u outstanding each\n",
 	       o->label, o->rate > 0 ? "paced" : "closed loop", x->n_open, x->connect_failed,
@@ -1276,10 +1308,14 @@ static int run_load(struct ctx *x)
 		       "processes)\n",
 		       srv_us, 100 * srv_load, u1.processes);
 	}
-	if (have_core && have_server)
+	if (srv_other >= 0)
 		printf("  server's core          %.0f%% busy, %.0f%% of it not the server\n",
-		       100 * core_busy, 100 * core_other);
-	printf("  load tool CPU          %.1f us per registration\n", cli_us);
+		       100 * srv_core.busy, 100 * srv_other);
+	printf("  load tool CPU          %.1f us per registration (%.0f%% of a core)\n", cli_us,
+	       100 * cli_load);
+	if (cli_other >= 0)
+		printf("  load tool's core       %.0f%% busy, %.0f%% of it not the tool\n",
+		       100 * cli_core.busy, 100 * cli_other);
 	printf("RESULT label=%s mode=%s connections=%u outstanding=%u offered_rate=%.0f "
 	       "seconds=%.3f started=%" PRIu64 " ok=%" PRIu64
 	       " rate=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f",
@@ -1288,8 +1324,10 @@ static int run_load(struct ctx *x)
 	       pct_us(st, 1.0));
 	result_failures(st);
 	printf(" server_cpu_us_per_reg=%.1f server_core_load=%.3f client_cpu_us_per_reg=%.1f "
-	       "server_core_busy=%.3f server_core_other=%.3f connect_failed=%u\n",
-	       srv_us, srv_load, cli_us, core_busy, core_other, x->connect_failed);
+	       "client_core_load=%.3f server_core_busy=%.3f server_core_other=%.3f "
+	       "client_core_other=%.3f connect_failed=%u\n",
+	       srv_us, srv_load, cli_us, cli_load, srv_core.busy, srv_other, cli_other,
+	       x->connect_failed);
 	return fail_total(st) || x->connect_failed || !st->ok ? 1 : 0;
 }
 
