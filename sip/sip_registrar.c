@@ -978,10 +978,12 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 		return respond_challenge(reg, out, m, rq->now_ms, false);
 	}
 	case AUTH_MALFORMED:
-	case AUTH_URI_MISMATCH:
 		reg_log(reg, "registrar: REGISTER from %s: %s", lt(src).s, why);
-		return respond_simple(reg, out, m, 400,
-		                      *why == 'd' ? "Digest URI Mismatch" : "Bad Authorization");
+		return respond_simple(reg, out, m, 400, "Bad Authorization");
+	case AUTH_URI_MISMATCH:
+		/* RFC 7616 §3.4.6: a uri other than the request's is a bad request */
+		reg_log(reg, "registrar: REGISTER from %s: %s", lt(src).s, why);
+		return respond_simple(reg, out, m, 400, "Digest URI Mismatch");
 	}
 
 	/* the AOR is the To URI; only its own user may change its bindings */

@@ -455,6 +455,7 @@ Test(registrar, digest_uri_must_name_request_uri)
 	cr_assert_gt(sip_auth_client_answer(&ch, &p, auth, sizeof(auth)), 0);
 	r.cseq = 2;
 	cr_assert_eq(send_req(&rs, &r, auth, &flowA, 1, SRC, 1000), 400);
+	cr_assert(sip_pl_eq_cstr(sip_msg_reason(rs.m), "Digest URI Mismatch"));
 	/* the same URI written differently is the same URI */
 	p.uri = SIP_PL("sip:EXAMPLE.COM");
 	cr_assert_gt(sip_auth_client_answer(&ch, &p, auth, sizeof(auth)), 0);
