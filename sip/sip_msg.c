@@ -445,7 +445,9 @@ enum sip_parse_result sip_msg_parse(struct sip_msg *m, const char *buf, size_t l
 	} else {
 		body_len = (size_t)m->content_length;
 	}
-	if (hdr_len + body_len > limit || len > limit) {
+	/* A stream buffer may hold many messages after this one: only the
+	 * message itself counts against the limit there. */
+	if (hdr_len + body_len > limit || (!stream && len > limit)) {
 		fault(err, 513, "Message Too Large");
 		body_len = 0;
 	} else if (hdr_len + body_len > len) {

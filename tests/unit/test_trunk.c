@@ -548,6 +548,48 @@ Test(trunk, tcp_framing)
 	rec_clear(&r);
 }
 
+Test(trunk, tcp_burst_larger_than_the_message_limit)
+{
+	struct rec r;
+	rec_init(&r);
+	unsigned port = free_port();
+	struct sw_trunk_config cfg = trunk_config(&r, port, 0);
+	struct sw_trunk *t;
+	cr_assert_eq(sw_trunk_new(&t, &cfg), 0);
+
+	/* Many small messages back to back, far more than one message's size
+	 * limit in one go: every read mixes complete messages and a partial one. */
+	struct sockaddr_in me;
+	int fd = tcp_client(port, &me);
+	GString *burst = g_string_new(NULL);
+	unsigned count = 0;
+	while (burst->len < 300000) {
+		char id[32];
+		snprintf(id, sizeof id, "burst%u", count++);
+		char *m = sip_request(id, "");
+		g_string_append(burst, m);
+		g_free(m);
+	}
+	set_nonblock(fd);
+	size_t off = 0;
+	gint64 end = g_get_monotonic_time() + 5 * G_USEC_PER_SEC;
+	while (off < burst->len && g_get_monotonic_time() < end) {
+		ssize_t n = send(fd, burst->str + off, burst->len - off, MSG_NOSIGNAL);
+		if (n > 0)
+			off += (size_t)n;
+		loop_step();
+	}
+	RUN_UNTIL(r.msgs->len == count || r.closed->len, 5000);
+	cr_assert_eq(r.closed->len, 0, "the connection stays up");
+	cr_assert_eq(r.msgs->len, count);
+	cr_assert(g_str_has_suffix(burst->str, rec_msg(&r, count - 1)));
+
+	g_string_free(burst, TRUE);
+	close(fd);
+	sw_trunk_free(t);
+	rec_clear(&r);
+}
+
 Test(trunk, tcp_lost_framing_closes)
 {
 	struct rec r;
