@@ -862,6 +862,39 @@ Test(trunk, tcp_send_queue_is_capped)
 	rec_clear(&r);
 }
 
+Test(trunk, tcp_idle_outbound_connection_closes_only_when_unreferenced)
+{
+	struct rec r;
+	rec_init(&r);
+	struct sw_trunk_config cfg = trunk_config(&r, 0, 0);
+	cfg.idle_timeout_s = 1;
+	struct sw_trunk *t;
+	cr_assert_eq(sw_trunk_new(&t, &cfg), 0);
+
+	unsigned p1 = free_port(), p2 = free_port();
+	int l1 = socket(AF_INET, SOCK_STREAM, 0), l2 = socket(AF_INET, SOCK_STREAM, 0);
+	struct sockaddr_in a1 = loopback(p1), a2 = loopback(p2);
+	cr_assert(bind(l1, (struct sockaddr *)&a1, sizeof a1) == 0 && listen(l1, 4) == 0);
+	cr_assert(bind(l2, (struct sockaddr *)&a2, sizeof a2) == 0 && listen(l2, 4) == 0);
+
+	struct sw_flow *kept = sw_trunk_flow_to(t, SW_TP_TCP, (struct sockaddr *)&a1, NULL);
+	struct sw_flow *dropped = sw_trunk_flow_to(t, SW_TP_TCP, (struct sockaddr *)&a2, NULL);
+	uint64_t dropped_id = dropped->id;
+	/* The recorder keeps a reference to every closed flow, so the id can be
+	 * checked after the caller's reference is gone. */
+	sw_flow_unref(dropped);
+	RUN_UNTIL(r.closed->len == 1, 4000);
+	cr_assert_eq(r.closed->len, 1);
+	cr_assert_eq(((struct sw_flow *)r.closed->pdata[0])->id, dropped_id);
+	cr_assert_not(kept->closed, "a connection someone references stays");
+
+	sw_flow_unref(kept);
+	close(l1);
+	close(l2);
+	sw_trunk_free(t);
+	rec_clear(&r);
+}
+
 /* ---- TLS ---- */
 
 struct certs {
