@@ -199,6 +199,7 @@ struct sw_trunk {
 	GSource *tick;
 	unsigned ticks;
 	struct sw_resolve *resolves;
+	bool shutting_down; /* in sw_trunk_free: no new flows */
 };
 
 GMainContext *sw_trunk_ctx(const struct sw_trunk *t)
@@ -1350,8 +1351,9 @@ void sw_trunk_free(struct sw_trunk *t)
 {
 	if (!t)
 		return;
-	sw_resolve_cancel_all(&t->resolves);
-	/* Every flow ends through the sink, as if each had closed. */
+	t->shutting_down = true;
+	/* Every flow ends through the sink, as if each had closed. A sink that
+	 * asks for a new flow meanwhile gets NULL. */
 	GPtrArray *flows = g_ptr_array_new();
 	for (struct conn *c = t->conn_list; c; c = c->next)
 		g_ptr_array_add(flows, sw_flow_ref(c->flow));
@@ -1373,6 +1375,8 @@ void sw_trunk_free(struct sw_trunk *t)
 		sw_flow_unref(f);
 	}
 	g_ptr_array_free(flows, TRUE);
+	/* After the flows: a sink told of a close may have started one. */
+	sw_resolve_cancel_all(&t->resolves);
 
 	if (t->tick) {
 		g_source_destroy(t->tick);
@@ -1416,7 +1420,7 @@ unsigned sw_trunk_port(const struct sw_trunk *t, enum sw_tp tp)
 struct sw_flow *sw_trunk_flow_to(struct sw_trunk *t, enum sw_tp tp, const struct sockaddr *addr,
                                  const char *tls_name)
 {
-	if (!addr || sw_sockaddr_len(addr) == 0)
+	if (!addr || sw_sockaddr_len(addr) == 0 || t->shutting_down)
 		return NULL;
 	struct sockaddr_storage norm = {0};
 	memcpy(&norm, addr, sw_sockaddr_len(addr));
