@@ -7,7 +7,7 @@ const assert = require('node:assert/strict');
 const { startDaemon, portAllocator } = require('./lib/daemon');
 const { connectClient } = require('./lib/sip');
 
-const nextPort = portAllocator(27400);
+const nextPort = portAllocator(4);
 const USERS = { alice: 'alice-secret' };
 
 test('SIGTERM closes open WebSockets with 1001 and exits 0', async (t) => {

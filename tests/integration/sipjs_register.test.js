@@ -10,7 +10,7 @@ const WebSocket = require('ws');
 const { startDaemon, portAllocator } = require('./lib/daemon');
 const { connectClient, contacts } = require('./lib/sip');
 
-const nextPort = portAllocator(27300);
+const nextPort = portAllocator(3);
 const USERS = { alice: 'alice-secret' };
 const PING_INTERVAL_S = 1;
 const IDLE_TIMEOUT_S = 3;

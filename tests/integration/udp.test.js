@@ -10,7 +10,7 @@ const { startDaemon, portAllocator } = require('./lib/daemon');
 const { openUdpPeer } = require('./lib/udp');
 const { connectClient, header, headerValues, contacts, parseMessage } = require('./lib/sip');
 
-const nextPort = portAllocator(27500);
+const nextPort = portAllocator(5);
 const USERS = { alice: 'alice-secret' };
 
 test('SIP over UDP', async (t) => {

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const { startDaemon, portAllocator } = require('./lib/daemon');
 const { connectClient, contacts } = require('./lib/sip');
 
-const nextPort = portAllocator(27100);
+const nextPort = portAllocator(1);
 const USERS = { alice: 'alice-secret' };
 const PING_INTERVAL_S = 1;
 const IDLE_TIMEOUT_S = 3;

@@ -8,7 +8,7 @@ const assert = require('node:assert/strict');
 const { startDaemon, portAllocator } = require('./lib/daemon');
 const { connectClient, header, headerValues, contacts, parseChallenge } = require('./lib/sip');
 
-const nextPort = portAllocator(27000);
+const nextPort = portAllocator(0);
 const USERS = { alice: 'alice-secret', bob: 'bob-secret' };
 
 // The Contacts of `user` as the registrar lists them to a query (a REGISTER

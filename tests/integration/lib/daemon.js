@@ -175,9 +175,24 @@ async function startDaemon(options) {
 	return d.start();
 }
 
-// Port numbers for one test file: base + 0..99, a different base per file so
-// files can run in parallel; each call hands out the next `count` ports.
-function portAllocator(base) {
+// Port numbers for one test file: a block of 100 per file (fileIndex 0..5),
+// so files of one build run in parallel, inside a range chosen by the binary's
+// path, so two builds' suites (release and sanitizer, or two engineers' build
+// directories) running at once rarely meet. All below 32768, where Linux
+// starts handing out ephemeral ports to clients.
+const RANGE_BASE = 20000;
+const RANGE_SIZE = 600;
+const RANGE_COUNT = 20;
+
+function rangeBase() {
+	const key = process.env.SIPWIRE_BIN || '';
+	let hash = 0;
+	for (const ch of key) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
+	return RANGE_BASE + (hash % RANGE_COUNT) * RANGE_SIZE;
+}
+
+function portAllocator(fileIndex) {
+	const base = rangeBase() + 100 * fileIndex;
 	let next = base;
 	return (count = 1) => {
 		const first = next;
