@@ -1,7 +1,10 @@
 /* trunk.c — see trunk.h. SIP over UDP, TCP and TLS on the signalling loop.
  *
- * Every socket is non-blocking and watched by a small custom GSource attached
- * to the configured GMainContext. TCP and TLS share one stream connection
+ * Every socket is non-blocking. The UDP socket and the listeners each have a
+ * small custom GSource on the configured GMainContext; connections share one
+ * epoll set behind a single GSource, because GLib visits every source on
+ * every iteration and a source per connection would make each wake-up of the
+ * whole daemon cost O(connections). TCP and TLS share one stream connection
  * type (struct conn) that carries an optional SSL object: connect, TLS
  * handshake, framing (sw_flow_stream_input) and the send queue are the same
  * code for both. Name resolution lives in resolve.c. */
@@ -18,6 +21,7 @@
 #include <openssl/x509v3.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -33,6 +37,8 @@
 #define STREAM_READ_BUDGET (256 * 1024)
 /* Datagrams read per wake-up, for the same reason. */
 #define UDP_BATCH 256
+/* Connection events taken from epoll per wake-up. */
+#define EPOLL_BATCH 256
 /* A peer that does not read what we send is dropped past this. */
 #define TX_QUEUE_MAX (1u << 20)
 /* Kernel receive buffer asked for the UDP socket (capped by rmem_max):
@@ -195,6 +201,14 @@ struct sw_trunk {
 	SSL_CTX *tls_server, *tls_client;
 	GHashTable *conns; /* struct peer_key * -> struct conn *, for reuse */
 	struct conn *conn_list;
+
+	int epfd; /* every connection's socket */
+	struct fd_watch *ep_watch;
+	/* Connections to run without a socket event (a deferred error, bytes
+	 * inside the TLS layer, a read budget used up), oldest first. */
+	struct conn *pending_head, *pending_tail;
+	bool in_batch;          /* dispatching connection events */
+	struct conn *graveyard; /* closed during the batch, freed after it */
 
 	GSource *tick;
 	unsigned ticks;
@@ -477,7 +491,7 @@ struct conn {
 	struct sw_trunk *t;
 	struct sw_flow *flow; /* the transport's reference; NULL once closed */
 	struct conn *prev, *next;
-	struct fd_watch *watch;
+	struct conn *pending_prev, *pending_next;
 	SSL *ssl;
 	char *in; /* a partial message waiting for the rest */
 	size_t in_len;
@@ -486,11 +500,12 @@ struct conn {
 	gint64 last_active;
 	gint64 deadline; /* connect + handshake must finish by then; 0: none */
 	int fd;
-	int fail; /* an error to close with on the next dispatch (errno) */
+	int fail;        /* an error to close with on the next dispatch (errno) */
+	uint32_t events; /* what epoll watches for */
 	uint8_t state;
 	bool inbound;
 	bool in_map;
-	bool busy; /* inside its dispatch: freeing waits until it returns */
+	bool pending;
 	bool tls_want_write;
 };
 
@@ -518,7 +533,47 @@ static void conn_update_watch(struct conn *c)
 		if (c->out_len > c->out_off || c->tls_want_write)
 			cond |= G_IO_OUT;
 	}
-	g_source_modify_unix_fd(&c->watch->base, c->watch->tag, cond);
+	uint32_t ev = ((cond & G_IO_IN) ? EPOLLIN : 0) | ((cond & G_IO_OUT) ? EPOLLOUT : 0);
+	if (ev == c->events)
+		return;
+	struct epoll_event e = {.events = ev, .data.ptr = c};
+	if (epoll_ctl(c->t->epfd, EPOLL_CTL_MOD, c->fd, &e) == 0)
+		c->events = ev;
+}
+
+/* Run c on the next iteration even without a socket event. */
+static void conn_set_pending(struct conn *c)
+{
+	struct sw_trunk *t = c->t;
+	if (c->pending)
+		return;
+	c->pending = true;
+	c->pending_next = NULL;
+	c->pending_prev = t->pending_tail;
+	if (t->pending_tail)
+		t->pending_tail->pending_next = c;
+	else
+		t->pending_head = c;
+	t->pending_tail = c;
+	t->ep_watch->pending = true;
+	g_main_context_wakeup(t->ctx);
+}
+
+static void conn_clear_pending(struct conn *c)
+{
+	struct sw_trunk *t = c->t;
+	if (!c->pending)
+		return;
+	c->pending = false;
+	if (c->pending_prev)
+		c->pending_prev->pending_next = c->pending_next;
+	else
+		t->pending_head = c->pending_next;
+	if (c->pending_next)
+		c->pending_next->pending_prev = c->pending_prev;
+	else
+		t->pending_tail = c->pending_prev;
+	c->pending_prev = c->pending_next = NULL;
 }
 
 /* Read what is left in the kernel's receive buffer, so that close() sends a
@@ -564,8 +619,7 @@ static void conn_close(struct conn *c, int err, const char *why)
 		         (unsigned long long)f->id, c->inbound ? "from" : "to", f->peer_str,
 		         why ? ": " : "", why ? why : "");
 
-	fd_watch_free(c->watch);
-	c->watch = NULL;
+	conn_clear_pending(c);
 	if (c->ssl) {
 		/* close_notify, best effort: the socket is non-blocking. */
 		if (was_open && err == 0) {
@@ -577,15 +631,20 @@ static void conn_close(struct conn *c, int err, const char *why)
 		ERR_clear_error();
 	}
 	drain_socket(c->fd);
-	close(c->fd);
+	close(c->fd); /* which takes it out of the epoll set */
 	c->fd = -1;
 
 	f->tp_data = NULL;
 	c->flow = NULL;
 	sw_flow_closed(f, &t->cfg.sink);
 	sw_flow_unref(f);
-	if (!c->busy)
+	/* Inside a batch, later events of the same batch may still point at c. */
+	if (t->in_batch) {
+		c->next = t->graveyard;
+		t->graveyard = c;
+	} else {
 		conn_free(c);
+	}
 }
 
 /* Close on the next loop iteration rather than from inside a send: the
@@ -594,8 +653,7 @@ static void conn_fail_later(struct conn *c, int err)
 {
 	if (!c->fail)
 		c->fail = err;
-	c->watch->pending = true;
-	g_main_context_wakeup(c->t->ctx);
+	conn_set_pending(c);
 }
 
 static ssize_t conn_write(struct conn *c, const char *buf, size_t len)
@@ -773,7 +831,7 @@ static void conn_read(struct conn *c)
 	size_t total = 0;
 	while (c->state == CONN_OPEN) {
 		if (total >= STREAM_READ_BUDGET) {
-			c->watch->pending = true;
+			conn_set_pending(c);
 			return;
 		}
 		ssize_t n;
@@ -835,7 +893,7 @@ static void conn_now_open(struct conn *c)
 	/* Records that arrived with the handshake's last flight may already sit
 	 * inside the TLS layer, where the socket watch cannot see them. */
 	if (c->ssl)
-		c->watch->pending = true;
+		conn_set_pending(c);
 	int err = conn_flush(c);
 	if (err < 0)
 		conn_close(c, -err, NULL);
@@ -879,11 +937,10 @@ static void conn_handshake(struct conn *c)
 	conn_close(c, EPROTO, buf);
 }
 
-static void conn_on_ready(void *obj, GIOCondition rev)
+/* Only from conns_on_ready (in a batch, so c outlives a close). */
+static void conn_on_ready(struct conn *c, GIOCondition rev)
 {
-	struct conn *c = obj;
 	struct sw_flow *f = sw_flow_ref(c->flow);
-	c->busy = true;
 	if (c->fail) {
 		conn_close(c, c->fail, NULL);
 		goto out;
@@ -937,10 +994,46 @@ static void conn_on_ready(void *obj, GIOCondition rev)
 		break;
 	}
 out:
-	c->busy = false;
-	if (c->state == CONN_CLOSED)
-		conn_free(c);
 	sw_flow_unref(f);
+}
+
+static GIOCondition epoll_to_gio(uint32_t ev)
+{
+	return ((ev & EPOLLIN) ? G_IO_IN : 0) | ((ev & EPOLLOUT) ? G_IO_OUT : 0) |
+	       ((ev & EPOLLHUP) ? G_IO_HUP : 0) | ((ev & EPOLLERR) ? G_IO_ERR : 0);
+}
+
+/* The epoll set is readable, or some connection is pending. */
+static void conns_on_ready(void *obj, GIOCondition rev)
+{
+	struct sw_trunk *t = obj;
+	struct epoll_event evs[EPOLL_BATCH];
+	int n = epoll_wait(t->epfd, evs, EPOLL_BATCH, 0);
+	t->in_batch = true;
+	for (int i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+		if (c->state == CONN_CLOSED)
+			continue;
+		conn_clear_pending(c);
+		conn_on_ready(c, epoll_to_gio(evs[i].events));
+	}
+	/* Those pending now, not those that become pending while they run
+	 * (a peer past its read budget waits for the next iteration). */
+	size_t todo = 0;
+	for (struct conn *c = t->pending_head; c; c = c->pending_next)
+		todo++;
+	while (todo-- > 0 && t->pending_head) {
+		struct conn *c = t->pending_head;
+		conn_clear_pending(c);
+		conn_on_ready(c, 0);
+	}
+	t->in_batch = false;
+	while (t->graveyard) {
+		struct conn *c = t->graveyard;
+		t->graveyard = c->next;
+		conn_free(c);
+	}
+	t->ep_watch->pending = t->pending_head != NULL;
 }
 
 /* A connection around a connected (or connecting) socket; takes fd. */
@@ -975,7 +1068,16 @@ static struct conn *conn_new(struct sw_trunk *t, enum sw_tp tp, int fd, bool inb
 			return NULL;
 		}
 	}
-	c->watch = fd_watch_new(t->ctx, fd, G_IO_IN, conn_on_ready, c);
+	struct epoll_event e = {.events = EPOLLIN, .data.ptr = c};
+	if (epoll_ctl(t->epfd, EPOLL_CTL_ADD, fd, &e) < 0) {
+		LOG_WARN(SUBSYS, "epoll: %s", strerror(errno));
+		SSL_free(c->ssl);
+		sw_flow_unref(c->flow);
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->events = EPOLLIN;
 	c->next = t->conn_list;
 	if (c->next)
 		c->next->prev = c;
@@ -1283,6 +1385,7 @@ int sw_trunk_new(struct sw_trunk **out, const struct sw_trunk_config *cfg)
 	if (!t)
 		return -ENOMEM;
 	t->udp_fd = -1;
+	t->epfd = -1;
 	t->tcp.fd = t->tls.fd = -1;
 	t->ctx = g_main_context_ref(cfg->ctx);
 	t->cfg = *cfg;
@@ -1316,6 +1419,13 @@ int sw_trunk_new(struct sw_trunk **out, const struct sw_trunk_config *cfg)
 		err = -EINVAL;
 		goto fail;
 	}
+	t->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (t->epfd < 0) {
+		err = -errno;
+		LOG_WARN(SUBSYS, "epoll: %s", strerror(-err));
+		goto fail;
+	}
+	t->ep_watch = fd_watch_new(t->ctx, t->epfd, G_IO_IN, conns_on_ready, t);
 	if ((err = udp_open(t)) < 0) {
 		LOG_WARN(SUBSYS, "UDP socket on %s port %u: %s", t->bind, cfg->sip_port,
 		         strerror(-err));
@@ -1382,6 +1492,9 @@ void sw_trunk_free(struct sw_trunk *t)
 		g_source_destroy(t->tick);
 		g_source_unref(t->tick);
 	}
+	fd_watch_free(t->ep_watch);
+	if (t->epfd >= 0)
+		close(t->epfd);
 	fd_watch_free(t->udp_watch);
 	if (t->udp_fd >= 0)
 		close(t->udp_fd);
