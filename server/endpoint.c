@@ -21,7 +21,7 @@
 struct sw_endpoint {
 	const struct sipwire_config *cfg;
 	GMainContext *ctx;
-	GSource *timer; /* ready at the earliest transaction or registrar deadline */
+	GSource *timer; /* fires at the earliest transaction or registrar deadline */
 	struct sip_msg *msg; /* the parser, reused for every message */
 	struct sip_msg *stamped_msg;
 	struct sip_buf stamped; /* a request with received/rport written in */
@@ -37,29 +37,53 @@ struct sw_endpoint {
 
 static uint64_t now_ms(void) { return (uint64_t)g_get_monotonic_time() / 1000; }
 
-/* ---- the timer: one GSource whose ready time follows the deadlines ---- */
+/* ---- the timer: one GSource that asks for the earliest deadline ----
+ * The deadlines are asked for on every loop iteration (two O(1) looks at
+ * heap tops), so any change — a transaction started from a DNS answer, a
+ * binding added — is seen without anyone having to re-arm anything. */
 
-static void timer_rearm(struct sw_endpoint *ep)
+struct ep_timer {
+	GSource src;
+	struct sw_endpoint *ep;
+};
+
+static uint64_t next_deadline(const struct sw_endpoint *ep)
 {
 	uint64_t d = sip_txn_layer_next_deadline(ep->txn);
 	uint64_t r = sip_registrar_next_deadline(ep->reg);
-	if (r < d)
-		d = r;
-	/* g_get_monotonic_time is in microseconds, our clock in milliseconds. */
-	g_source_set_ready_time(ep->timer, d == UINT64_MAX ? -1 : (gint64)(d * 1000));
+	return r < d ? r : d;
+}
+
+static gboolean timer_prepare(GSource *src, gint *timeout)
+{
+	struct sw_endpoint *ep = ((struct ep_timer *)src)->ep;
+	uint64_t d = next_deadline(ep), now = now_ms();
+	if (d <= now)
+		return TRUE;
+	*timeout = d == UINT64_MAX ? -1 : (d - now > G_MAXINT ? G_MAXINT : (gint)(d - now));
+	return FALSE;
+}
+
+static gboolean timer_check(GSource *src)
+{
+	struct sw_endpoint *ep = ((struct ep_timer *)src)->ep;
+	return next_deadline(ep) <= now_ms();
 }
 
 static gboolean timer_dispatch(GSource *src, GSourceFunc cb, gpointer data)
 {
-	struct sw_endpoint *ep = data;
+	struct sw_endpoint *ep = ((struct ep_timer *)src)->ep;
 	uint64_t now = now_ms();
 	sip_txn_layer_tick(ep->txn, now);
 	sip_registrar_tick(ep->reg, now);
-	timer_rearm(ep);
 	return G_SOURCE_CONTINUE;
 }
 
-static GSourceFuncs timer_funcs = {.dispatch = timer_dispatch};
+static GSourceFuncs timer_funcs = {
+	.prepare = timer_prepare,
+	.check = timer_check,
+	.dispatch = timer_dispatch,
+};
 
 /* ---- sending ---- */
 
@@ -376,7 +400,6 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 	else if (rc < 0)
 		LOG_WARN("sip", "%s %s: transaction layer: %s", sw_tp_name(f->tp), f->peer_str,
 		         strerror(-rc));
-	timer_rearm(ep);
 }
 
 static void on_closed(void *arg, struct sw_flow *f)
@@ -388,7 +411,6 @@ static void on_closed(void *arg, struct sw_flow *f)
 	if (n)
 		LOG_INFO("registrar", "%s %s closed: %zu binding%s removed", sw_tp_name(f->tp),
 		         f->peer_str, n, n == 1 ? "" : "s");
-	timer_rearm(ep);
 }
 
 struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep)
@@ -492,9 +514,8 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 	if (rc < 0)
 		goto fail;
 
-	ep->timer = g_source_new(&timer_funcs, sizeof(GSource));
-	g_source_set_callback(ep->timer, NULL, ep, NULL);
-	g_source_set_ready_time(ep->timer, -1);
+	ep->timer = g_source_new(&timer_funcs, sizeof(struct ep_timer));
+	((struct ep_timer *)ep->timer)->ep = ep;
 	g_source_attach(ep->timer, ctx);
 	*out = ep;
 	return 0;
