@@ -46,6 +46,7 @@
 #include <openssl/sha.h>
 #include <openssl/ssl.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -376,7 +377,10 @@ struct ctx {
 	struct sockaddr_in addr;
 	struct conn *conns;
 	unsigned n_open, n_connecting, next_connect, connect_failed;
-	unsigned rr; /* round-robin cursor for paced starts */
+	unsigned opened;    /* connections open after the connect phase */
+	unsigned conn_lost; /* open connections that closed before the end */
+	bool closing;       /* the tool itself is closing every connection */
+	unsigned rr;        /* round-robin cursor for paced starts */
 	uint32_t run_id;
 	uint64_t in_flight;
 	uint64_t sched_next; /* paced: when the next registration is due */
@@ -896,10 +900,13 @@ static void conn_close(struct ctx *x, struct conn *c)
 	for (unsigned i = 0; i < x->o.outstanding; i++)
 		if (c->slots[i].phase != REG_IDLE)
 			reg_fail(x, c, &c->slots[i], FAIL_CLOSED);
-	if (c->state == CONN_OPEN)
+	if (c->state == CONN_OPEN) {
 		x->n_open--;
-	else
+		if (!x->closing)
+			x->conn_lost++;
+	} else {
 		x->n_connecting--;
+	}
 	/* A reset, so the port is free again at once (no TIME_WAIT). */
 	struct linger lg = {.l_onoff = 1, .l_linger = 0};
 	setsockopt(c->fd, SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
@@ -1271,7 +1278,10 @@ static int run_load(struct ctx *x)
 	uint64_t t1 = now_ns();
 	double client1 = rusage_us();
 	if (have_server)
-		have_server = !proc_usage_read(o->server_pid, false, &u1);
+		/* A process of the server that ended took its CPU time along:
+		 * then the difference means nothing. */
+		have_server = !proc_usage_read(o->server_pid, false, &u1) &&
+		              u1.cpu_ticks >= u0.cpu_ticks && u1.processes >= u0.processes;
 	core_watch_stop(&srv_core);
 	core_watch_stop(&cli_core);
 	check_timeouts(x, UINT64_MAX); /* whatever is left did not finish in time */
@@ -1290,7 +1300,7 @@ static int run_load(struct ctx *x)
 	double cli_other = cli_core.busy >= 0 ? cli_core.busy - cli_load : -1;
 
 	printf("bench_register %s: %s, %u connections (%u failed to open), %u outstanding each\n",
-	       o->label, o->rate > 0 ? "paced" : "closed loop", x->n_open, x->connect_failed,
+	       o->label, o->rate > 0 ? "paced" : "closed loop", x->opened, x->connect_failed,
 	       o->outstanding);
 	if (o->rate > 0)
 		printf("  offered rate           %.0f REGISTER/s\n", o->rate);
@@ -1303,6 +1313,9 @@ static int run_load(struct ctx *x)
 	printf("  latency max            %.0f us\n", pct_us(st, 1.0));
 	printf("  failures               %" PRIu64 "\n", fail_total(st));
 	print_failures(st);
+	if (x->conn_lost)
+		printf("  connections lost       %u (closed by the server or broken)\n",
+		       x->conn_lost);
 	if (have_server) {
 		printf("  server CPU             %.1f us per registration (%.0f%% of a core, %u "
 		       "processes)\n",
@@ -1319,16 +1332,16 @@ static int run_load(struct ctx *x)
 	printf("RESULT label=%s mode=%s connections=%u outstanding=%u offered_rate=%.0f "
 	       "seconds=%.3f started=%" PRIu64 " ok=%" PRIu64
 	       " rate=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f",
-	       o->label, o->rate > 0 ? "paced" : "closed", x->n_open, o->outstanding, o->rate, secs,
+	       o->label, o->rate > 0 ? "paced" : "closed", x->opened, o->outstanding, o->rate, secs,
 	       st->started, st->ok, rate, pct_us(st, 0.50), pct_us(st, 0.90), pct_us(st, 0.99),
 	       pct_us(st, 1.0));
 	result_failures(st);
 	printf(" server_cpu_us_per_reg=%.1f server_core_load=%.3f client_cpu_us_per_reg=%.1f "
 	       "client_core_load=%.3f server_core_busy=%.3f server_core_other=%.3f "
-	       "client_core_other=%.3f connect_failed=%u\n",
+	       "client_core_other=%.3f connect_failed=%u conn_lost=%u\n",
 	       srv_us, srv_load, cli_us, cli_load, srv_core.busy, srv_other, cli_other,
-	       x->connect_failed);
-	return fail_total(st) || x->connect_failed || !st->ok ? 1 : 0;
+	       x->connect_failed, x->conn_lost);
+	return fail_total(st) || x->connect_failed || x->conn_lost || !st->ok ? 1 : 0;
 }
 
 /* Hold: connections are already open; register each once (at most
@@ -1355,17 +1368,19 @@ static int run_hold(struct ctx *x, const struct proc_usage *before)
 		poll_once(x, 10);
 	}
 	check_timeouts(x, UINT64_MAX);
-	unsigned registered = 0;
-	for (unsigned i = 0; i < o->connections; i++)
-		if (x->conns[i].state == CONN_OPEN && x->conns[i].registered_once)
-			registered++;
 	/* Idle: keep answering pings while the server settles. */
 	uint64_t settle_until = now_ns() + sec_to_ns(o->settle);
 	while (now_ns() < settle_until)
 		poll_once(x, 50);
+	/* Counted after settling: the memory read next is for these. */
+	unsigned registered = 0;
+	for (unsigned i = 0; i < o->connections; i++)
+		if (x->conns[i].state == CONN_OPEN && x->conns[i].registered_once)
+			registered++;
 	unsigned still_open = x->n_open;
 	struct proc_usage held = {0}, after = {0};
 	bool have = o->server_pid && !proc_usage_read(o->server_pid, true, &held);
+	x->closing = true;
 	for (unsigned i = 0; i < o->connections; i++)
 		conn_close(x, &x->conns[i]);
 	if (have) {
@@ -1386,6 +1401,9 @@ static int run_hold(struct ctx *x, const struct proc_usage *before)
 	       pct_us(st, 0.99), pct_us(st, 1.0));
 	printf("  failures               %" PRIu64 "\n", fail_total(st));
 	print_failures(st);
+	if (x->conn_lost)
+		printf("  connections lost       %u (closed by the server or broken)\n",
+		       x->conn_lost);
 	if (have) {
 		printf("  server PSS             %" PRIu64 " KiB before, %" PRIu64
 		       " KiB held, %" PRIu64 " KiB 1 s after closing (%u processes)\n",
@@ -1397,12 +1415,12 @@ static int run_hold(struct ctx *x, const struct proc_usage *before)
 		       rss_per);
 	}
 	printf("RESULT label=%s mode=hold connections=%u registered=%u connect_failed=%u "
-	       "pss_before_kib=%" PRIu64 " pss_held_kib=%" PRIu64 " pss_after_close_kib=%" PRIu64
-	       " rss_before_kib=%" PRIu64 " rss_held_kib=%" PRIu64
+	       "conn_lost=%u pss_before_kib=%" PRIu64 " pss_held_kib=%" PRIu64
+	       " pss_after_close_kib=%" PRIu64 " rss_before_kib=%" PRIu64 " rss_held_kib=%" PRIu64
 	       " pss_kib_per_conn=%.1f rss_kib_per_conn=%.1f p50_us=%.0f p99_us=%.0f",
-	       o->label, o->connections, registered, x->connect_failed, before->pss_kib,
-	       held.pss_kib, after.pss_kib, before->rss_kib, held.rss_kib, pss_per, rss_per,
-	       pct_us(st, 0.5), pct_us(st, 0.99));
+	       o->label, o->connections, registered, x->connect_failed, x->conn_lost,
+	       before->pss_kib, held.pss_kib, after.pss_kib, before->rss_kib, held.rss_kib, pss_per,
+	       rss_per, pct_us(st, 0.5), pct_us(st, 0.99));
 	result_failures(st);
 	printf("\n");
 	return registered == o->connections ? 0 : 1;
@@ -1671,6 +1689,9 @@ int main(int argc, char **argv)
 		usage(stderr);
 		return 2;
 	}
+	/* OpenSSL writes to the socket without MSG_NOSIGNAL: a server that
+	 * closes a WSS connection must cost an error, not the process. */
+	signal(SIGPIPE, SIG_IGN);
 	if (raise_nofile(x.o.connections))
 		fprintf(stderr, "bench_register: cannot raise the descriptor limit to %u\n",
 		        x.o.connections + 64);
@@ -1713,14 +1734,16 @@ int main(int argc, char **argv)
 	}
 	uint64_t t = now_ns();
 	unsigned open = connect_all(&x);
+	x.opened = open;
 	fprintf(stderr, "bench_register: %u of %u connections open in %.2f s\n", open,
 	        x.o.connections, (double)(now_ns() - t) / 1e9);
 	if (!open) {
-		printf("RESULT label=%s mode=%s connections=0 connect_failed=%u\n", x.o.label,
-		       x.o.hold ? "hold" : "load", x.connect_failed);
+		printf("RESULT label=%s mode=%s connections=0 connect_failed=%u conn_lost=%u\n",
+		       x.o.label, x.o.hold ? "hold" : "load", x.connect_failed, x.conn_lost);
 		return 1;
 	}
 	int rc = x.o.hold ? run_hold(&x, &before) : run_load(&x);
+	x.closing = true;
 	for (unsigned i = 0; i < x.o.connections; i++)
 		conn_close(&x, &x.conns[i]);
 	free(x.st.lat_ns);
