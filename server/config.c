@@ -57,6 +57,7 @@ static const struct option_def options[] = {
     {"registrar.min_expires", NULL, OPT_UINT, AT(registrar.min_expires), 1, 604800},
     {"registrar.max_expires", NULL, OPT_UINT, AT(registrar.max_expires), 1, 604800},
     {"registrar.default_expires", NULL, OPT_UINT, AT(registrar.default_expires), 1, 604800},
+    {"auth.algorithms", NULL, OPT_STR, AT(auth.algorithms_text), 0, 0},
     {"auth.max_failures", NULL, OPT_UINT, AT(auth.max_failures), 1, 1000000},
     {"auth.failure_window", NULL, OPT_UINT, AT(auth.failure_window), 1, 86400},
     {"sip.limits.max_message_size", NULL, OPT_SIZE, AT(sip.limits.max_msg_size), 1024, 16777216},
@@ -174,6 +175,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	free(cfg->listen.bind);
 	free(cfg->tls.cert_file);
 	free(cfg->tls.ca_file);
+	free(cfg->auth.algorithms_text);
 	free(cfg->tls.key_file);
 	strlist_free(&cfg->ws.allowed_origins);
 	free(cfg->realm);
@@ -201,6 +203,7 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->registrar.default_expires = 600;
 	cfg->ws.ping_interval = 30;
 	cfg->ws.idle_timeout = 75;
+	cfg->auth.algorithms_text = strdup("MD5");
 	cfg->auth.max_failures = 5;
 	cfg->auth.failure_window = 60;
 	cfg->sip.limits = SIP_LIMITS_DEFAULT;
@@ -213,7 +216,7 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->pbx.transport = SIPWIRE_TRANSPORT_UDP;
 	cfg->log_level = SIPWIRE_LOG_INFO;
 	if (!cfg->listen.bind || !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
-	    !cfg->realm ||
+	    !cfg->realm || !cfg->auth.algorithms_text ||
 	    !cfg->pbx.host)
 		return -ENOMEM;
 	return 0;
@@ -964,6 +967,35 @@ static void check_ports(const struct sipwire_config *cfg, struct config_errors *
 			}
 }
 
+/* auth.algorithms: "MD5", "SHA-256" or both, comma-separated, in the order the
+ * challenges are offered. */
+static void check_algorithms(struct sipwire_config *cfg, struct config_errors *errs)
+{
+	const char *p = cfg->auth.algorithms_text;
+	cfg->auth.n_algorithms = 0;
+	while (*p) {
+		while (*p == ' ' || *p == ',')
+			p++;
+		size_t n = strcspn(p, ", ");
+		if (!n)
+			break;
+		enum sip_auth_algorithm alg = sip_auth_algorithm_from_name((sip_pl){p, n});
+		if (alg != SIP_AUTH_ALG_MD5 && alg != SIP_AUTH_ALG_SHA256) {
+			add_error(errs, "auth.algorithms", "must list MD5 and/or SHA-256 (comma-separated)");
+			return;
+		}
+		for (size_t i = 0; i < cfg->auth.n_algorithms; i++)
+			if (cfg->auth.algorithms[i] == alg) {
+				add_error(errs, "auth.algorithms", "lists an algorithm twice");
+				return;
+			}
+		cfg->auth.algorithms[cfg->auth.n_algorithms++] = alg;
+		p += n;
+	}
+	if (!cfg->auth.n_algorithms)
+		add_error(errs, "auth.algorithms", "must list MD5 and/or SHA-256 (comma-separated)");
+}
+
 int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config_errors *errs)
 {
 	size_t before = errs->count;
@@ -984,6 +1016,7 @@ int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config
 	         cfg->registrar.default_expires > cfg->registrar.max_expires)
 		add_error(errs, "registrar.default_expires",
 		          "must be between registrar.min_expires and registrar.max_expires");
+	check_algorithms(cfg, errs);
 	if (cfg->ws.idle_timeout <= cfg->ws.ping_interval)
 		add_error(errs, "ws.idle_timeout", "must be longer than ws.ping_interval");
 	if (cfg->sip.timers.t2 < cfg->sip.timers.t1)

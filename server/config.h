@@ -10,6 +10,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
+#include "sip/sip_auth.h"
 #include "sip/sip_msg.h"
 
 enum sipwire_log_level {
@@ -69,6 +70,11 @@ struct sipwire_config {
 		/* Failed authentications from one address within failure_window
 		 * seconds before it is refused (403) until the window ends. */
 		unsigned max_failures, failure_window;
+		/* The challenges offered, in order (parsed from the text by
+		 * sipwire_config_finish): MD5 and/or SHA-256. */
+		char *algorithms_text;
+		enum sip_auth_algorithm algorithms[2];
+		size_t n_algorithms;
 	} auth;
 	struct {
 		struct sip_limits limits;

@@ -507,9 +507,12 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 		 * timeout even when the client ignores our pings. */
 		.flow_timer = cfg->ws.idle_timeout - cfg->ws.ping_interval,
 		.max_failures = cfg->auth.max_failures,
+		.n_algorithms = (unsigned)cfg->auth.n_algorithms,
 		.window_s = cfg->auth.failure_window,
 		.on_log = registrar_log,
 	};
+	for (size_t i = 0; i < cfg->auth.n_algorithms; i++)
+		rcfg.algorithms[i] = cfg->auth.algorithms[i];
 	rc = sip_registrar_new(&ep->reg, &rcfg);
 	if (rc < 0)
 		goto fail;

@@ -218,6 +218,7 @@ Test(config, every_key_from_env_and_set)
 	               "SIPWIRE_AUTH_FAILURE_WINDOW=30",
 	               "SIPWIRE_TLS_VERIFY_SERVER=false",
 	               "SIPWIRE_TLS_CA_FILE=/ca.pem",
+	               "SIPWIRE_AUTH_ALGORITHMS=MD5, SHA-256",
 	               NULL};
 	char *argv[] = {"sipwire", "--set",   "sip.timers.t4=400", "--tls-port", "0",
 	                "--user",  "carol:c", "--state-dir",       "/srv/flag",  "--sip-port=5062"};
@@ -236,6 +237,9 @@ Test(config, every_key_from_env_and_set)
 	cr_assert_eq(cfg.auth.failure_window, 30);
 	cr_assert_not(cfg.tls.verify_server);
 	cr_assert_str_eq(cfg.tls.ca_file, "/ca.pem");
+	cr_assert_eq(cfg.auth.n_algorithms, 2);
+	cr_assert_eq(cfg.auth.algorithms[0], SIP_AUTH_ALG_MD5);
+	cr_assert_eq(cfg.auth.algorithms[1], SIP_AUTH_ALG_SHA256);
 	cr_assert_str_eq(cfg.ws.allowed_origins.v[0], "https://a.example");
 	cr_assert_str_eq(cfg.ws.allowed_origins.v[1], "http://b.example:8000");
 	cr_assert_eq(cfg.registrar.min_expires, 10);
@@ -319,6 +323,9 @@ Test(config, json_errors_have_key_paths)
 	                  "pbx.transport: must be one of udp|tcp|tls");
 	teardown();
 	expect_json_error("{\"pbx\": {\"port\": 65536}}", "pbx.port: must be an integer 0..65535");
+	teardown();
+	expect_json_error("{\"auth\": {\"algorithms\": \"MD5,SHA-512\"}}",
+	                  "auth.algorithms: must list MD5 and/or SHA-256 (comma-separated)");
 	teardown();
 	expect_json_error("{\"realm\": \"\"}",
 	                  "realm: must be non-empty, without '\"', '\\' or control characters");
