@@ -1012,10 +1012,10 @@ static void conns_on_ready(void *obj, GIOCondition rev)
 	t->in_batch = true;
 	for (int i = 0; i < n; i++) {
 		struct conn *c = evs[i].data.ptr;
-		if (c->state == CONN_CLOSED)
-			continue;
-		conn_clear_pending(c);
-		conn_on_ready(c, epoll_to_gio(evs[i].events));
+		/* A pending connection stays pending: what it waits for (bytes
+		 * inside the TLS layer) may not be what this event is about. */
+		if (c->state != CONN_CLOSED)
+			conn_on_ready(c, epoll_to_gio(evs[i].events));
 	}
 	/* Those pending now, not those that become pending while they run
 	 * (a peer past its read budget waits for the next iteration). */
