@@ -175,14 +175,14 @@ async function startDaemon(options) {
 	return d.start();
 }
 
-// Port numbers for one test file: a block of 100 per file (fileIndex 0..5),
+// Port numbers for one test file: a block of 100 per file (fileIndex 0..9),
 // so files of one build run in parallel, inside a range chosen by the binary's
 // path, so two builds' suites (release and sanitizer, or two engineers' build
 // directories) running at once rarely meet. All below 32768, where Linux
 // starts handing out ephemeral ports to clients.
 const RANGE_BASE = 20000;
-const RANGE_SIZE = 600;
-const RANGE_COUNT = 20;
+const RANGE_SIZE = 1000;
+const RANGE_COUNT = 12;
 
 function rangeBase() {
 	const key = process.env.SIPWIRE_BIN || '';
@@ -192,6 +192,8 @@ function rangeBase() {
 }
 
 function portAllocator(fileIndex) {
+	if (!(fileIndex >= 0 && fileIndex < RANGE_SIZE / 100))
+		throw new Error(`port block ${fileIndex}: files have blocks 0..${RANGE_SIZE / 100 - 1}`);
 	const base = rangeBase() + 100 * fileIndex;
 	let next = base;
 	return (count = 1) => {
