@@ -535,6 +535,9 @@ void sw_endpoint_free(struct sw_endpoint *ep)
 		g_source_destroy(ep->timer);
 		g_source_unref(ep->timer);
 	}
+	/* Transactions hold flow references and pass-through state: end them,
+	 * with their callbacks, before what they point to goes. */
+	sip_txn_layer_shutdown(ep->txn);
 	sw_passthrough_free(ep->passthrough);
 	sip_txn_layer_free(ep->txn);
 	sip_registrar_free(ep->reg);

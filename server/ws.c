@@ -456,17 +456,12 @@ static GSourceFuncs uv_src_funcs = {
 	.dispatch = uv_src_dispatch,
 };
 
-/* libwebsockets closes its libuv handles asynchronously when its context is
- * destroyed: let them finish, then close the loop. */
-static void uv_finish(struct sw_ws *ws)
+/* Run the libuv loop until nothing is left on it (bounded: handles that
+ * never close must not hang a stop). */
+static void uv_drain(struct sw_ws *ws)
 {
-	if (!ws->uv_inited)
-		return;
 	for (int i = 0; i < 1000 && uv_loop_alive(&ws->uv); i++)
 		uv_run(&ws->uv, UV_RUN_NOWAIT);
-	if (uv_loop_close(&ws->uv) != 0)
-		LOG_WARN("ws", "the libuv loop still had handles when closed");
-	ws->uv_inited = false;
 }
 
 static void lws_log_emit(int level, const char *line)
@@ -583,9 +578,19 @@ void sw_ws_free(struct sw_ws *ws)
 {
 	if (!ws)
 		return;
-	if (ws->ctx)
+	/* On a foreign libuv loop, libwebsockets' destroy is two calls: the
+	 * first starts closing its handles, which completes on the loop; the
+	 * second frees the context. */
+	if (ws->ctx) {
 		lws_context_destroy(ws->ctx);
-	uv_finish(ws);
+		uv_drain(ws);
+		lws_context_destroy(ws->ctx);
+	}
+	if (ws->uv_inited) {
+		uv_drain(ws);
+		if (uv_loop_close(&ws->uv) != 0)
+			LOG_WARN("ws", "the libuv loop still had handles when closed");
+	}
 	if (ws->uv_src) {
 		g_source_destroy(&ws->uv_src->src);
 		g_source_unref(&ws->uv_src->src);

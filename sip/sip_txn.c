@@ -860,6 +860,16 @@ void sip_txn_layer_free(struct sip_txn_layer *layer)
 	free(layer);
 }
 
+void sip_txn_layer_shutdown(struct sip_txn_layer *layer)
+{
+	if (!layer)
+		return;
+	layer_enter(layer);
+	while (layer->all)
+		txn_terminate(layer->all);
+	layer_leave(layer);
+}
+
 size_t sip_txn_layer_count(const struct sip_txn_layer *layer)
 {
 	return layer ? layer->live : 0;

@@ -126,6 +126,10 @@ struct sip_txn_layer_config {
 struct sip_txn_layer *sip_txn_layer_new(const struct sip_txn_layer_config *cfg);
 /* Frees every transaction without calling back. */
 void sip_txn_layer_free(struct sip_txn_layer *layer);
+/* End every transaction now, as a process that stops does: nothing is sent,
+ * no timeout is reported, and each TU hears its on_terminated (so it can
+ * release what it attached to the transaction). The layer stays usable. */
+void sip_txn_layer_shutdown(struct sip_txn_layer *layer);
 
 /* What sip_txn_layer_recv did with a message (or a negative errno). */
 enum sip_txn_recv_result {

@@ -868,3 +868,22 @@ Test(txn, thousands_tick_in_bounded_time)
 	cr_assert_lt(secs, 5.0, "took %.2f s", secs);
 	cr_assert_gt(ticks, 0);
 }
+
+/* A stopping process ends its transactions: each TU hears on_terminated (to
+ * release what it attached), nothing is sent and no timeout is reported. */
+Test(txn, shutdown_ends_every_transaction_quietly)
+{
+	client("OPTIONS", &udp, NULL);
+	struct sip_txn *inv = server_invite(&udp, SIP_TXN_RECV_NEW);
+	sip_txn_set_user(inv, &user_cb, NULL);
+	size_t sent_before = nsent;
+	cr_assert_eq(sip_txn_layer_count(layer), 2);
+	sip_txn_layer_shutdown(layer);
+	cr_assert_eq(sip_txn_layer_count(layer), 0);
+	cr_assert_eq(n_terminated, 2);
+	cr_assert_eq(n_timeouts, 0);
+	cr_assert_eq(nsent, sent_before);
+	cr_assert_eq(sip_txn_layer_next_deadline(layer), UINT64_MAX);
+	run_until(64000);
+	cr_assert_eq(nsent, sent_before, "no timer survived");
+}
