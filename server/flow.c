@@ -81,6 +81,29 @@ static void copy_addr(struct sockaddr_storage *dst, const struct sockaddr *src, 
 	memcpy(dst, src, len);
 }
 
+int sw_sockaddr_parse(const char *s, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof *out);
+	struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)out;
+	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)out;
+	if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
+		s4->sin_family = AF_INET;
+		return 0;
+	}
+	char buf[INET6_ADDRSTRLEN + 2];
+	size_t n = strlen(s);
+	if (n >= 2 && s[0] == '[' && s[n - 1] == ']' && n - 2 < sizeof buf) {
+		memcpy(buf, s + 1, n - 2);
+		buf[n - 2] = '\0';
+		s = buf;
+	}
+	if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
+		s6->sin6_family = AF_INET6;
+		return 0;
+	}
+	return -EINVAL;
+}
+
 struct sw_flow *sw_flow_new(enum sw_tp tp, const struct sw_flow_ops *ops, void *tp_data,
                             const struct sockaddr *peer, socklen_t peer_len,
                             const struct sockaddr *local, socklen_t local_len)

@@ -114,6 +114,9 @@ ssize_t sw_flow_stream_input(struct sw_flow *f, const struct sw_flow_sink *sink,
 void sw_sockaddr_str(const struct sockaddr *sa, char *out, size_t size);
 /* The port of an AF_INET/AF_INET6 address, 0 otherwise. */
 unsigned sw_sockaddr_port(const struct sockaddr *sa);
+/* A numeric IPv4 or IPv6 address ("192.0.2.1", "2001:db8::1", "[2001:db8::1]")
+ * into out, port 0. 0, or -EINVAL for anything else (a name). */
+int sw_sockaddr_parse(const char *s, struct sockaddr_storage *out);
 /* sizeof the sockaddr for its family (0 for unknown families). */
 socklen_t sw_sockaddr_len(const struct sockaddr *sa);
 

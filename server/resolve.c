@@ -250,28 +250,6 @@ static gboolean on_numeric(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-static int parse_host(const char *host, struct sockaddr_storage *out)
-{
-	memset(out, 0, sizeof *out);
-	struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)out;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)out;
-	if (inet_pton(AF_INET, host, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		return 0;
-	}
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t n = strlen(host);
-	if (n >= 2 && host[0] == '[' && host[n - 1] == ']' && n - 2 < sizeof buf) {
-		memcpy(buf, host + 1, n - 2);
-		buf[n - 2] = '\0';
-		host = buf;
-	}
-	if (inet_pton(AF_INET6, host, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -EINVAL;
-}
 
 struct sw_resolve *sw_trunk_resolve(struct sw_trunk *t, const char *host, unsigned port,
                                     enum sw_tp tp, sw_resolve_cb cb, void *arg)
@@ -293,7 +271,7 @@ struct sw_resolve *sw_trunk_resolve(struct sw_trunk *t, const char *host, unsign
 		r->next->prev = r;
 	*head = r;
 
-	if (parse_host(host, &r->numeric) == 0) {
+	if (sw_sockaddr_parse(host, &r->numeric) == 0) {
 		unsigned p = port ? port : default_port(tp);
 		if (r->numeric.ss_family == AF_INET)
 			((struct sockaddr_in *)(void *)&r->numeric)->sin_port = htons((uint16_t)p);

@@ -253,28 +253,6 @@ static void addr_set_port(struct sockaddr_storage *ss, unsigned port)
 		((struct sockaddr_in6 *)(void *)ss)->sin6_port = htons((uint16_t)port);
 }
 
-static int parse_numeric(const char *s, struct sockaddr_storage *out)
-{
-	memset(out, 0, sizeof *out);
-	struct sockaddr_in *s4 = (struct sockaddr_in *)(void *)out;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)(void *)out;
-	if (inet_pton(AF_INET, s, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		return 0;
-	}
-	char buf[INET6_ADDRSTRLEN + 2];
-	size_t n = strlen(s);
-	if (n >= 2 && s[0] == '[' && s[n - 1] == ']' && n - 2 < sizeof buf) {
-		memcpy(buf, s + 1, n - 2);
-		buf[n - 2] = '\0';
-		s = buf;
-	}
-	if (inet_pton(AF_INET6, s, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		return 0;
-	}
-	return -EINVAL;
-}
 
 static void log_ssl_errors(const char *what)
 {
@@ -1179,20 +1157,34 @@ static void listener_close(struct listener *l)
 
 /* ---- TLS contexts ---- */
 
-static int tls_server_ctx_new(struct sw_trunk *t)
+/* What both sides share: TLS 1.2 at least, no renegotiation, partial writes. */
+static SSL_CTX *tls_ctx_new(const SSL_METHOD *method)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_server_method());
+	SSL_CTX *ctx = SSL_CTX_new(method);
 	if (!ctx)
-		return -ENOMEM;
+		return NULL;
 	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
 	/* SIP frames by Content-Length, so a peer that drops the TCP connection
 	 * without close_notify (many do) is closing, not truncating. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
 	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
 	                          SSL_MODE_RELEASE_BUFFERS);
-	if (SSL_CTX_use_certificate_chain_file(ctx, t->tls_cert_file) != 1 ||
-	    SSL_CTX_use_PrivateKey_file(ctx, t->tls_key_file, SSL_FILETYPE_PEM) != 1 ||
-	    SSL_CTX_check_private_key(ctx) != 1) {
+	return ctx;
+}
+
+static bool tls_ctx_use_cert(SSL_CTX *ctx, const struct sw_trunk *t)
+{
+	return SSL_CTX_use_certificate_chain_file(ctx, t->tls_cert_file) == 1 &&
+	       SSL_CTX_use_PrivateKey_file(ctx, t->tls_key_file, SSL_FILETYPE_PEM) == 1 &&
+	       SSL_CTX_check_private_key(ctx) == 1;
+}
+
+static int tls_server_ctx_new(struct sw_trunk *t)
+{
+	SSL_CTX *ctx = tls_ctx_new(TLS_server_method());
+	if (!ctx)
+		return -ENOMEM;
+	if (!tls_ctx_use_cert(ctx, t)) {
 		log_ssl_errors("TLS listener: cannot load the certificate or key");
 		SSL_CTX_free(ctx);
 		return -EINVAL;
@@ -1203,15 +1195,9 @@ static int tls_server_ctx_new(struct sw_trunk *t)
 
 static int tls_client_ctx_new(struct sw_trunk *t)
 {
-	SSL_CTX *ctx = SSL_CTX_new(TLS_client_method());
+	SSL_CTX *ctx = tls_ctx_new(TLS_client_method());
 	if (!ctx)
 		return -ENOMEM;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
-	/* SIP frames by Content-Length, so a peer that drops the TCP connection
-	 * without close_notify (many do) is closing, not truncating. */
-	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
-	SSL_CTX_set_mode(ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
-	                          SSL_MODE_RELEASE_BUFFERS);
 	SSL_CTX_set_verify(ctx, t->cfg.tls_verify ? SSL_VERIFY_PEER : SSL_VERIFY_NONE, NULL);
 	int ok = t->tls_ca_file ? SSL_CTX_load_verify_locations(ctx, t->tls_ca_file, NULL)
 	                        : SSL_CTX_set_default_verify_paths(ctx);
@@ -1221,9 +1207,7 @@ static int tls_client_ctx_new(struct sw_trunk *t)
 		return -EINVAL;
 	}
 	/* Trunks that ask for a client certificate get ours. */
-	if (t->tls_cert_file && t->tls_key_file &&
-	    (SSL_CTX_use_certificate_chain_file(ctx, t->tls_cert_file) != 1 ||
-	     SSL_CTX_use_PrivateKey_file(ctx, t->tls_key_file, SSL_FILETYPE_PEM) != 1)) {
+	if (t->tls_cert_file && t->tls_key_file && !tls_ctx_use_cert(ctx, t)) {
 		log_ssl_errors("TLS client: cannot load the certificate or key");
 		SSL_CTX_free(ctx);
 		return -EINVAL;
@@ -1239,7 +1223,7 @@ static int tls_client_identity(struct conn *c, const char *tls_name)
 	X509_VERIFY_PARAM *vp = SSL_get0_param(c->ssl);
 	struct sockaddr_storage num;
 	if (tls_name && *tls_name) {
-		if (parse_numeric(tls_name, &num) == 0)
+		if (sw_sockaddr_parse(tls_name, &num) == 0)
 			return X509_VERIFY_PARAM_set1_ip_asc(vp, tls_name) == 1 ? 0 : -EINVAL;
 		if (SSL_set_tlsext_host_name(c->ssl, tls_name) != 1 ||
 		    SSL_set1_host(c->ssl, tls_name) != 1)
@@ -1408,7 +1392,7 @@ int sw_trunk_new(struct sw_trunk **out, const struct sw_trunk_config *cfg)
 		err = -ENOMEM;
 		goto fail;
 	}
-	if (parse_numeric(t->bind, &t->bind_addr) < 0) {
+	if (sw_sockaddr_parse(t->bind, &t->bind_addr) < 0) {
 		LOG_WARN(SUBSYS, "bind address %s is not a numeric IPv4/IPv6 address", t->bind);
 		err = -EINVAL;
 		goto fail;
