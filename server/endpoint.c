@@ -332,10 +332,25 @@ static bool via_stamp(struct sw_endpoint *ep, const struct sip_msg *m, const str
 
 /* ---- what the transports deliver ---- */
 
-static void answer_unparsed(struct sw_endpoint *ep, struct sw_flow *f,
+static bool is_websocket(const struct sw_flow *f) { return f->tp == SW_TP_WS || f->tp == SW_TP_WSS; }
+
+/* Answer a request that failed to parse but can be answered (err->status),
+ * statelessly, on the flow it came from — with received/rport in its Via like
+ * any other answer over UDP/TCP/TLS. */
+static void answer_unparsed(struct sw_endpoint *ep, struct sw_flow *f, const char *buf,
+                            size_t len, enum sip_parse_mode mode,
                             const struct sip_parse_error *err)
 {
-	response_start(ep, ep->msg, err->status, err->reason);
+	const struct sip_msg *m = ep->msg;
+	if (!is_websocket(f) && sip_msg_via(m)->host.p && via_stamp(ep, m, f, buf, len)) {
+		size_t used;
+		struct sip_parse_error e2;
+		if (sip_msg_parse(ep->stamped_msg, ep->stamped.p, ep->stamped.len, mode, &used,
+		                  &e2) == SIP_PARSE_ERROR &&
+		    e2.status)
+			m = ep->stamped_msg;
+	}
+	response_start(ep, m, err->status, err->reason);
 	sip_build_body(&ep->out, NULL, (sip_pl){0});
 	if (!ep->out.error)
 		sw_flow_send(f, ep->out.p, ep->out.len);
@@ -364,8 +379,8 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 		if (err.status) {
 			LOG_INFO("sip", "%s %s: answered %d %s", sw_tp_name(f->tp), f->peer_str,
 			         err.status, err.reason);
-			answer_unparsed(ep, f, &err);
-		} else if (f->tp == SW_TP_WS || f->tp == SW_TP_WSS) {
+			answer_unparsed(ep, f, buf, len, mode, &err);
+		} else if (is_websocket(f)) {
 			/* RFC 7118 §5: a WebSocket message must be one SIP
 			 * message; this one cannot even be answered. */
 			LOG_INFO("sip", "%s %s: not a SIP message (%s); closing with 1007",
@@ -383,7 +398,7 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 	const struct sip_msg *m = ep->msg;
 	if (sip_msg_is_request(m)) {
 		ep->stats.requests++;
-		if (f->tp != SW_TP_WS && f->tp != SW_TP_WSS && via_stamp(ep, m, f, buf, len)) {
+		if (!is_websocket(f) && via_stamp(ep, m, f, buf, len)) {
 			struct sip_parse_error e2;
 			if (sip_msg_parse(ep->stamped_msg, ep->stamped.p, ep->stamped.len, mode, &used,
 			                  &e2) == SIP_PARSE_OK)
