@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
+#include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <openssl/evp.h>
@@ -1296,8 +1297,11 @@ static int run_load(struct ctx *x)
 	double cli_us = st->ok ? (client1 - client0) / (double)st->ok : 0;
 	double cli_load = (client1 - client0) / 1e6 / secs;
 	/* What else ran on each pinned core: its busy share minus our own. */
-	double srv_other = srv_core.busy >= 0 && have_server ? srv_core.busy - srv_load : -1;
-	double cli_other = cli_core.busy >= 0 ? cli_core.busy - cli_load : -1;
+	/* Both are counted in ticks, so a quiet core can come out a little
+	 * below zero: that is zero. */
+	double srv_other =
+	    srv_core.busy >= 0 && have_server ? fmax(0, srv_core.busy - srv_load) : -1;
+	double cli_other = cli_core.busy >= 0 ? fmax(0, cli_core.busy - cli_load) : -1;
 
 	printf("bench_register %s: %s, %u connections (%u failed to open), %u outstanding each\n",
 	       o->label, o->rate > 0 ? "paced" : "closed loop", x->opened, x->connect_failed,
