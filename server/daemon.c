@@ -139,7 +139,14 @@ int sw_daemon_run(const struct sipwire_config *cfg)
 	         SIPWIRE_VERSION, cfg->mode == SIPWIRE_MODE_LOCAL ? "local" : "passthrough",
 	         cfg->realm, cfg->n_users, cfg->n_users == 1 ? "" : "s");
 	g_main_loop_run(d.loop);
-	LOG_INFO("daemon", "stopped");
+	struct sw_endpoint_stats st;
+	sw_endpoint_stats(d.ep, &st);
+	LOG_INFO("daemon",
+	         "stopped after %llu requests, %llu responses, %llu unparsable messages, "
+	         "%llu keep-alives; %zu bindings and %zu transactions were live",
+	         (unsigned long long)st.requests, (unsigned long long)st.responses,
+	         (unsigned long long)st.parse_errors, (unsigned long long)st.keepalives, st.bindings,
+	         st.transactions);
 	rc = 0;
 out:
 	sw_ws_free(d.ws);

@@ -20,7 +20,6 @@
 
 struct sw_endpoint {
 	const struct sipwire_config *cfg;
-	GMainContext *ctx;
 	GSource *timer; /* fires at the earliest transaction or registrar deadline */
 	struct sip_msg *msg; /* the parser, reused for every message */
 	struct sip_msg *stamped_msg;
@@ -475,7 +474,6 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 		return -ENOMEM;
 	int rc = -ENOMEM;
 	ep->cfg = cfg;
-	ep->ctx = ctx;
 	ep->tag_seed = g_random_int();
 	sip_buf_init(&ep->out, cfg->sip.limits.max_msg_size);
 	sip_buf_init(&ep->stamped, cfg->sip.limits.max_msg_size + 256);
