@@ -266,6 +266,12 @@ static bool utf8_valid(const unsigned char *p, size_t n)
 {
 	size_t i = 0;
 	while (i < n) {
+		/* SIP is nearly all ASCII: skip it eight bytes at a time. */
+		uint64_t w;
+		if (n - i >= 8 && (memcpy(&w, p + i, 8), (w & 0x8080808080808080ull) == 0)) {
+			i += 8;
+			continue;
+		}
 		unsigned char b = p[i];
 		if (b < 0x80) {
 			i++;
