@@ -130,7 +130,12 @@ static void respond_built(struct sw_endpoint *ep, struct sip_txn *txn)
 
 static void respond(struct sw_endpoint *ep, struct sip_txn *txn, int status, const char *reason)
 {
-	response_start(ep, sip_txn_request(txn), status, reason);
+	const struct sip_msg *req = sip_txn_request(txn);
+	if (!req) {
+		LOG_WARN("sip", "out of memory: a %d not sent", status);
+		return;
+	}
+	response_start(ep, req, status, reason);
 	if (status == 405 || status == 501)
 		sip_build_header(&ep->out, "Allow", sip_pl_from_cstr(EP_ALLOW));
 	sip_build_body(&ep->out, NULL, (sip_pl){0});

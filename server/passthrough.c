@@ -363,13 +363,14 @@ static void fwd_maybe_free(struct pt_fwd *w)
 
 static void answer_browser(struct pt_fwd *w, int status, const char *reason)
 {
-	if (!w->server)
+	const struct sip_msg *req = w->server ? sip_txn_request(w->server) : NULL;
+	if (!req)
 		return;
 	struct sip_buf *b = &w->pt->out;
 	sip_buf_reset(b);
 	char tag[20];
 	int n = snprintf(tag, sizeof tag, "%08x", g_random_int());
-	sip_build_response(b, sip_txn_request(w->server), status, reason, (sip_pl){tag, (size_t)n});
+	sip_build_response(b, req, status, reason, (sip_pl){tag, (size_t)n});
 	sip_build_body(b, NULL, (sip_pl){0});
 	if (!b->error)
 		sip_txn_server_respond(w->server, b->p, b->len, (uint64_t)g_get_monotonic_time() / 1000);

@@ -45,7 +45,10 @@ struct sip_txn {
 	void *user;
 
 	struct txn_bytes req_bytes;
-	struct sip_msg *req; /* parsed copy of req_bytes */
+	/* Parsed copy of req_bytes. A server transaction parses it only when
+	 * something needs it (a retransmission to match, the TU asking): most
+	 * end — a REGISTER answered over a WebSocket — without that. */
+	struct sip_msg *req;
 	enum sip_method method;
 	sip_pl branch; /* into req_bytes */
 	bool rfc2543;  /* server: no magic cookie, matched by §17.2.3's old rules */
@@ -370,8 +373,31 @@ static void txn_linger(struct sip_txn *x, uint64_t unreliable_ms, uint64_t now)
 		txn_terminate(x); /* out of memory: ending early is the safe side */
 }
 
+/* The request parsed (see struct sip_txn), or NULL when memory ran out. A
+ * cache filled on first use, hence the cast. */
+static const struct sip_msg *txn_req(const struct sip_txn *cx)
+{
+	struct sip_txn *x = (struct sip_txn *)(uintptr_t)cx;
+	if (x->req)
+		return x->req;
+	struct sip_msg *m = sip_msg_new(NULL);
+	size_t consumed;
+	struct sip_parse_error err;
+	if (!m || sip_msg_parse(m, x->req_bytes.p, x->req_bytes.len, SIP_PARSE_DATAGRAM, &consumed,
+	                        &err) != SIP_PARSE_OK) {
+		sip_msg_free(m);
+		return NULL;
+	}
+	return x->req = m;
+}
+
+/* A transaction keeping a copy of the request in bytes. parsed: the caller's
+ * parse of the same bytes (a server transaction), whose method and branch are
+ * taken over; NULL: parse the copy now (a client transaction, whose request
+ * is checked here). */
 static struct sip_txn *txn_alloc(struct sip_txn_layer *l, enum sip_txn_kind kind,
-                                 const struct sip_txn_dest *dest, const char *bytes, size_t len)
+                                 const struct sip_txn_dest *dest, const char *bytes, size_t len,
+                                 const struct sip_msg *parsed)
 {
 	struct sip_txn *x = calloc(1, sizeof(*x));
 	if (!x)
@@ -384,21 +410,23 @@ static struct sip_txn *txn_alloc(struct sip_txn_layer *l, enum sip_txn_kind kind
 		x->timers[s].txn = x;
 		x->timers[s].slot = (enum timer_slot)s;
 	}
-	x->req = sip_msg_new(NULL);
-	if (!x->req || bytes_set(&x->req_bytes, bytes, len)) {
+	if (bytes_set(&x->req_bytes, bytes, len)) {
 		txn_free(x);
 		return NULL;
 	}
-	size_t consumed;
-	struct sip_parse_error err;
-	if (sip_msg_parse(x->req, x->req_bytes.p, x->req_bytes.len, SIP_PARSE_DATAGRAM, &consumed,
-	                  &err) != SIP_PARSE_OK ||
-	    !sip_msg_is_request(x->req)) {
+	if (parsed) {
+		sip_pl b = sip_msg_via(parsed)->branch;
+		x->method = sip_msg_method(parsed);
+		x->branch = (sip_pl){b.p ? x->req_bytes.p + (b.p - bytes) : NULL, b.l};
+		return x;
+	}
+	const struct sip_msg *r = txn_req(x);
+	if (!r || !sip_msg_is_request(r)) {
 		txn_free(x);
 		return NULL;
 	}
-	x->method = sip_msg_method(x->req);
-	x->branch = sip_msg_via(x->req)->branch;
+	x->method = sip_msg_method(r);
+	x->branch = sip_msg_via(r)->branch;
 	return x;
 }
 
@@ -435,8 +463,10 @@ static bool server_method_matches(const struct sip_txn *x, const struct sip_msg 
 	enum sip_method mm = sip_msg_method(m);
 	if (mm == SIP_METHOD_ACK)
 		return x->method == SIP_METHOD_INVITE;
-	if (mm == SIP_METHOD_OTHER || x->method == SIP_METHOD_OTHER)
-		return sip_pl_eq(sip_msg_method_name(m), sip_msg_method_name(x->req));
+	if (mm == SIP_METHOD_OTHER || x->method == SIP_METHOD_OTHER) {
+		const struct sip_msg *r = txn_req(x);
+		return r && sip_pl_eq(sip_msg_method_name(m), sip_msg_method_name(r));
+	}
 	return mm == x->method;
 }
 
@@ -444,8 +474,8 @@ static bool server_method_matches(const struct sip_txn *x, const struct sip_msg 
  * request is matched as (ACK and CANCEL match an INVITE by number only). */
 static bool match_2543(const struct sip_txn *x, const struct sip_msg *m, bool ack, bool any_to)
 {
-	const struct sip_msg *r = x->req;
-	if (!sip_pl_eq(sip_msg_call_id(m), sip_msg_call_id(r)))
+	const struct sip_msg *r = txn_req(x);
+	if (!r || !sip_pl_eq(sip_msg_call_id(m), sip_msg_call_id(r)))
 		return false;
 	if (!sip_pl_eq(sip_msg_ruri(m), sip_msg_ruri(r)))
 		return false;
@@ -492,8 +522,9 @@ static struct sip_txn *server_find(struct sip_txn_layer *l, const struct sip_msg
 		if (!flow_matches(x, from))
 			continue;
 		if (cookie) {
-			if (sip_pl_eq(x->branch, via->branch) &&
-			    same_sent_by(via, sip_msg_via(x->req)))
+			const struct sip_msg *r;
+			if (sip_pl_eq(x->branch, via->branch) && (r = txn_req(x)) &&
+			    same_sent_by(via, sip_msg_via(r)))
 				return x;
 		} else if (match_2543(x, m, mm == SIP_METHOD_ACK && !cancel_target,
 		                      cancel_target)) {
@@ -719,7 +750,10 @@ static void ist_on_timer(struct sip_txn *x, enum timer_slot slot, uint64_t now)
 			return; /* the TU responded already */
 		struct sip_buf b;
 		sip_buf_init(&b, 0);
-		sip_build_response(&b, x->req, 100, NULL, SIP_PL_NULL);
+		const struct sip_msg *r = txn_req(x);
+		if (!r)
+			return;
+		sip_build_response(&b, r, 100, NULL, SIP_PL_NULL);
 		sip_build_body(&b, NULL, SIP_PL_NULL);
 		if (!b.error && bytes_set(&x->last_resp, b.p, b.len) == 0) {
 			x->last_status = 100;
@@ -936,12 +970,13 @@ static int server_new(struct sip_txn_layer *l, const struct sip_msg *msg,
 {
 	bool invite = sip_msg_method(msg) == SIP_METHOD_INVITE;
 	sip_pl raw = sip_msg_raw(msg);
-	struct sip_txn *x = txn_alloc(l, invite ? SIP_TXN_IST : SIP_TXN_NIST, from, raw.p, raw.l);
+	struct sip_txn *x =
+		txn_alloc(l, invite ? SIP_TXN_IST : SIP_TXN_NIST, from, raw.p, raw.l, msg);
 	if (!x)
 		return -ENOMEM;
 	x->is_server = true;
 	x->rfc2543 = !has_cookie(x->branch);
-	x->hash = x->rfc2543 ? hash_pl(sip_msg_call_id(x->req)) : hash_pl(x->branch);
+	x->hash = x->rfc2543 ? hash_pl(sip_msg_call_id(msg)) : hash_pl(x->branch);
 	x->state = invite ? SIP_TXN_PROCEEDING : SIP_TXN_TRYING;
 	txn_link(l, x);
 	if (invite && l->cfg.trying_delay_ms != SIP_TXN_NO_TRYING) {
@@ -1003,7 +1038,8 @@ int sip_txn_client_new(struct sip_txn_layer *layer, const char *bytes, size_t le
 		return -EEXIST;
 
 	bool invite = method == SIP_METHOD_INVITE;
-	struct sip_txn *x = txn_alloc(layer, invite ? SIP_TXN_ICT : SIP_TXN_NICT, dest, bytes, len);
+	struct sip_txn *x =
+		txn_alloc(layer, invite ? SIP_TXN_ICT : SIP_TXN_NICT, dest, bytes, len, NULL);
 	if (!x)
 		return -ENOMEM;
 	if (user_cb)
@@ -1124,7 +1160,7 @@ enum sip_txn_state sip_txn_state(const struct sip_txn *txn)
 }
 const struct sip_msg *sip_txn_request(const struct sip_txn *txn)
 {
-	return txn->req;
+	return txn_req(txn);
 }
 const struct sip_txn_dest *sip_txn_dest(const struct sip_txn *txn)
 {

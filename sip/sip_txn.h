@@ -188,7 +188,8 @@ void sip_txn_set_user(struct sip_txn *txn, const struct sip_txn_user *user_cb, v
 void *sip_txn_user_data(const struct sip_txn *txn);
 enum sip_txn_kind sip_txn_kind(const struct sip_txn *txn);
 enum sip_txn_state sip_txn_state(const struct sip_txn *txn);
-/* The transaction's own parsed copy of its request. */
+/* The transaction's own parsed copy of its request. A server transaction
+ * parses it on first use, so this returns NULL only when memory ran out. */
 const struct sip_msg *sip_txn_request(const struct sip_txn *txn);
 const struct sip_txn_dest *sip_txn_dest(const struct sip_txn *txn);
 /* The status of the last response sent (server) or received (client), 0 if none. */
