@@ -26,7 +26,8 @@ function binaryPath() {
 
 class Daemon {
 	// options: ports {ws, wss, sip, tls} (0 or absent = off), realm, users
-	// {name: password}, set {key: value} for --set, logLevel, extraArgs.
+	// {name: password}, set {key: value} for --set, logLevel, extraArgs,
+	// stateDir (default: a fresh one, removed at stop).
 	constructor(options) {
 		this.options = options;
 		this.ports = Object.assign({ ws: 0, wss: 0, sip: 0, tls: 0 }, options.ports);
@@ -52,7 +53,10 @@ class Daemon {
 	}
 
 	async start() {
-		this.stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipwire-integ-'));
+		// options.stateDir: a directory the test owns (kept after stop, e.g.
+		// to start again with what the first run created).
+		this.stateDir = this.options.stateDir ||
+			fs.mkdtempSync(path.join(os.tmpdir(), 'sipwire-integ-'));
 		// The daemon reads SIPWIRE_* variables as configuration and refuses
 		// unknown ones (SIPWIRE_BIN among them): it gets only its flags.
 		const env = Object.fromEntries(Object.entries(process.env)
@@ -134,7 +138,8 @@ class Daemon {
 	}
 
 	cleanup() {
-		if (this.stateDir) fs.rmSync(this.stateDir, { recursive: true, force: true });
+		if (this.stateDir && !this.options.stateDir)
+			fs.rmSync(this.stateDir, { recursive: true, force: true });
 		this.stateDir = null;
 	}
 
