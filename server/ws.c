@@ -493,6 +493,11 @@ static int add_vhost(struct sw_ws *ws, const char *name, unsigned port, bool tls
 	info.protocols = ws->protocols;
 	info.retry_and_idle_policy = &ws->retry;
 	info.options = 0; /* UTF-8 is checked in deliver() */
+	/* libwebsockets 4.1 with IPv6 on writes an IPv4 bind address into the
+	 * wrong field of a sockaddr_in6 and so listens on every interface:
+	 * an IPv4 address gets an IPv4 socket. */
+	if (!strchr(ws->cfg.bind, ':'))
+		info.options |= LWS_SERVER_OPTION_DISABLE_IPV6;
 	if (tls) {
 		info.ssl_cert_filepath = ws->cfg.cert_file;
 		info.ssl_private_key_filepath = ws->cfg.key_file;

@@ -86,3 +86,25 @@ test('Origin: the page must come from this host unless a list says otherwise', a
 	assert.equal(await handshake(listed, `http://127.0.0.1:${listed}`), 'refused',
 		'with a list, only the list');
 });
+
+// Another loopback address reaches any socket bound to all interfaces, and
+// nothing bound to 127.0.0.1 alone.
+function tcpReachable(host, port) {
+	return new Promise((resolve) => {
+		const s = require('node:net').connect({ host, port }, () => {
+			s.destroy();
+			resolve(true);
+		});
+		s.on('error', () => resolve(false));
+	});
+}
+
+test('the listeners bind listen.bind only, not every interface', async (t) => {
+	const ws = nextPort(), wss = nextPort(), sip = nextPort();
+	const daemon = await startDaemon({ ports: { ws, wss, sip } });
+	t.after(() => daemon.stop());
+	for (const port of [ws, wss, sip]) {
+		assert.equal(await tcpReachable('127.0.0.1', port), true, `port ${port} on 127.0.0.1`);
+		assert.equal(await tcpReachable('127.0.0.2', port), false, `port ${port} on 127.0.0.2`);
+	}
+});
