@@ -9,12 +9,16 @@
 #include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
+#include <regex.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 #include <unistd.h>
+
+#include "sip/sip_uri.h"
 
 enum opt_type {
 	OPT_STR,       /* any string without control characters, may be empty */
@@ -169,6 +173,9 @@ static void users_free(struct sipwire_config *cfg)
 	cfg->n_users = 0;
 }
 
+static void trunks_free(struct sipwire_config *cfg);
+static void routes_free(struct sipwire_config *cfg);
+
 void sipwire_config_free(struct sipwire_config *cfg)
 {
 	free(cfg->config_file);
@@ -180,6 +187,8 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	strlist_free(&cfg->ws.allowed_origins);
 	free(cfg->realm);
 	users_free(cfg);
+	trunks_free(cfg);
+	routes_free(cfg);
 	free(cfg->pbx.host);
 	free(cfg->state_dir);
 	memset(cfg, 0, sizeof(*cfg));
@@ -687,6 +696,595 @@ static void users_from_json(struct sipwire_config *cfg, const cJSON *arr,
 	}
 }
 
+/* ---- trunks and routes ---- */
+
+static char *dup_or_oom(const char *s, struct config_errors *errs)
+{
+	char *copy = strdup(s);
+	if (!copy)
+		errs->oom = true;
+	return copy;
+}
+
+static void wipe_free(char *s)
+{
+	if (!s)
+		return;
+	/* volatile: keep the wipe from being optimised away */
+	volatile char *p = s;
+	for (size_t k = 0; p[k]; k++)
+		p[k] = 0;
+	free(s);
+}
+
+static void trunk_clear(struct sipwire_trunk *t)
+{
+	free(t->name);
+	free(t->uri);
+	free(t->outbound_proxy);
+	free(t->username);
+	wipe_free(t->password);
+	strlist_free(&t->allow_from);
+	free(t->where);
+	free(t->register_where);
+	memset(t, 0, sizeof(*t));
+}
+
+static void trunks_free(struct sipwire_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_trunks; i++)
+		trunk_clear(&cfg->trunks[i]);
+	free(cfg->trunks);
+	cfg->trunks = NULL;
+	cfg->n_trunks = 0;
+}
+
+static void route_clear(struct sipwire_route *r)
+{
+	free(r->match_user);
+	free(r->match_regex);
+	free(r->match_domain);
+	free(r->prepend);
+	free(r->target);
+	free(r->where);
+	memset(r, 0, sizeof(*r));
+}
+
+static void routes_free(struct sipwire_config *cfg)
+{
+	for (size_t i = 0; i < cfg->n_routes; i++)
+		route_clear(&cfg->routes[i]);
+	free(cfg->routes);
+	cfg->routes = NULL;
+	cfg->n_routes = 0;
+}
+
+/* Trunk names are route targets and flag arguments: a short token that
+ * cannot be confused with the built-in targets. */
+static bool trunk_name_valid(const char *s)
+{
+	size_t n = strlen(s);
+	if (n == 0 || n > 64 || strcmp(s, "echo") == 0 || strcmp(s, "user") == 0)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || *s == '-' || *s == '_' || *s == '.'))
+			return false;
+	return true;
+}
+
+static ssize_t find_trunk(const struct sipwire_config *cfg, const char *name, size_t len)
+{
+	for (size_t i = 0; i < cfg->n_trunks; i++)
+		if (strlen(cfg->trunks[i].name) == len &&
+		    memcmp(cfg->trunks[i].name, name, len) == 0)
+			return (ssize_t)i;
+	return -1;
+}
+
+/* A URI the gateway can send requests to: sip: or sips: with a host. */
+static bool sip_target_uri_valid(const char *s)
+{
+	struct sip_uri uri;
+	if (has_control(s) || sip_uri_parse(sip_pl_from_cstr(s), &uri) != 0)
+		return false;
+	return (uri.scheme == SIP_URI_SIP || uri.scheme == SIP_URI_SIPS) &&
+	       uri.host_type != SIP_URI_HOST_NONE;
+}
+
+/* A numeric IPv4 or IPv6 address, optionally with a /prefix length. */
+static bool addr_prefix_valid(const char *s)
+{
+	char buf[64];
+	unsigned char addr[16];
+	const char *slash = strchr(s, '/');
+	size_t alen = slash ? (size_t)(slash - s) : strlen(s);
+	if (alen == 0 || alen >= sizeof(buf))
+		return false;
+	memcpy(buf, s, alen);
+	buf[alen] = 0;
+	unsigned max;
+	if (inet_pton(AF_INET, buf, addr) == 1)
+		max = 32;
+	else if (inet_pton(AF_INET6, buf, addr) == 1)
+		max = 128;
+	else
+		return false;
+	if (!slash)
+		return true;
+	unsigned long long len;
+	return parse_decimal(slash + 1, &len) && len <= max;
+}
+
+/* Characters a SIP user part holds unescaped (RFC 3261 §25.1: unreserved and
+ * user-unreserved), which covers dialled numbers and names alike. */
+static bool user_part_valid(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') ||
+		      (*s >= '0' && *s <= '9') || strchr("-_.!~*'()&=+$,;?/", *s)))
+			return false;
+	return true;
+}
+
+/* Append a trunk; NULL (and an error under name_at or uri_at) when the
+ * name or URI is unusable. */
+static struct sipwire_trunk *add_trunk(struct sipwire_config *cfg, const char *where,
+                                       const char *name_at, const char *uri_at, const char *name,
+                                       const char *uri, struct config_errors *errs)
+{
+	bool ok = true;
+	if (!trunk_name_valid(name)) {
+		add_error(errs, name_at,
+		          "must be a name of letters, digits, '-', '_' or '.' (at most 64), "
+		          "not echo or user");
+		ok = false;
+	} else if (find_trunk(cfg, name, strlen(name)) >= 0) {
+		add_error(errs, name_at, "duplicate trunk name '%s'", name);
+		ok = false;
+	}
+	if (!sip_target_uri_valid(uri)) {
+		add_error(errs, uri_at, "must be a sip: or sips: URI with a host");
+		ok = false;
+	}
+	if (!ok)
+		return NULL;
+	struct sipwire_trunk *nt = realloc(cfg->trunks, (cfg->n_trunks + 1) * sizeof(*nt));
+	if (!nt) {
+		errs->oom = true;
+		return NULL;
+	}
+	cfg->trunks = nt;
+	struct sipwire_trunk *t = &cfg->trunks[cfg->n_trunks];
+	memset(t, 0, sizeof(*t));
+	t->expires = 600;
+	t->name = dup_or_oom(name, errs);
+	t->uri = dup_or_oom(uri, errs);
+	t->outbound_proxy = dup_or_oom("", errs);
+	t->where = dup_or_oom(where, errs);
+	t->register_where = dup_or_oom("", errs);
+	if (errs->oom) {
+		trunk_clear(t);
+		return NULL;
+	}
+	cfg->n_trunks++;
+	return t;
+}
+
+static void trunk_set_auth(struct sipwire_trunk *t, const char *user, size_t ulen,
+                           const char *password, size_t plen, struct config_errors *errs)
+{
+	char *u = strndup(user, ulen);
+	char *p = strndup(password, plen);
+	if (!u || !p) {
+		free(u);
+		wipe_free(p);
+		errs->oom = true;
+		return;
+	}
+	free(t->username);
+	wipe_free(t->password);
+	t->username = u;
+	t->password = p;
+}
+
+static void trunk_set_register(struct sipwire_trunk *t, bool on, const char *where,
+                               struct config_errors *errs)
+{
+	t->register_enabled = on;
+	replace_str(&t->register_where, on ? where : "", errs);
+}
+
+/* "NAME=URI" from --trunk or SIPWIRE_TRUNKS. */
+static void add_trunk_spec(struct sipwire_config *cfg, const char *where, const char *spec,
+                           size_t len, struct config_errors *errs)
+{
+	const char *eq = memchr(spec, '=', len);
+	if (!eq) {
+		add_error(errs, where, "must be NAME=URI");
+		return;
+	}
+	char *name = strndup(spec, (size_t)(eq - spec));
+	char *uri = strndup(eq + 1, len - (size_t)(eq - spec) - 1);
+	if (name && uri)
+		add_trunk(cfg, where, where, where, name, uri, errs);
+	else
+		errs->oom = true;
+	free(name);
+	free(uri);
+}
+
+/* "NAME=USER:PASSWORD" from --trunk-auth or SIPWIRE_TRUNK_AUTH. Nothing after
+ * the '=' is ever quoted in an error. */
+static void trunk_auth_spec(struct sipwire_config *cfg, const char *where, const char *spec,
+                            size_t len, struct config_errors *errs)
+{
+	const char *eq = memchr(spec, '=', len);
+	const char *colon = eq ? memchr(eq + 1, ':', len - (size_t)(eq + 1 - spec)) : NULL;
+	if (!eq || !colon) {
+		add_error(errs, where, "must be NAME=USER:PASSWORD");
+		return;
+	}
+	ssize_t t = find_trunk(cfg, spec, (size_t)(eq - spec));
+	if (t < 0) {
+		add_error(errs, where, "unknown trunk '%.*s'", (int)(eq - spec), spec);
+		return;
+	}
+	size_t ulen = (size_t)(colon - eq - 1), plen = len - (size_t)(colon + 1 - spec);
+	if (!ulen || !plen || memchr(eq + 1, 0x7f, ulen + 1 + plen)) {
+		add_error(errs, where, "user name or password is empty");
+		return;
+	}
+	trunk_set_auth(&cfg->trunks[t], eq + 1, ulen, colon + 1, plen, errs);
+}
+
+/* "NAME" from --trunk-register or SIPWIRE_TRUNK_REGISTER. */
+static void trunk_register_spec(struct sipwire_config *cfg, const char *where, const char *spec,
+                                size_t len, struct config_errors *errs)
+{
+	ssize_t t = find_trunk(cfg, spec, len);
+	if (t < 0) {
+		add_error(errs, where, "unknown trunk '%.*s'", (int)(len > 64 ? 64 : len), spec);
+		return;
+	}
+	trunk_set_register(&cfg->trunks[t], true, where, errs);
+}
+
+static void trunks_from_json(struct sipwire_config *cfg, const cJSON *arr,
+                             struct config_errors *errs)
+{
+	if (!cJSON_IsArray(arr)) {
+		add_error(errs, "trunks", "must be an array of {\"name\", \"uri\", ...}");
+		return;
+	}
+	static const char *const keys[] = {"name",     "uri",      "outbound_proxy", "username",
+	                                   "password", "register", "expires",        "allow_from"};
+	enum { K_NAME, K_URI, K_PROXY, K_USER, K_PASSWORD, K_REGISTER, K_EXPIRES, K_ALLOW, K_N };
+	size_t i = 0;
+	for (const cJSON *o = arr->child; o; o = o->next, i++) {
+		char at[64], key_at[K_N][96], unknown_at[400];
+		const cJSON *val[K_N] = {0};
+		bool bad = false;
+		snprintf(at, sizeof(at), "trunks[%zu]", i);
+		for (size_t k = 0; k < K_N; k++)
+			snprintf(key_at[k], sizeof(key_at[k]), "%s.%s", at, keys[k]);
+		if (!cJSON_IsObject(o)) {
+			add_error(errs, at, "must be an object {\"name\", \"uri\", ...}");
+			continue;
+		}
+		for (const cJSON *c = o->child; c; c = c->next) {
+			int k = lookup_name(c->string, keys, K_N);
+			if (k < 0) {
+				snprintf(unknown_at, sizeof(unknown_at), "%s.%s", at, c->string);
+				add_error(errs, unknown_at, "unknown key");
+				bad = true;
+			} else if (val[k]) {
+				add_error(errs, key_at[k], "duplicate key");
+				bad = true;
+			} else {
+				val[k] = c;
+			}
+		}
+		for (int k = K_NAME; k <= K_PASSWORD; k++)
+			if (val[k] && !cJSON_IsString(val[k])) {
+				add_error(errs, key_at[k], "must be a string");
+				bad = true;
+			}
+		if (!val[K_NAME]) {
+			add_error(errs, key_at[K_NAME], "missing");
+			bad = true;
+		}
+		if (!val[K_URI]) {
+			add_error(errs, key_at[K_URI], "missing");
+			bad = true;
+		}
+		const char *proxy = cJSON_IsString(val[K_PROXY]) ? val[K_PROXY]->valuestring : "";
+		if (*proxy && !sip_target_uri_valid(proxy)) {
+			add_error(errs, key_at[K_PROXY], "must be a sip: or sips: URI with a host");
+			bad = true;
+		}
+		const char *user = cJSON_IsString(val[K_USER]) ? val[K_USER]->valuestring : NULL;
+		const char *pw =
+		    cJSON_IsString(val[K_PASSWORD]) ? val[K_PASSWORD]->valuestring : NULL;
+		if (user && (!*user || has_control(user))) {
+			add_error(errs, key_at[K_USER],
+			          "must be non-empty, without control characters");
+			bad = true;
+		}
+		if (pw && (!*pw || has_control(pw))) {
+			add_error(errs, key_at[K_PASSWORD],
+			          "must be non-empty, without control characters");
+			bad = true;
+		}
+		if (user && !pw && !val[K_PASSWORD]) {
+			add_error(errs, key_at[K_PASSWORD], "missing (needed with username)");
+			bad = true;
+		} else if (pw && !user && !val[K_USER]) {
+			add_error(errs, key_at[K_USER], "missing (needed with password)");
+			bad = true;
+		}
+		if (val[K_REGISTER] && !cJSON_IsBool(val[K_REGISTER])) {
+			add_error(errs, key_at[K_REGISTER], "must be true or false");
+			bad = true;
+		}
+		unsigned expires = 600;
+		if (val[K_EXPIRES]) {
+			double d =
+			    cJSON_IsNumber(val[K_EXPIRES]) ? val[K_EXPIRES]->valuedouble : -1;
+			if (d < 60 || d > 86400 || d != (double)(unsigned)d) {
+				add_error(errs, key_at[K_EXPIRES], "must be an integer 60..86400");
+				bad = true;
+			} else {
+				expires = (unsigned)d;
+			}
+		}
+		struct sipwire_strlist allow = {0};
+		if (val[K_ALLOW] && !cJSON_IsArray(val[K_ALLOW])) {
+			add_error(errs, key_at[K_ALLOW], "must be an array of addresses");
+			bad = true;
+		} else if (val[K_ALLOW]) {
+			size_t j = 0;
+			for (const cJSON *e = val[K_ALLOW]->child; e; e = e->next, j++) {
+				char item_at[128];
+				snprintf(item_at, sizeof(item_at), "%s[%zu]", key_at[K_ALLOW], j);
+				if (!cJSON_IsString(e) || !addr_prefix_valid(e->valuestring)) {
+					add_error(errs, item_at,
+					          "must be a numeric IPv4 or IPv6 address, "
+					          "optionally with /prefix");
+					bad = true;
+					continue;
+				}
+				char **nv = realloc(allow.v, (allow.n + 1) * sizeof(*nv));
+				if (!nv || !(nv[allow.n] = strdup(e->valuestring))) {
+					if (nv)
+						allow.v = nv;
+					errs->oom = true;
+					break;
+				}
+				allow.v = nv;
+				allow.n++;
+			}
+		}
+		struct sipwire_trunk *t = NULL;
+		if (val[K_NAME] && val[K_URI] && cJSON_IsString(val[K_NAME]) &&
+		    cJSON_IsString(val[K_URI]))
+			t = add_trunk(cfg, at, key_at[K_NAME], key_at[K_URI],
+			              val[K_NAME]->valuestring, val[K_URI]->valuestring, errs);
+		if (!t || bad) {
+			strlist_free(&allow);
+			if (t)
+				trunk_clear(&cfg->trunks[--cfg->n_trunks]);
+			continue;
+		}
+		t->expires = expires;
+		t->allow_from = allow;
+		replace_str(&t->outbound_proxy, proxy, errs);
+		if (user && pw)
+			trunk_set_auth(t, user, strlen(user), pw, strlen(pw), errs);
+		if (cJSON_IsTrue(val[K_REGISTER]))
+			trunk_set_register(t, true, key_at[K_REGISTER], errs);
+	}
+}
+
+/* Append a route; where is the path its target errors are filed under. */
+static void add_route(struct sipwire_config *cfg, const char *where, const char *match_user,
+                      const char *match_regex, const char *match_domain, unsigned strip,
+                      const char *prepend, const char *target, struct config_errors *errs)
+{
+	struct sipwire_route *nr = realloc(cfg->routes, (cfg->n_routes + 1) * sizeof(*nr));
+	if (!nr) {
+		errs->oom = true;
+		return;
+	}
+	cfg->routes = nr;
+	struct sipwire_route *r = &cfg->routes[cfg->n_routes];
+	memset(r, 0, sizeof(*r));
+	r->strip = strip;
+	if (match_user)
+		r->match_user = dup_or_oom(match_user, errs);
+	if (match_regex)
+		r->match_regex = dup_or_oom(match_regex, errs);
+	if (match_domain)
+		r->match_domain = dup_or_oom(match_domain, errs);
+	if (prepend)
+		r->prepend = dup_or_oom(prepend, errs);
+	r->target = dup_or_oom(target, errs);
+	r->where = dup_or_oom(where, errs);
+	if (errs->oom) {
+		route_clear(r);
+		return;
+	}
+	cfg->n_routes++;
+}
+
+/* Compiled here only to report a bad expression with its key path; the dial
+ * plan compiles its own copy once. */
+static bool regex_check(const char *where, const char *re, struct config_errors *errs)
+{
+	regex_t compiled;
+	int rc = regcomp(&compiled, re, REG_EXTENDED | REG_NOSUB);
+	if (rc != 0) {
+		char why[128];
+		regerror(rc, &compiled, why, sizeof(why));
+		add_error(errs, where, "invalid regular expression: %s", why);
+		return false;
+	}
+	regfree(&compiled);
+	return true;
+}
+
+/* "PATTERN=TARGET" from --route or SIPWIRE_ROUTES: PATTERN is a user prefix,
+ * /regex/, or empty for every user. The last '=' splits, since a regular
+ * expression may hold one and a target never does. */
+static void add_route_spec(struct sipwire_config *cfg, const char *where, const char *spec,
+                           size_t len, struct config_errors *errs)
+{
+	const char *eq = NULL;
+	for (const char *p = spec; p < spec + len; p++)
+		if (*p == '=')
+			eq = p;
+	if (!eq || eq + 1 == spec + len) {
+		add_error(errs, where, "must be PATTERN=TARGET (TARGET: echo, user or a trunk)");
+		return;
+	}
+	size_t plen = (size_t)(eq - spec);
+	char *pattern = strndup(spec, plen);
+	char *target = strndup(eq + 1, len - plen - 1);
+	if (!pattern || !target) {
+		errs->oom = true;
+	} else if (plen >= 2 && pattern[0] == '/' && pattern[plen - 1] == '/') {
+		pattern[plen - 1] = 0;
+		if (regex_check(where, pattern + 1, errs))
+			add_route(cfg, where, NULL, pattern + 1, NULL, 0, NULL, target, errs);
+	} else if (plen && !user_part_valid(pattern)) {
+		add_error(errs, where, "PATTERN must be a user prefix or /regular expression/");
+	} else {
+		add_route(cfg, where, plen ? pattern : NULL, NULL, NULL, 0, NULL, target, errs);
+	}
+	free(pattern);
+	free(target);
+}
+
+static void routes_from_json(struct sipwire_config *cfg, const cJSON *arr,
+                             struct config_errors *errs)
+{
+	if (!cJSON_IsArray(arr)) {
+		add_error(errs, "routes", "must be an array of {\"match_user\", ..., \"target\"}");
+		return;
+	}
+	static const char *const keys[] = {"match_user", "match_regex", "match_domain",
+	                                   "strip",      "prepend",     "target"};
+	enum { K_USER, K_REGEX, K_DOMAIN, K_STRIP, K_PREPEND, K_TARGET, K_N };
+	size_t i = 0;
+	for (const cJSON *o = arr->child; o; o = o->next, i++) {
+		char at[64], key_at[K_N][96], unknown_at[400];
+		const cJSON *val[K_N] = {0};
+		bool bad = false;
+		snprintf(at, sizeof(at), "routes[%zu]", i);
+		for (size_t k = 0; k < K_N; k++)
+			snprintf(key_at[k], sizeof(key_at[k]), "%s.%s", at, keys[k]);
+		if (!cJSON_IsObject(o)) {
+			add_error(errs, at, "must be an object {\"match_user\", ..., \"target\"}");
+			continue;
+		}
+		for (const cJSON *c = o->child; c; c = c->next) {
+			int k = lookup_name(c->string, keys, K_N);
+			if (k < 0) {
+				snprintf(unknown_at, sizeof(unknown_at), "%s.%s", at, c->string);
+				add_error(errs, unknown_at, "unknown key");
+				bad = true;
+			} else if (val[k]) {
+				add_error(errs, key_at[k], "duplicate key");
+				bad = true;
+			} else {
+				val[k] = c;
+			}
+		}
+		for (int k = K_USER; k < K_N; k++)
+			if (k != K_STRIP && val[k] && !cJSON_IsString(val[k])) {
+				add_error(errs, key_at[k], "must be a string");
+				bad = true;
+				val[k] = NULL;
+			}
+		const char *s_user = val[K_USER] ? val[K_USER]->valuestring : NULL;
+		const char *s_regex = val[K_REGEX] ? val[K_REGEX]->valuestring : NULL;
+		const char *s_domain = val[K_DOMAIN] ? val[K_DOMAIN]->valuestring : NULL;
+		const char *s_prepend = val[K_PREPEND] ? val[K_PREPEND]->valuestring : NULL;
+		if (s_user && !user_part_valid(s_user)) {
+			add_error(errs, key_at[K_USER], "must be a non-empty SIP user part prefix");
+			bad = true;
+		}
+		if (s_user && s_regex) {
+			add_error(errs, at, "give match_user or match_regex, not both");
+			bad = true;
+		}
+		if (s_regex && !regex_check(key_at[K_REGEX], s_regex, errs))
+			bad = true;
+		if (s_domain &&
+		    sip_uri_host_type_of(sip_pl_from_cstr(s_domain)) == SIP_URI_HOST_NONE) {
+			add_error(errs, key_at[K_DOMAIN], "must be a host name or IP address");
+			bad = true;
+		}
+		if (s_prepend && *s_prepend && !user_part_valid(s_prepend)) {
+			add_error(errs, key_at[K_PREPEND], "must be characters of a SIP user part");
+			bad = true;
+		}
+		unsigned strip = 0;
+		if (val[K_STRIP]) {
+			double d = cJSON_IsNumber(val[K_STRIP]) ? val[K_STRIP]->valuedouble : -1;
+			if (d < 0 || d > 64 || d != (double)(unsigned)d) {
+				add_error(errs, key_at[K_STRIP], "must be an integer 0..64");
+				bad = true;
+			} else {
+				strip = (unsigned)d;
+			}
+		}
+		if (!cJSON_GetObjectItemCaseSensitive(o, "target")) {
+			add_error(errs, key_at[K_TARGET], "missing (echo, user or a trunk name)");
+			bad = true;
+		}
+		if (bad)
+			continue;
+		add_route(cfg, key_at[K_TARGET], s_user, s_regex, s_domain, strip, s_prepend,
+		          val[K_TARGET]->valuestring, errs);
+	}
+}
+
+/* Targets name trunks that may be defined later (or in another source), so
+ * they are resolved once everything is read. */
+static void check_trunks_and_routes(struct sipwire_config *cfg, struct config_errors *errs)
+{
+	for (size_t i = 0; i < cfg->n_trunks; i++) {
+		struct sipwire_trunk *t = &cfg->trunks[i];
+		if (t->register_enabled && !(t->username && t->password))
+			add_error(errs, t->register_where,
+			          "trunk '%s' cannot register without credentials "
+			          "(username and password)",
+			          t->name);
+	}
+	for (size_t i = 0; i < cfg->n_routes; i++) {
+		struct sipwire_route *r = &cfg->routes[i];
+		if (strcmp(r->target, "echo") == 0) {
+			r->target_kind = SIPWIRE_ROUTE_TARGET_ECHO;
+			continue;
+		}
+		if (strcmp(r->target, "user") == 0) {
+			r->target_kind = SIPWIRE_ROUTE_TARGET_USER;
+			continue;
+		}
+		ssize_t t = find_trunk(cfg, r->target, strlen(r->target));
+		if (t < 0) {
+			add_error(errs, r->where,
+			          "unknown target '%.64s' (echo, user or a trunk name)", r->target);
+			continue;
+		}
+		r->target_kind = SIPWIRE_ROUTE_TARGET_TRUNK;
+		r->trunk = (size_t)t;
+	}
+}
+
 /* ---- the JSON file ---- */
 
 static void walk_object(struct sipwire_config *cfg, const cJSON *obj, const char *prefix,
@@ -713,6 +1311,10 @@ static void walk_object(struct sipwire_config *cfg, const cJSON *obj, const char
 			set_from_json(cfg, opt, path, c, errs);
 		else if (!prefix && strcmp(c->string, "users") == 0)
 			users_from_json(cfg, c, errs);
+		else if (!prefix && strcmp(c->string, "trunks") == 0)
+			trunks_from_json(cfg, c, errs);
+		else if (!prefix && strcmp(c->string, "routes") == 0)
+			routes_from_json(cfg, c, errs);
 		else if (is_section(path) && cJSON_IsObject(c))
 			walk_object(cfg, c, path, errs);
 		else if (is_section(path))
@@ -792,6 +1394,15 @@ int sipwire_config_load_file(struct sipwire_config *cfg, const char *path,
 
 /* ---- environment ---- */
 
+static const char *env_get(char **envp, const char *name)
+{
+	size_t n = strlen(name);
+	for (char **e = envp; e && *e; e++)
+		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
+			return *e + n + 1;
+	return NULL;
+}
+
 /* SIPWIRE_ + the path in capitals with '.' as '_': listen.wss_port is
  * SIPWIRE_LISTEN_WSS_PORT. */
 static void env_name(const struct option_def *opt, char *buf, size_t size)
@@ -802,24 +1413,47 @@ static void env_name(const struct option_def *opt, char *buf, size_t size)
 	buf[n] = 0;
 }
 
-static void users_from_list(struct sipwire_config *cfg, const char *label, const char *s,
-                            struct config_errors *errs)
+typedef void (*spec_fn)(struct sipwire_config *cfg, const char *where, const char *spec, size_t len,
+                        struct config_errors *errs);
+
+/* Each item of a list, separated by any of seps, labelled label[i]. Empty
+ * items between separators are skipped when the separator is white space. */
+static void each_in_list(struct sipwire_config *cfg, const char *label, const char *s,
+                         const char *seps, spec_fn fn, struct config_errors *errs)
 {
 	size_t i = 0;
+	bool skip_empty = strchr(seps, ' ') != NULL;
 	const char *p = s;
 	if (!*s)
 		return;
 	for (;;) {
-		const char *end = strchr(p, ',');
-		size_t len = end ? (size_t)(end - p) : strlen(p);
-		char at[192]; /* label (up to 140) plus an index */
-		snprintf(at, sizeof(at), "%s[%zu]", label, i++);
-		add_user_spec(cfg, at, p, len, errs);
+		size_t len = strcspn(p, seps);
+		const char *end = p[len] ? p + len : NULL;
+		if (len || !skip_empty) {
+			char at[192]; /* label (up to 140) plus an index */
+			snprintf(at, sizeof(at), "%s[%zu]", label, i++);
+			fn(cfg, at, p, len, errs);
+		}
 		if (!end)
 			break;
 		p = end + 1;
 	}
 }
+
+/* The list variables: their syntax is the flag's, items separated by ','
+ * (routes by white space, since a regular expression may hold a ','). */
+static const struct env_list {
+	const char *name;
+	const char *seps;
+	spec_fn fn;
+	bool after_trunks; /* names trunks, so it is read after SIPWIRE_TRUNKS */
+} env_lists[] = {
+    {"SIPWIRE_USERS", ",", add_user_spec, false},
+    {"SIPWIRE_TRUNKS", ",", add_trunk_spec, false},
+    {"SIPWIRE_TRUNK_AUTH", ",", trunk_auth_spec, true},
+    {"SIPWIRE_TRUNK_REGISTER", ",", trunk_register_spec, true},
+    {"SIPWIRE_ROUTES", " \t\n", add_route_spec, false},
+};
 
 int sipwire_config_apply_env(struct sipwire_config *cfg, char **envp, struct config_errors *errs)
 {
@@ -842,8 +1476,13 @@ int sipwire_config_apply_env(struct sipwire_config *cfg, char **envp, struct con
 		snprintf(at, sizeof(at), "env %s", name);
 		if (strcmp(name, "SIPWIRE_CONFIG") == 0)
 			continue;
-		if (strcmp(name, "SIPWIRE_USERS") == 0) {
-			users_from_list(cfg, at, value, errs);
+		const struct env_list *list = NULL;
+		for (size_t i = 0; i < sizeof(env_lists) / sizeof(env_lists[0]); i++)
+			if (strcmp(name, env_lists[i].name) == 0)
+				list = &env_lists[i];
+		if (list) {
+			if (!list->after_trunks)
+				each_in_list(cfg, at, value, list->seps, list->fn, errs);
 			continue;
 		}
 		const struct option_def *opt = NULL;
@@ -859,6 +1498,15 @@ int sipwire_config_apply_env(struct sipwire_config *cfg, char **envp, struct con
 		}
 		set_from_string(cfg, opt, at, value, errs);
 	}
+	for (size_t i = 0; i < sizeof(env_lists) / sizeof(env_lists[0]); i++) {
+		if (!env_lists[i].after_trunks)
+			continue;
+		char at[140];
+		snprintf(at, sizeof(at), "env %s", env_lists[i].name);
+		const char *value = env_get(envp, env_lists[i].name);
+		if (value)
+			each_in_list(cfg, at, value, env_lists[i].seps, env_lists[i].fn, errs);
+	}
 	return step_result(errs, before);
 }
 
@@ -868,7 +1516,18 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
                               struct config_errors *errs)
 {
 	size_t before = errs->count;
-	size_t n_user = 0;
+	size_t n_user = 0, n_trunk = 0, n_route = 0;
+	/* --trunk-auth and --trunk-register name a trunk that may come later on
+	 * the line: they are applied after it, in their order. */
+	struct later_flag {
+		const char *value;
+		bool is_auth;
+	} *later = calloc((size_t)argc, sizeof(*later));
+	size_t n_later = 0;
+	if (!later) {
+		errs->oom = true;
+		return -ENOMEM;
+	}
 	for (int i = 1; i < argc; i++) {
 		const char *arg = argv[i];
 		char flag[64], at[400];
@@ -893,7 +1552,9 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 			if (options[k].flag && strcmp(options[k].flag, flag) == 0)
 				opt = &options[k];
 		bool known = opt || strcmp(flag, "--config") == 0 || strcmp(flag, "--user") == 0 ||
-		             strcmp(flag, "--set") == 0;
+		             strcmp(flag, "--set") == 0 || strcmp(flag, "--trunk") == 0 ||
+		             strcmp(flag, "--trunk-auth") == 0 ||
+		             strcmp(flag, "--trunk-register") == 0 || strcmp(flag, "--route") == 0;
 		if (!known) {
 			add_error(errs, flag, "unknown option");
 			continue;
@@ -911,6 +1572,21 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 		if (strcmp(flag, "--user") == 0) {
 			snprintf(at, sizeof(at), "--user[%zu]", n_user++);
 			add_user_spec(cfg, at, value, strlen(value), errs);
+			continue;
+		}
+		if (strcmp(flag, "--trunk") == 0) {
+			snprintf(at, sizeof(at), "--trunk[%zu]", n_trunk++);
+			add_trunk_spec(cfg, at, value, strlen(value), errs);
+			continue;
+		}
+		if (strcmp(flag, "--route") == 0) {
+			snprintf(at, sizeof(at), "--route[%zu]", n_route++);
+			add_route_spec(cfg, at, value, strlen(value), errs);
+			continue;
+		}
+		if (strcmp(flag, "--trunk-auth") == 0 || strcmp(flag, "--trunk-register") == 0) {
+			later[n_later].value = value;
+			later[n_later++].is_auth = strcmp(flag, "--trunk-auth") == 0;
 			continue;
 		}
 		if (opt) {
@@ -933,24 +1609,32 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 		opt = find_option(path);
 		if (!opt && strcmp(path, "users") == 0)
 			add_error(errs, at, "add users with --user NAME:PASSWORD");
+		else if (!opt && strcmp(path, "trunks") == 0)
+			add_error(errs, at, "add trunks with --trunk NAME=URI");
+		else if (!opt && strcmp(path, "routes") == 0)
+			add_error(errs, at, "add routes with --route PATTERN=TARGET");
 		else if (!opt)
 			add_error(errs, at, "unknown key");
 		else
 			set_from_string(cfg, opt, at, veq + 1, errs);
 	}
+	size_t n_auth = 0, n_register = 0;
+	for (size_t k = 0; k < n_later; k++) {
+		const char *value = later[k].value;
+		char at[64];
+		if (later[k].is_auth) {
+			snprintf(at, sizeof(at), "--trunk-auth[%zu]", n_auth++);
+			trunk_auth_spec(cfg, at, value, strlen(value), errs);
+		} else {
+			snprintf(at, sizeof(at), "--trunk-register[%zu]", n_register++);
+			trunk_register_spec(cfg, at, value, strlen(value), errs);
+		}
+	}
+	free(later);
 	return step_result(errs, before);
 }
 
 /* ---- derived values and cross checks ---- */
-
-static const char *env_get(char **envp, const char *name)
-{
-	size_t n = strlen(name);
-	for (char **e = envp; e && *e; e++)
-		if (strncmp(*e, name, n) == 0 && (*e)[n] == '=')
-			return *e + n + 1;
-	return NULL;
-}
 
 static void check_ports(const struct sipwire_config *cfg, struct config_errors *errs)
 {
@@ -1017,6 +1701,7 @@ int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config
 		add_error(errs, "registrar.default_expires",
 		          "must be between registrar.min_expires and registrar.max_expires");
 	check_algorithms(cfg, errs);
+	check_trunks_and_routes(cfg, errs);
 	if (cfg->ws.idle_timeout <= cfg->ws.ping_interval)
 		add_error(errs, "ws.idle_timeout", "must be longer than ws.ping_interval");
 	if (cfg->sip.timers.t2 < cfg->sip.timers.t1)
@@ -1064,7 +1749,10 @@ int sipwire_config_load(struct sipwire_config *cfg, int argc, char **argv, char 
 			file = argv[++i];
 		else if (strncmp(argv[i], "--config=", 9) == 0)
 			file = argv[i] + 9;
-		else if (strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--set") == 0)
+		else if (strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--set") == 0 ||
+		         strcmp(argv[i], "--trunk") == 0 || strcmp(argv[i], "--trunk-auth") == 0 ||
+		         strcmp(argv[i], "--trunk-register") == 0 ||
+		         strcmp(argv[i], "--route") == 0)
 			i++; /* skip the value: it is not a flag even if it looks like one */
 	}
 	if (file && *file)

@@ -43,6 +43,42 @@ struct sipwire_strlist {
 	size_t n;
 };
 
+/* A SIP trunk: a PBX or a carrier the dial plan sends calls to by name.
+ * `where` is the key path (or flag) that defined it, for later errors. */
+struct sipwire_trunk {
+	char *name;            /* a token; not "echo" or "user" (route targets) */
+	char *uri;             /* sip:/sips: URI; no port: the host is located by SRV */
+	char *outbound_proxy;  /* "" when none */
+	char *username;        /* digest credentials, NULL when none */
+	char *password;        /* NULL when none; never printed */
+	bool register_enabled; /* REGISTER with the trunk (needs the credentials) */
+	unsigned expires;      /* the registration interval asked for, seconds */
+	/* Addresses (IPv4/IPv6, optionally /prefix) allowed to send calls in;
+	 * empty: the trunk's own resolved addresses. */
+	struct sipwire_strlist allow_from;
+	char *where;          /* "trunks[0]", "--trunk[1]", "env SIPWIRE_TRUNKS[0]" */
+	char *register_where; /* where register was turned on, "" if it is not */
+};
+
+enum sipwire_route_target {
+	SIPWIRE_ROUTE_TARGET_ECHO,  /* the built-in echo service */
+	SIPWIRE_ROUTE_TARGET_USER,  /* the registered browsers of the (rewritten) user */
+	SIPWIRE_ROUTE_TARGET_TRUNK, /* trunks[trunk] */
+};
+
+/* One dial plan rule; NULL match fields match anything. */
+struct sipwire_route {
+	char *match_user;   /* prefix of the Request-URI user part */
+	char *match_regex;  /* POSIX extended regular expression on the user part */
+	char *match_domain; /* Request-URI host, compared case-insensitively */
+	unsigned strip;     /* leading characters removed from the user part */
+	char *prepend;      /* put before the user part after strip; NULL: none */
+	char *target;       /* "echo", "user" or a trunk name, as configured */
+	enum sipwire_route_target target_kind; /* resolved by sipwire_config_finish */
+	size_t trunk;                          /* index in trunks when TRUNK */
+	char *where; /* "routes[0]", "--route[1]", "env SIPWIRE_ROUTES[0]" */
+};
+
 struct sipwire_config {
 	char *config_file; /* the file that was read, NULL when none */
 	struct {
@@ -88,6 +124,13 @@ struct sipwire_config {
 		unsigned port;
 		enum sipwire_transport transport;
 	} pbx;
+	/* In the order defined: the file's, then the environment's, then the
+	 * flags'. The first trunk is the default plan's way out. */
+	struct sipwire_trunk *trunks;
+	size_t n_trunks;
+	/* The dial plan, first match wins; none: the default plan (dialplan.h). */
+	struct sipwire_route *routes;
+	size_t n_routes;
 	enum sipwire_log_level log_level;
 	char *state_dir;
 };

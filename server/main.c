@@ -41,6 +41,11 @@ static void usage(FILE *out)
 	        "  --sip-port N           SIP over UDP and TCP port (5060)\n"
 	        "  --tls-port N           SIP over TLS port (0, or 5061 with a certificate)\n"
 	        "  --user NAME:PASSWORD   add a local user (repeatable)\n"
+	        "  --trunk NAME=URI       add a trunk, e.g. pbx=sip:10.0.0.5:5060 (repeatable)\n"
+	        "  --trunk-auth NAME=USER:PASSWORD  digest credentials for that trunk\n"
+	        "  --trunk-register NAME  register with that trunk\n"
+	        "  --route PATTERN=TARGET dial plan rule: a user prefix or /regex/, to echo,\n"
+	        "                         user or a trunk name (repeatable, first match wins)\n"
 	        "  --realm REALM          authentication realm (sipwire)\n"
 	        "  --state-dir DIR        state directory\n"
 	        "  --log-level LEVEL      error|warn|info|debug (info)\n"
@@ -157,7 +162,8 @@ static bool takes_value(const char *arg)
 	static const char *const with_value[] = {"--config",   "--bind",      "--ws-port",
 	                                         "--wss-port", "--sip-port",  "--tls-port",
 	                                         "--user",     "--realm",     "--state-dir",
-	                                         "--log-level", "--set"};
+	                                         "--log-level", "--set",      "--trunk",
+	                                         "--trunk-auth", "--trunk-register", "--route"};
 	for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
 		if (strcmp(arg, with_value[i]) == 0)
 			return true;
