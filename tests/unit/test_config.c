@@ -534,3 +534,317 @@ Test(config, check_config_good_and_bad_files)
 	cr_assert_eq(errs.count, 1);
 	cr_assert_str_eq(errs.msg[0], DATA "no-such-file.json: No such file or directory");
 }
+
+/* ---- trunks and routes ---- */
+
+Test(config, trunks_from_file)
+{
+	const char *json =
+	    "{\"trunks\": [{\"name\": \"carrier\", \"uri\": \"sip:sbc.carrier.example\","
+	    " \"outbound_proxy\": \"sip:10.1.1.1:5060;lr\", \"username\": \"acct1\","
+	    " \"password\": \"hunter2\", \"register\": true, \"expires\": 300,"
+	    " \"allow_from\": [\"203.0.113.0/24\", \"2001:db8::1\"]},"
+	    " {\"name\": \"pbx\", \"uri\": \"sip:127.0.0.1:5070;transport=tcp\"}],"
+	    " \"routes\": [{\"match_user\": \"0\", \"strip\": 1, \"prepend\": \"+49\","
+	    " \"match_domain\": \"gw.example.com\", \"target\": \"carrier\"},"
+	    " {\"match_regex\": \"^[0-9]{3}$\", \"target\": \"pbx\"},"
+	    " {\"target\": \"user\"}]}";
+	cr_assert_eq(load(json, NULL, 0, NULL), 0);
+	cr_assert_eq(cfg.n_trunks, 2);
+	const struct sipwire_trunk *t = &cfg.trunks[0];
+	cr_assert_str_eq(t->name, "carrier");
+	cr_assert_str_eq(t->uri, "sip:sbc.carrier.example");
+	cr_assert_str_eq(t->outbound_proxy, "sip:10.1.1.1:5060;lr");
+	cr_assert_str_eq(t->username, "acct1");
+	cr_assert_str_eq(t->password, "hunter2");
+	cr_assert(t->register_enabled);
+	cr_assert_eq(t->expires, 300);
+	cr_assert_eq(t->allow_from.n, 2);
+	cr_assert_str_eq(t->allow_from.v[0], "203.0.113.0/24");
+	cr_assert_str_eq(t->allow_from.v[1], "2001:db8::1");
+	t = &cfg.trunks[1];
+	cr_assert_str_eq(t->name, "pbx");
+	cr_assert_str_eq(t->outbound_proxy, "");
+	cr_assert_null(t->username);
+	cr_assert_null(t->password);
+	cr_assert_not(t->register_enabled);
+	cr_assert_eq(t->expires, 600, "the default registration interval");
+	cr_assert_eq(t->allow_from.n, 0, "empty: the trunk's own addresses");
+
+	cr_assert_eq(cfg.n_routes, 3);
+	const struct sipwire_route *r = &cfg.routes[0];
+	cr_assert_str_eq(r->match_user, "0");
+	cr_assert_null(r->match_regex);
+	cr_assert_str_eq(r->match_domain, "gw.example.com");
+	cr_assert_eq(r->strip, 1);
+	cr_assert_str_eq(r->prepend, "+49");
+	cr_assert_eq(r->target_kind, SIPWIRE_ROUTE_TARGET_TRUNK);
+	cr_assert_eq(r->trunk, 0);
+	r = &cfg.routes[1];
+	cr_assert_str_eq(r->match_regex, "^[0-9]{3}$");
+	cr_assert_eq(r->target_kind, SIPWIRE_ROUTE_TARGET_TRUNK);
+	cr_assert_eq(r->trunk, 1, "a route names a trunk defined anywhere in the file");
+	r = &cfg.routes[2];
+	cr_assert_null(r->match_user);
+	cr_assert_eq(r->target_kind, SIPWIRE_ROUTE_TARGET_USER);
+}
+
+Test(config, trunks_and_routes_from_env_and_flags)
+{
+	/* the credentials come before the trunk in both lists: they still apply */
+	char *env[] = {"HOME=/h",
+	               "SIPWIRE_TRUNK_AUTH=b=bu:bp:with:colons",
+	               "SIPWIRE_TRUNK_REGISTER=b",
+	               "SIPWIRE_TRUNKS=a=sip:a.example,b=sips:b.example",
+	               "SIPWIRE_ROUTES=1=a /^2/=b\t3=echo",
+	               NULL};
+	char *argv[] = {"sipwire",    "--trunk-auth",
+	                "c=cu:cp",    "--trunk-register=c",
+	                "--trunk",    "c=sip:[2001:db8::5]:5080;transport=tcp",
+	                "--route",    "/^4$/=user",
+	                "--route=5=c"};
+	cr_assert_eq(load(NULL, env, 9, argv), 0);
+	dump_errors();
+	cr_assert_eq(cfg.n_trunks, 3);
+	cr_assert_str_eq(cfg.trunks[0].name, "a");
+	cr_assert_null(cfg.trunks[0].username);
+	cr_assert_str_eq(cfg.trunks[1].uri, "sips:b.example");
+	cr_assert_str_eq(cfg.trunks[1].username, "bu");
+	cr_assert_str_eq(cfg.trunks[1].password, "bp:with:colons", "the first ':' splits");
+	cr_assert(cfg.trunks[1].register_enabled);
+	cr_assert_str_eq(cfg.trunks[2].uri, "sip:[2001:db8::5]:5080;transport=tcp");
+	cr_assert_str_eq(cfg.trunks[2].username, "cu");
+	cr_assert_str_eq(cfg.trunks[2].password, "cp");
+	cr_assert(cfg.trunks[2].register_enabled);
+	cr_assert_eq(cfg.n_routes, 5);
+	cr_assert_str_eq(cfg.routes[0].match_user, "1");
+	cr_assert_eq(cfg.routes[0].trunk, 0);
+	cr_assert_str_eq(cfg.routes[1].match_regex, "^2");
+	cr_assert_eq(cfg.routes[1].trunk, 1);
+	cr_assert_eq(cfg.routes[2].target_kind, SIPWIRE_ROUTE_TARGET_ECHO);
+	cr_assert_str_eq(cfg.routes[3].match_regex, "^4$");
+	cr_assert_eq(cfg.routes[3].target_kind, SIPWIRE_ROUTE_TARGET_USER);
+	cr_assert_eq(cfg.routes[4].trunk, 2);
+	cr_assert_str_eq(cfg.routes[4].where, "--route[1]");
+}
+
+Test(config, trunk_errors_have_key_paths)
+{
+	expect_json_error("{\"trunks\": {}}",
+	                  "trunks: must be an array of {\"name\", \"uri\", ...}");
+	teardown();
+	expect_json_error("{\"trunks\": [5]}",
+	                  "trunks[0]: must be an object {\"name\", \"uri\", ...}");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"uri\": \"sip:x\"}]}", "trunks[0].name: missing");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"x\"}]}", "trunks[0].uri: missing");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"x\", \"uri\": \"sip:x\", \"url\": 1}]}",
+	                  "trunks[0].url: unknown key");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"a b\", \"uri\": \"sip:x\"}]}",
+	                  "trunks[0].name: must be a name of letters, digits, '-', '_' or '.' "
+	                  "(at most 64), not echo or user");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"user\", \"uri\": \"sip:x\"}]}",
+	                  "trunks[0].name: must be a name of letters, digits, '-', '_' or '.' "
+	                  "(at most 64), not echo or user");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\"},"
+	                  " {\"name\": \"p\", \"uri\": \"sip:y\"}]}",
+	                  "trunks[1].name: duplicate trunk name 'p'");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"http://pbx\"}]}",
+	                  "trunks[0].uri: must be a sip: or sips: URI with a host");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"tel:+4930\"}]}",
+	                  "trunks[0].uri: must be a sip: or sips: URI with a host");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:pbx:99999\"}]}",
+	                  "trunks[0].uri: must be a sip: or sips: URI with a host");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\","
+	                  " \"outbound_proxy\": \"proxy.example\"}]}",
+	                  "trunks[0].outbound_proxy: must be a sip: or sips: URI with a host");
+	teardown();
+	expect_json_error(
+	    "{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\", \"register\": true}]}",
+	    "trunks[0].register: trunk 'p' cannot register without credentials "
+	    "(username and password)");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\", \"register\": 1}]}",
+	                  "trunks[0].register: must be true or false");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\", \"expires\": 30}]}",
+	                  "trunks[0].expires: must be an integer 60..86400");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\","
+	                  " \"username\": \"u\"}]}",
+	                  "trunks[0].password: missing (needed with username)");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\","
+	                  " \"password\": \"topsecret\"}]}",
+	                  "trunks[0].username: missing (needed with password)");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\","
+	                  " \"allow_from\": [\"10.0.0.1\", \"pbx.example\"]}]}",
+	                  "trunks[0].allow_from[1]: must be a numeric IPv4 or IPv6 address, "
+	                  "optionally with /prefix");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\","
+	                  " \"allow_from\": [\"10.0.0.0/33\"]}]}",
+	                  "trunks[0].allow_from[0]: must be a numeric IPv4 or IPv6 address, "
+	                  "optionally with /prefix");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\", \"username\": 5,"
+	                  " \"password\": \"pw\"}]}",
+	                  "trunks[0].username: must be a string");
+	teardown();
+	/* a trunk with an error is not kept, so a route to it is an error too */
+	int r = load("{\"trunks\": [{\"name\": \"p\", \"uri\": \"ftp:x\"}],"
+	             " \"routes\": [{\"target\": \"p\"}]}",
+	             NULL, 0, NULL);
+	cr_assert_eq(r, -22);
+	cr_assert_eq(errs.count, 2);
+	cr_assert_str_eq(errs.msg[0], "trunks[0].uri: must be a sip: or sips: URI with a host");
+	cr_assert_str_eq(errs.msg[1],
+	                 "routes[0].target: unknown target 'p' (echo, user or a trunk name)");
+	cr_assert_eq(cfg.n_trunks, 0);
+}
+
+Test(config, route_errors_have_key_paths)
+{
+	expect_json_error("{\"routes\": \"9=pbx\"}",
+	                  "routes: must be an array of {\"match_user\", ..., \"target\"}");
+	teardown();
+	expect_json_error("{\"routes\": [{\"match_user\": \"9\"}]}",
+	                  "routes[0].target: missing (echo, user or a trunk name)");
+	teardown();
+	expect_json_error("{\"routes\": [{\"target\": \"echo\"}, {\"target\": \"pbx\"}]}",
+	                  "routes[1].target: unknown target 'pbx' (echo, user or a trunk name)");
+	teardown();
+	expect_json_error("{\"routes\": [{\"match_regex\": \"^(1\", \"target\": \"user\"}]}",
+	                  "routes[0].match_regex: invalid regular expression: Unmatched ( or \\(");
+	teardown();
+	expect_json_error("{\"routes\": [{\"match_user\": \"9\", \"match_regex\": \"^9\","
+	                  " \"target\": \"user\"}]}",
+	                  "routes[0]: give match_user or match_regex, not both");
+	teardown();
+	expect_json_error("{\"routes\": [{\"match_user\": \"9 1\", \"target\": \"user\"}]}",
+	                  "routes[0].match_user: must be a non-empty SIP user part prefix");
+	teardown();
+	expect_json_error("{\"routes\": [{\"match_domain\": \"a b\", \"target\": \"user\"}]}",
+	                  "routes[0].match_domain: must be a host name or IP address");
+	teardown();
+	expect_json_error("{\"routes\": [{\"strip\": 65, \"target\": \"user\"}]}",
+	                  "routes[0].strip: must be an integer 0..64");
+	teardown();
+	expect_json_error("{\"routes\": [{\"prepend\": \"+4@9\", \"target\": \"user\"}]}",
+	                  "routes[0].prepend: must be characters of a SIP user part");
+	teardown();
+	expect_json_error("{\"routes\": [{\"target\": \"user\", \"matchuser\": \"1\"}]}",
+	                  "routes[0].matchuser: unknown key");
+	teardown();
+	expect_json_error("{\"routes\": [{\"target\": 1}]}", "routes[0].target: must be a string");
+}
+
+Test(config, trunk_and_route_flag_and_env_errors)
+{
+	char *a1[] = {"sipwire", "--trunk-auth", "nope=u:pw"};
+	expect_error(NULL, NULL, 3, a1, "--trunk-auth[0]: unknown trunk 'nope'");
+	teardown();
+	char *a2[] = {"sipwire", "--trunk", "p=sip:x", "--trunk-register", "q"};
+	expect_error(NULL, NULL, 5, a2, "--trunk-register[0]: unknown trunk 'q'");
+	teardown();
+	char *a3[] = {"sipwire", "--trunk", "p=sip:x", "--trunk-register", "p"};
+	expect_error(NULL, NULL, 5, a3,
+	             "--trunk-register[0]: trunk 'p' cannot register without credentials "
+	             "(username and password)");
+	teardown();
+	char *a4[] = {"sipwire", "--trunk", "p=sip:x", "--trunk", "p=sip:y"};
+	expect_error(NULL, NULL, 5, a4, "--trunk[1]: duplicate trunk name 'p'");
+	teardown();
+	char *a5[] = {"sipwire", "--trunk", "p=sip:"};
+	expect_error(NULL, NULL, 3, a5, "--trunk[0]: must be a sip: or sips: URI with a host");
+	teardown();
+	char *a6[] = {"sipwire", "--trunk", "p:x=sip:pbx.example"};
+	expect_error(NULL, NULL, 3, a6,
+	             "--trunk[0]: must be a name of letters, digits, '-', '_' or '.' (at most "
+	             "64), not echo or user");
+	teardown();
+	char *a7[] = {"sipwire", "--trunk", "pbx"};
+	expect_error(NULL, NULL, 3, a7, "--trunk[0]: must be NAME=URI");
+	teardown();
+	char *a8[] = {"sipwire", "--route", "9=pbx"};
+	expect_error(NULL, NULL, 3, a8,
+	             "--route[0]: unknown target 'pbx' (echo, user or a trunk name)");
+	teardown();
+	char *a9[] = {"sipwire", "--route", "/[/=user"};
+	int r = load(NULL, NULL, 3, a9);
+	cr_assert_eq(r, -22);
+	cr_assert_eq(errs.count, 1);
+	cr_assert(strncmp(errs.msg[0], "--route[0]: invalid regular expression: ", 40) == 0, "%s",
+	          errs.msg[0]);
+	teardown();
+	char *a10[] = {"sipwire", "--route", "9"};
+	expect_error(NULL, NULL, 3, a10,
+	             "--route[0]: must be PATTERN=TARGET (TARGET: echo, user or a trunk)");
+	teardown();
+	char *a11[] = {"sipwire", "--route", "9 9=echo"};
+	expect_error(NULL, NULL, 3, a11,
+	             "--route[0]: PATTERN must be a user prefix or /regular expression/");
+	teardown();
+	char *a12[] = {"sipwire", "--set", "trunks=p=sip:x"};
+	expect_error(NULL, NULL, 3, a12, "--set trunks: add trunks with --trunk NAME=URI");
+	teardown();
+	char *a13[] = {"sipwire", "--set", "routes=9=echo"};
+	expect_error(NULL, NULL, 3, a13, "--set routes: add routes with --route PATTERN=TARGET");
+	teardown();
+	char *e1[] = {"HOME=/h", "SIPWIRE_TRUNKS=p=sip:x,q", NULL};
+	expect_error(NULL, e1, 0, NULL, "env SIPWIRE_TRUNKS[1]: must be NAME=URI");
+	teardown();
+	char *e2[] = {"HOME=/h", "SIPWIRE_TRUNK_AUTH=p=u:pw", NULL};
+	expect_error(NULL, e2, 0, NULL, "env SIPWIRE_TRUNK_AUTH[0]: unknown trunk 'p'");
+	teardown();
+	char *e3[] = {"HOME=/h", "SIPWIRE_TRUNKS=p=sip:x", "SIPWIRE_TRUNK_REGISTER=p", NULL};
+	expect_error(NULL, e3, 0, NULL,
+	             "env SIPWIRE_TRUNK_REGISTER[0]: trunk 'p' cannot register without "
+	             "credentials (username and password)");
+	teardown();
+	char *e4[] = {"HOME=/h", "SIPWIRE_ROUTES=9=echo 8=nowhere", NULL};
+	expect_error(
+	    NULL, e4, 0, NULL,
+	    "env SIPWIRE_ROUTES[1]: unknown target 'nowhere' (echo, user or a trunk name)");
+}
+
+/* Every way a trunk password can be given, each with a mistake next to it:
+ * the errors name the place, never the password. */
+Test(config, trunk_errors_never_show_the_password)
+{
+	char *env[] = {"HOME=/h",
+	               "SIPWIRE_TRUNK_AUTH=ghost=acct:Zq9-very-secret,"
+	               "p=:Zq9-very-secret,p=nocolonZq9-very-secret",
+	               NULL};
+	char *argv[] = {"sipwire",
+	                "--trunk",
+	                "p=sip:x",
+	                "--trunk-auth",
+	                "nope=acct:Zq9-very-secret",
+	                "--trunk-auth",
+	                "p=Zq9-very-secret",
+	                "--trunk-auth",
+	                "p=acct:"};
+	const char *json = "{\"trunks\": [{\"name\": \"a\", \"uri\": \"sip:x\", \"password\": "
+	                   "\"Zq9-very-secret\"},"
+	                   " {\"name\": \"b\", \"uri\": \"sip:x\", \"username\": \"\","
+	                   " \"password\": \"Zq9-very-secret\"},"
+	                   " {\"name\": \"c\", \"uri\": \"sip:x\", \"username\": \"u\","
+	                   " \"password\": \"Zq9-very-secret\\n\"}]}";
+	int r = load(json, env, 9, argv);
+	dump_errors();
+	cr_assert_eq(r, -22);
+	cr_assert_geq(errs.count, 9);
+	for (size_t i = 0; i < errs.count; i++)
+		cr_assert_null(strstr(errs.msg[i], "very-secret"), "password in: %s", errs.msg[i]);
+}
