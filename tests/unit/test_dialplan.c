@@ -413,3 +413,82 @@ Test(dialplan, kind_names)
 	cr_assert_str_eq(sw_route_kind_name(SW_ROUTE_USER), "user");
 	cr_assert_str_eq(sw_route_kind_name(SW_ROUTE_TRUNK), "trunk");
 }
+
+/* ---- the worked examples of docs/dialplan.md, routed as the page says ---- */
+
+#define EXAMPLES SIPWIRE_TEST_DATA "/../../../docs/examples/"
+
+static void plan_file(const char *path)
+{
+	char *argv[] = {"sipwire", "--config", (char *)path};
+	cr_assert_eq(sipwire_config_load(&cfg, 3, argv, home_env, &errs), 0, "%s", path);
+	cr_assert_eq(sw_dialplan_new(&cfg, &dp), 0);
+}
+
+struct expected_route {
+	const char *ruri;
+	enum sw_route_kind kind;
+	const char *trunk; /* NULL unless TRUNK */
+	const char *user;  /* the rewritten user part */
+	int rule;
+};
+
+static void expect_routes(const struct expected_route *want, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		struct sw_route_result r = route(want[i].ruri);
+		cr_assert_eq(r.kind, want[i].kind, "%s: %s", want[i].ruri,
+		             sw_route_kind_name(r.kind));
+		if (want[i].trunk)
+			cr_assert_str_eq(r.trunk_name, want[i].trunk, "%s", want[i].ruri);
+		else
+			cr_assert_null(r.trunk_name, "%s", want[i].ruri);
+		cr_assert_str_eq(r.user, want[i].user, "%s", want[i].ruri);
+		cr_assert_eq(r.rule, want[i].rule, "%s: rule %d", want[i].ruri, r.rule);
+	}
+}
+
+Test(dialplan, example_browsers_in_front_of_a_pbx)
+{
+	plan_file(EXAMPLES "pbx-frontend.json");
+	static const struct expected_route want[] = {
+	    {"sip:echo@phone.example.com", SW_ROUTE_ECHO, NULL, "echo", 0},
+	    {"sip:1002@phone.example.com", SW_ROUTE_USER, NULL, "1002", 1},
+	    {"sip:1002@10.0.0.20", SW_ROUTE_USER, NULL, "1002", 1}, /* from the PBX */
+	    {"sip:2001@phone.example.com", SW_ROUTE_TRUNK, "pbx", "2001", 2},
+	    {"sip:8000@phone.example.com", SW_ROUTE_TRUNK, "pbx", "8000", 2},
+	    {"sip:030123456@phone.example.com", SW_ROUTE_TRUNK, "pbx", "030123456", 3},
+	    {"sip:+4930123456@phone.example.com", SW_ROUTE_TRUNK, "pbx", "+4930123456", 4},
+	    {"sip:alice@phone.example.com", SW_ROUTE_NONE, NULL, "alice", -1},
+	    {"sip:10001@phone.example.com", SW_ROUTE_NONE, NULL, "10001", -1},
+	};
+	expect_routes(want, sizeof(want) / sizeof(want[0]));
+	cr_assert_eq(cfg.n_trunks, 1);
+	cr_assert_eq(cfg.trunks[0].allow_from.n, 1);
+	cr_assert_not(cfg.trunks[0].register_enabled);
+}
+
+Test(dialplan, example_browsers_on_a_sip_trunk)
+{
+	plan_file(EXAMPLES "sip-trunk.json");
+	static const struct expected_route want[] = {
+	    {"sip:echo@phone.example.com", SW_ROUTE_ECHO, NULL, "echo", 0},
+	    {"sip:11@phone.example.com", SW_ROUTE_USER, NULL, "11", 1},
+	    /* emergency numbers go out as dialled */
+	    {"sip:112@phone.example.com", SW_ROUTE_TRUNK, "carrier", "112", 2},
+	    /* DIDs in from the carrier, in E.164 and without the '+' */
+	    {"sip:+493012345611@203.0.113.7", SW_ROUTE_USER, NULL, "11", 3},
+	    {"sip:493012345612@203.0.113.7", SW_ROUTE_USER, NULL, "12", 4},
+	    /* numbers out, each sent in E.164 */
+	    {"sip:+14155550100@phone.example.com", SW_ROUTE_TRUNK, "carrier", "+14155550100", 5},
+	    {"sip:0033142685300@phone.example.com", SW_ROUTE_TRUNK, "carrier", "+33142685300", 6},
+	    {"sip:0301234567@phone.example.com", SW_ROUTE_TRUNK, "carrier", "+49301234567", 7},
+	    {"sip:12345@phone.example.com", SW_ROUTE_NONE, NULL, "12345", -1},
+	};
+	expect_routes(want, sizeof(want) / sizeof(want[0]));
+	const struct sipwire_trunk *t = &cfg.trunks[0];
+	cr_assert(t->register_enabled);
+	cr_assert_str_eq(t->username, "4930123456");
+	cr_assert_eq(t->expires, 600);
+	cr_assert_str_eq(t->outbound_proxy, "sip:sbc.carrier.example:5060;transport=udp;lr");
+}
