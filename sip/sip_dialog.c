@@ -582,7 +582,7 @@ int sip_dialog_receive_response(struct sip_dialog *d, const struct sip_msg *resp
 		return 0;
 	sip_pl target;
 	int err = the_contact(resp, &target);
-	if (method == SIP_METHOD_INVITE && d->state == SIP_DIALOG_EARLY) {
+	if (method == SIP_METHOD_INVITE && d->state == SIP_DIALOG_EARLY && d->uac) {
 		/* §13.2.2.4: the 2xx recomputes the route set and the target */
 		if (err)
 			return -EBADMSG;
@@ -590,7 +590,7 @@ int sip_dialog_receive_response(struct sip_dialog *d, const struct sip_msg *resp
 		src_keep(d, &s);
 		s.part[F_TARGET][0] = target;
 		s.rr = resp;
-		s.rr_reverse = d->uac;
+		s.rr_reverse = true;
 		err = layout(d, &s);
 		if (err)
 			return err;

@@ -948,3 +948,26 @@ Test(dialog, random_tokens)
 		cr_assert(sip_is_alpha((unsigned char)big[i]) ||
 		          sip_is_digit((unsigned char)big[i]));
 }
+
+Test(dialog, update_in_an_early_dialog_refreshes_the_target_and_stays_early)
+{
+	struct sip_dialog *d = NULL;
+	cr_assert_eq(sip_dialog_new_uac(parse(INVITE_OUT),
+	                                resp_out(183, "R1", "", "<sip:bob@192.0.2.20>"), GW_CONTACT,
+	                                &d),
+	             0);
+	const struct sip_msg *upd = build(d, SIP_METHOD_UPDATE, &via1, NULL);
+	cr_assert_eq(sip_msg_cseq(upd)->seq, 6);
+	cr_assert_eq(sip_dialog_receive_response(
+	                 d, resp_in_dialog(200, 6, "UPDATE", "Contact: <sip:bob@192.0.2.99>\r\n")),
+	             0);
+	cr_assert_eq(sip_dialog_state(d), SIP_DIALOG_EARLY);
+	assert_pl(sip_dialog_remote_target(d), "sip:bob@192.0.2.99");
+	/* the 2xx to the INVITE still carries its own CSeq and confirms */
+	cr_assert_eq(
+	    sip_dialog_receive_response(d, resp_out(200, "R1", "", "<sip:bob@192.0.2.21>")), 0);
+	cr_assert_eq(sip_dialog_state(d), SIP_DIALOG_CONFIRMED);
+	assert_pl(sip_dialog_remote_target(d), "sip:bob@192.0.2.21");
+	cr_assert_eq(sip_msg_cseq(build(d, SIP_METHOD_ACK, &via1, NULL))->seq, 5);
+	sip_dialog_free(d);
+}
