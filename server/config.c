@@ -933,10 +933,15 @@ static void trunk_auth_spec(struct sipwire_config *cfg, const char *where, const
 		return;
 	}
 	size_t ulen = (size_t)(colon - eq - 1), plen = len - (size_t)(colon + 1 - spec);
-	if (!ulen || !plen || memchr(eq + 1, 0x7f, ulen + 1 + plen)) {
+	if (!ulen || !plen) {
 		add_error(errs, where, "user name or password is empty");
 		return;
 	}
+	for (const char *c = eq + 1; c < spec + len; c++)
+		if ((unsigned char)*c < 0x20 || *c == 0x7f) {
+			add_error(errs, where, "user name or password has control characters");
+			return;
+		}
 	trunk_set_auth(&cfg->trunks[t], eq + 1, ulen, colon + 1, plen, errs);
 }
 

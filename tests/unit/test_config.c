@@ -798,6 +798,10 @@ Test(config, trunk_and_route_flag_and_env_errors)
 	char *a12[] = {"sipwire", "--set", "trunks=p=sip:x"};
 	expect_error(NULL, NULL, 3, a12, "--set trunks: add trunks with --trunk NAME=URI");
 	teardown();
+	char *a14[] = {"sipwire", "--trunk", "p=sip:x", "--trunk-auth", "p=u:pw\tx"};
+	expect_error(NULL, NULL, 5, a14,
+	             "--trunk-auth[0]: user name or password has control characters");
+	teardown();
 	char *a13[] = {"sipwire", "--set", "routes=9=echo"};
 	expect_error(NULL, NULL, 3, a13, "--set routes: add routes with --route PATTERN=TARGET");
 	teardown();
