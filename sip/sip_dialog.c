@@ -391,8 +391,19 @@ void sip_dialog_terminate(struct sip_dialog *d)
 
 /* ---- requests out ---- */
 
-/* Extra header lines: whole lines, each ending in CRLF, none empty (an empty
- * line would end the header section early). */
+/* Extra header lines: whole lines, each ending in CRLF and starting with a
+ * header name and a colon. An empty line would end the header section early;
+ * a line starting with white space would fold into the field before it. */
+static bool extra_line_valid(const char *p, size_t len)
+{
+	size_t i = 0;
+	while (i < len && sip_is_token_char((unsigned char)p[i]))
+		i++;
+	while (i > 0 && i < len && sip_is_wsp((unsigned char)p[i]))
+		i++;
+	return i > 0 && i < len && p[i] == ':';
+}
+
 static bool extra_headers_valid(sip_pl x)
 {
 	size_t start = 0;
@@ -401,7 +412,7 @@ static bool extra_headers_valid(sip_pl x)
 			return false; /* a bare LF */
 		if (x.p[i] != '\r')
 			continue;
-		if (i + 1 >= x.l || x.p[i + 1] != '\n' || i == start)
+		if (i + 1 >= x.l || x.p[i + 1] != '\n' || !extra_line_valid(x.p + start, i - start))
 			return false;
 		i++;
 		start = i + 1;

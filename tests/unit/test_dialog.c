@@ -430,18 +430,25 @@ Test(dialog, build_refuses_bad_options_without_moving_cseq)
 	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_INFO, &o, &b, NULL), -EINVAL);
 	o.extra_headers = SIP_PL("X-A: 1\nX-B: 2\r\n");
 	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_INFO, &o, &b, NULL), -EINVAL);
+	o.extra_headers = SIP_PL("X-A: 1\r\n folded: into the field before\r\n");
+	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_INFO, &o, &b, NULL), -EINVAL);
+	o.extra_headers = SIP_PL("no colon here\r\n");
+	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_INFO, &o, &b, NULL), -EINVAL);
+	o.extra_headers = SIP_PL("X-A : spaced\r\n");
+	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_INFO, &o, &b, NULL), 0);
+	sip_buf_reset(&b);
 	o = (struct sip_dialog_request_opts){0};
 	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_INFO, &o, &b, NULL), -EINVAL);
 	o.via = SIP_PL("SIP/2.0/UDP x\r\nX-Evil: 1");
 	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_INFO, &o, &b, NULL), -EINVAL);
 	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_OTHER, &via1, &b, NULL), -EINVAL);
-	cr_assert_eq(sip_dialog_local_cseq(d), 0);
+	cr_assert_eq(sip_dialog_local_cseq(d), 1, "only the good build moved it");
 	cr_assert_eq(b.len, 0);
 	/* a buffer that is too small fails the build, CSeq unmoved */
 	struct sip_buf small;
 	sip_buf_init(&small, 64);
 	cr_assert_lt(sip_dialog_build_request(d, SIP_METHOD_INFO, &via1, &small, NULL), 0);
-	cr_assert_eq(sip_dialog_local_cseq(d), 0);
+	cr_assert_eq(sip_dialog_local_cseq(d), 1);
 	sip_buf_free(&small);
 	sip_buf_free(&b);
 	sip_dialog_free(d);
