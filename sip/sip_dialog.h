@@ -148,7 +148,15 @@ int sip_dialog_receive_request(struct sip_dialog *d, const struct sip_msg *req);
  *  - a final >= 300 to INVITE on an EARLY dialog: TERMINATED;
  *  - anything else (1xx, 2xx to BYE...): no change.
  * Returns 0, -EINVAL when the response is not of this dialog, -EBADMSG, or
- * -ENOMEM. */
+ * -ENOMEM.
+ * What stays with the owner, who knows which requests are pending (§12.3,
+ * §13.2.2.4): a non-2xx final response to an initial INVITE ends every early
+ * dialog that INVITE made, whatever its To tag (a forking proxy forwards only
+ * the best final response); a request that gets no response at all (the
+ * transaction timed out) ends the dialog with sip_dialog_terminate; and once
+ * one branch's 2xx confirmed a dialog, the other branches' early dialogs are
+ * dropped and any late 2xx gets its own dialog (sip_dialog_new_uac) to ACK and
+ * BYE. */
 int sip_dialog_receive_response(struct sip_dialog *d, const struct sip_msg *resp);
 
 /* ---- accessors ---- */
