@@ -686,29 +686,95 @@ struct sip_dialog_table {
 	struct sip_dialog **tab;
 	size_t mask; /* buckets - 1, a power of two minus one */
 	size_t count;
-	uint64_t seed;
+	uint64_t key[2]; /* the hash key */
 };
 
 #define TABLE_MIN_BUCKETS 64
 
-/* FNV-1a over the three parts with the table's secret seed and the lengths
- * mixed in (so "ab"+"c" and "a"+"bc" differ), finished with a 64-bit mixer. */
-static uint64_t hash_key(uint64_t seed, sip_pl call_id, sip_pl local_tag, sip_pl remote_tag)
+/* SipHash-1-3 with the table's random 128-bit key: Call-IDs and tags are
+ * chosen by peers, and with a keyed PRF they cannot aim many dialogs at one
+ * bucket. The three parts are fed as one stream, each followed by its length,
+ * so "ab"+"c" and "a"+"bc" differ. */
+struct siphash {
+	uint64_t v0, v1, v2, v3;
+	uint64_t tail; /* bytes not yet compressed, little-endian */
+	size_t len;
+};
+
+static inline uint64_t rotl64(uint64_t x, int b)
 {
-	uint64_t h = 14695981039346656037ull ^ seed;
+	return (x << b) | (x >> (64 - b));
+}
+
+static void sip_round(struct siphash *h)
+{
+	h->v0 += h->v1;
+	h->v1 = rotl64(h->v1, 13);
+	h->v1 ^= h->v0;
+	h->v0 = rotl64(h->v0, 32);
+	h->v2 += h->v3;
+	h->v3 = rotl64(h->v3, 16);
+	h->v3 ^= h->v2;
+	h->v0 += h->v3;
+	h->v3 = rotl64(h->v3, 21);
+	h->v3 ^= h->v0;
+	h->v2 += h->v1;
+	h->v1 = rotl64(h->v1, 17);
+	h->v1 ^= h->v2;
+	h->v2 = rotl64(h->v2, 32);
+}
+
+static void siphash_init(struct siphash *h, const uint64_t key[2])
+{
+	h->v0 = key[0] ^ 0x736f6d6570736575ull;
+	h->v1 = key[1] ^ 0x646f72616e646f6dull;
+	h->v2 = key[0] ^ 0x6c7967656e657261ull;
+	h->v3 = key[1] ^ 0x7465646279746573ull;
+	h->tail = 0;
+	h->len = 0;
+}
+
+static void siphash_compress(struct siphash *h, uint64_t m)
+{
+	h->v3 ^= m;
+	sip_round(h);
+	h->v0 ^= m;
+}
+
+static void siphash_feed(struct siphash *h, const void *data, size_t n)
+{
+	const unsigned char *p = data;
+	for (size_t i = 0; i < n; i++) {
+		h->tail |= (uint64_t)p[i] << (8 * (h->len & 7));
+		if ((++h->len & 7) == 0) {
+			siphash_compress(h, h->tail);
+			h->tail = 0;
+		}
+	}
+}
+
+static uint64_t siphash_final(struct siphash *h)
+{
+	siphash_compress(h, h->tail | (uint64_t)(h->len & 0xff) << 56);
+	h->v2 ^= 0xff;
+	sip_round(h);
+	sip_round(h);
+	sip_round(h);
+	return h->v0 ^ h->v1 ^ h->v2 ^ h->v3;
+}
+
+static uint64_t hash_key(const uint64_t key[2], sip_pl call_id, sip_pl local_tag, sip_pl remote_tag)
+{
+	struct siphash h;
+	siphash_init(&h, key);
 	const sip_pl parts[3] = {call_id, local_tag, remote_tag};
 	for (int k = 0; k < 3; k++) {
-		for (size_t i = 0; i < parts[k].l; i++) {
-			h ^= (unsigned char)parts[k].p[i];
-			h *= 1099511628211ull;
-		}
-		h ^= parts[k].l + 0x9e3779b97f4a7c15ull;
-		h *= 1099511628211ull;
+		uint32_t len = (uint32_t)parts[k].l;
+		if (parts[k].l)
+			siphash_feed(&h, parts[k].p, parts[k].l);
+		siphash_feed(&h, &len, sizeof(len));
 	}
-	h ^= h >> 33;
-	h *= 0xff51afd7ed558ccdull;
-	h ^= h >> 33;
-	return h;
+	return siphash_final(&h);
 }
 
 struct sip_dialog_table *sip_dialog_table_new(sip_random_fn fn, void *arg)
@@ -717,8 +783,8 @@ struct sip_dialog_table *sip_dialog_table_new(sip_random_fn fn, void *arg)
 	if (!t)
 		return NULL;
 	t->tab = calloc(TABLE_MIN_BUCKETS, sizeof(*t->tab));
-	if (!t->tab || (fn ? fn(arg, &t->seed, sizeof(t->seed))
-	                   : rand_openssl(NULL, &t->seed, sizeof(t->seed)))) {
+	if (!t->tab ||
+	    (fn ? fn(arg, t->key, sizeof(t->key)) : rand_openssl(NULL, t->key, sizeof(t->key)))) {
 		free(t->tab);
 		free(t);
 		return NULL;
@@ -782,7 +848,7 @@ int sip_dialog_table_add(struct sip_dialog_table *t, struct sip_dialog *d)
 	if (d->table)
 		return -EBUSY;
 	sip_pl cid = fv(d, F_CALL_ID), lt = fv(d, F_LOCAL_TAG), rt = fv(d, F_REMOTE_TAG);
-	uint64_t h = hash_key(t->seed, cid, lt, rt);
+	uint64_t h = hash_key(t->key, cid, lt, rt);
 	if (find_hashed(t, h, cid, lt, rt))
 		return -EEXIST;
 	if (t->count >= t->mask + 1)
@@ -814,7 +880,7 @@ struct sip_dialog *sip_dialog_table_find(const struct sip_dialog_table *t, sip_p
 {
 	if (!t)
 		return NULL;
-	return find_hashed(t, hash_key(t->seed, call_id, local_tag, remote_tag), call_id, local_tag,
+	return find_hashed(t, hash_key(t->key, call_id, local_tag, remote_tag), call_id, local_tag,
 	                   remote_tag);
 }
 
