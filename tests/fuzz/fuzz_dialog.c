@@ -60,6 +60,7 @@ static const char *rrs[] = {
     "Record-Route: <sip:p1;lr>\r\nRecord-Route: <sips:p2;lr?a=b>,\r\n <sip:p3;lr>\r\n",
     "Record-Route: <tel:+1>\r\n",
     NULL, /* raw bytes */
+    "Record-Route: <sip:old.example.com;maddr=192.0.2.9?X-A=1>\r\n",
 };
 static const char *contacts[] = {
     "",
@@ -90,7 +91,7 @@ static size_t make(char *buf, size_t size, struct in *in, bool response)
 {
 	uint8_t a = take(in), b = take(in), c = take(in);
 	char rr[512], ct[512], from[300];
-	const char *rrfix = rrs[a % 6], *ctfix = contacts[(a >> 3) % 6];
+	const char *rrfix = rrs[a % 7], *ctfix = contacts[(a >> 3) % 6];
 	sip_pl raw = rrfix && ctfix && froms[b % 5] ? SIP_PL_NULL : take_raw(in, 200);
 	format_field(rr, sizeof(rr), rrfix, "Record-Route", raw);
 	format_field(ct, sizeof(ct), ctfix, "Contact", raw);
@@ -314,7 +315,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (d)
 				build_and_check(d, &in);
 			break;
-		case 6: /* free */
+		case 6: /* free, or end */
+			if (d && (slot & 0x80)) {
+				sip_dialog_terminate(d);
+				CHECK(sip_dialog_state(d) == SIP_DIALOG_TERMINATED);
+				CHECK(sip_dialog_confirm(d) == -EPROTO);
+				break;
+			}
 			sip_dialog_free(d);
 			dlg[slot % MAXD] = NULL;
 			in_table[slot % MAXD] = false;
