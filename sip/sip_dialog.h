@@ -114,7 +114,10 @@ struct sip_dialog_request_opts {
  * the remote target with no route set (a view valid like the accessors').
  * Returns 0, -EINVAL (no Via, an extension method, bad extra headers, ACK with
  * no INVITE to refer to), -EPROTO (terminated dialog), -ERANGE (CSeq would
- * reach 2^31), or the buffer's error. The local CSeq moves only on success. */
+ * reach 2^31), or the buffer's error. The local CSeq moves only on success.
+ * A CANCEL built here is for a re-INVITE (pass the re-INVITE's Via); the
+ * CANCEL of an initial INVITE copies that INVITE (its To has no tag, §9.1)
+ * and is no dialog request. */
 int sip_dialog_build_request(struct sip_dialog *d, enum sip_method method,
                              const struct sip_dialog_request_opts *opts, struct sip_buf *out,
                              sip_pl *next_hop);
