@@ -978,3 +978,32 @@ Test(dialog, update_in_an_early_dialog_refreshes_the_target_and_stays_early)
 	cr_assert_eq(sip_msg_cseq(build(d, SIP_METHOD_ACK, &via1, NULL))->seq, 5);
 	sip_dialog_free(d);
 }
+
+Test(dialog, local_cseq_stays_below_2_pow_31)
+{
+	const struct sip_msg *inv = parse("INVITE sip:bob@pbx.example.com SIP/2.0\r\n"
+	                                  "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKmax\r\n"
+	                                  "From: <sip:alice@gw.example.com>;tag=L1\r\n"
+	                                  "To: <sip:bob@pbx.example.com>\r\n"
+	                                  "Call-ID: max\r\n"
+	                                  "CSeq: 2147483646 INVITE\r\n"
+	                                  "Content-Length: 0\r\n\r\n");
+	const struct sip_msg *ok = parse("SIP/2.0 200 OK\r\n"
+	                                 "Via: SIP/2.0/UDP 192.0.2.10;branch=z9hG4bKmax\r\n"
+	                                 "From: <sip:alice@gw.example.com>;tag=L1\r\n"
+	                                 "To: <sip:bob@pbx.example.com>;tag=R\r\n"
+	                                 "Call-ID: max\r\n"
+	                                 "CSeq: 2147483646 INVITE\r\n"
+	                                 "Contact: <sip:bob@192.0.2.20>\r\n"
+	                                 "Content-Length: 0\r\n\r\n");
+	struct sip_dialog *d = NULL;
+	cr_assert_eq(sip_dialog_new_uac(inv, ok, GW_CONTACT, &d), 0);
+	cr_assert_eq(sip_msg_cseq(build(d, SIP_METHOD_INFO, &via1, NULL))->seq, 2147483647u);
+	struct sip_buf b;
+	sip_buf_init(&b, 0);
+	cr_assert_eq(sip_dialog_build_request(d, SIP_METHOD_BYE, &via1, &b, NULL), -ERANGE);
+	/* the ACK still goes out with the INVITE's number */
+	cr_assert_eq(sip_dialog_build_ack(d, 0, &via1, &b, NULL), 0);
+	sip_buf_free(&b);
+	sip_dialog_free(d);
+}
