@@ -1263,6 +1263,11 @@ bool sdp_media_on_hold(const struct sdp_session *s, const struct sdp_media *m)
 	enum sdp_direction dir = sdp_media_direction(s, m);
 	if (dir == SDP_DIR_SENDONLY || dir == SDP_DIR_INACTIVE)
 		return true;
+	/* With ICE, c=0.0.0.0 (and port 9) only says there is no default candidate
+	 * (RFC 8840 §4.1.1): every Chrome offer has it. */
+	if (sdp_media_attr(m, SDP_ATTR_ICE_UFRAG, NULL) ||
+	    sdp_session_attr(s, SDP_ATTR_ICE_UFRAG, NULL))
+		return false;
 	const struct sdp_connection *c = sdp_media_connection(s, m);
 	return c && strcasecmp(c->addrtype, "IP4") == 0 && strcmp(c->address, "0.0.0.0") == 0;
 }
@@ -1338,6 +1343,16 @@ int sdp_media_add_format(struct sdp_session *s, struct sdp_media *m, uint8_t pt,
 		return -EINVAL;
 	if (media_lists_pt(m, pt))
 		return -EEXIST;
+	/* an rtpmap or fmtp left for a payload type not listed would now apply
+	 * and contradict the new one */
+	for (unsigned i = 0; i < m->n_attrs;) {
+		const struct sdp_attr *a = &m->attrs[i];
+		if ((a->kind == SDP_ATTR_RTPMAP && a->u.rtpmap.pt == pt) ||
+		    (a->kind == SDP_ATTR_FMTP && a->u.fmtp.pt == (int)pt))
+			remove_attr_at(m, i);
+		else
+			i++;
+	}
 	char num[4];
 	snprintf(num, sizeof(num), "%u", (unsigned)pt);
 	int e = grow((void **)&m->formats, m->n_formats, &m->cap_formats, sizeof(*m->formats),

@@ -326,7 +326,9 @@ const struct sdp_connection *sdp_media_connection(const struct sdp_session *s,
                                                   const struct sdp_media *m);
 /* Whether the peer puts m on hold: the effective direction is sendonly or
  * inactive, or the effective connection address is 0.0.0.0 (RFC 2543 style,
- * still sent by older PBXs). A section with port 0 is rejected, not held. */
+ * still sent by older PBXs) in a section without ICE: with ICE ufrag/pwd,
+ * c=0.0.0.0 only means no default candidate (Chrome sends it in every offer).
+ * A section with port 0 is rejected, not held. */
 bool sdp_media_on_hold(const struct sdp_session *s, const struct sdp_media *m);
 
 const char *sdp_direction_name(enum sdp_direction dir);
@@ -349,12 +351,15 @@ int sdp_media_set_direction(struct sdp_session *s, struct sdp_media *m, enum sdp
 
 /* Append payload type pt to m's formats with an a=rtpmap (encoding/clock,
  * "/channels" when channels is not 0; no rtpmap when encoding is NULL) and an
- * a=fmtp when fmtp is not NULL. Returns 0; -EEXIST when pt is already listed;
- * -EINVAL (pt > 127); -E2BIG; -ENOMEM. */
+ * a=fmtp when fmtp is not NULL. An rtpmap or fmtp already there for pt (one
+ * for a payload type that was not listed) is removed first. Returns 0; -EEXIST
+ * when pt is already listed; -EINVAL (pt > 127); -E2BIG; -ENOMEM. */
 int sdp_media_add_format(struct sdp_session *s, struct sdp_media *m, uint8_t pt,
                          const char *encoding, uint32_t clock, uint16_t channels, const char *fmtp);
 /* Remove format fmt ("8", "101") from m's m= line with the rtpmap, fmtp and
- * rtcp-fb attributes that name it. Returns 0, or -ENOENT when not listed. */
+ * rtcp-fb attributes that name it. Returns 0; -ENOENT when not listed;
+ * -EINVAL when it is the only format (an m= line needs one: to refuse a
+ * section, answer it with port 0 instead). */
 int sdp_media_remove_format(struct sdp_media *m, const char *fmt);
 
 /* Add one to the origin's version: RFC 3264 §8 asks for it once in each new
