@@ -788,6 +788,17 @@ static int set_once(struct sdp_arena *a, const char **field, struct span c, cons
 	return *field ? 0 : -ENOMEM;
 }
 
+/* "name:value" or "name". A flag followed by blanks ("a=rtcp-mux ") is read
+ * as the flag: some stacks leave trailing whitespace. */
+static bool split_attr(struct span c, struct span *name, struct span *val)
+{
+	if (split_at(c, ':', name, val))
+		return true;
+	while (name->l && is_ws(name->p[name->l - 1]))
+		name->l--;
+	return false;
+}
+
 static int parse_line(struct parser *ps, char type, struct span c)
 {
 	struct sdp_session *s = ps->s;
@@ -808,7 +819,7 @@ static int parse_line(struct parser *ps, char type, struct span c)
 			return set_once(a, &m->key, c, &ps->reason);
 		case 'a': {
 			struct span name, val;
-			bool has_val = split_at(c, ':', &name, &val);
+			bool has_val = split_attr(c, &name, &val);
 			return add_attr(s, m, &m->attrs, &m->n_attrs, &m->cap_attrs, name,
 			                has_val ? &val : NULL, &ps->reason);
 		}
@@ -877,7 +888,7 @@ static int parse_line(struct parser *ps, char type, struct span c)
 		return set_once(a, &s->key, c, &ps->reason);
 	case 'a': {
 		struct span name, val;
-		bool has_val = split_at(c, ':', &name, &val);
+		bool has_val = split_attr(c, &name, &val);
 		return add_attr(s, NULL, &s->attrs, &s->n_attrs, &s->cap_attrs, name,
 		                has_val ? &val : NULL, &ps->reason);
 	}

@@ -9,6 +9,8 @@
 #include "webrtc/sdp.h"
 
 #define SEEDS SIPWIRE_TEST_DATA "/../../fuzz/corpus/sdp/"
+/* the four lines every description needs */
+#define HEAD "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
 
 static char *read_seed(const char *name, size_t *len)
 {
@@ -462,6 +464,16 @@ Test(sdp, print_normalizes)
 	sdp_free(s);
 }
 
+Test(sdp, flag_with_trailing_blanks)
+{
+	struct sdp_session *s =
+	    parse_ok(HEAD "m=audio 9 RTP/AVP 0\r\na=rtcp-mux \r\na=sendonly\t\r\n");
+	const struct sdp_media *m = &s->media[0];
+	cr_assert_str_eq(sdp_media_attr(m, SDP_ATTR_RTCP_MUX, NULL)->name, "rtcp-mux");
+	cr_assert_eq(sdp_media_direction(s, m), SDP_DIR_SENDONLY);
+	sdp_free(s);
+}
+
 Test(sdp, print_into_a_short_buffer)
 {
 	struct sdp_session *s = parse_seed("asterisk_offer.sdp");
@@ -484,8 +496,6 @@ struct bad_case {
 	int line;
 	const char *reason; /* a part of it */
 };
-
-#define HEAD "v=0\r\no=- 1 1 IN IP4 192.0.2.1\r\ns=-\r\nt=0 0\r\n"
 
 static const struct bad_case bad_cases[] = {
     {"", -EINVAL, 0, "v= missing"},
