@@ -1461,6 +1461,26 @@ static bool address_ok(const char *addr)
 	return true;
 }
 
+const char *sdp_strdup(struct sdp_session *s, const char *str)
+{
+	return arena_strndup(s->arena, str, strlen(str));
+}
+
+int sdp_set_connection(struct sdp_session *s, struct sdp_media *m, const char *address)
+{
+	if (!address_ok(address))
+		return -EINVAL;
+	const char *addr = sdp_strdup(s, address);
+	if (!addr)
+		return -ENOMEM;
+	struct sdp_connection *c = m ? &m->conn : &s->conn;
+	c->present = true;
+	c->nettype = "IN";
+	c->addrtype = strchr(address, ':') ? "IP6" : "IP4";
+	c->address = addr;
+	return 0;
+}
+
 int sdp_new_audio(const struct sdp_audio_params *p, struct sdp_session **out)
 {
 	*out = NULL;

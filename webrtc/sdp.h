@@ -11,8 +11,11 @@
  * this module knows, the value parsed into typed fields. The text is the truth
  * for printing, so an attribute this module does not know survives a round trip
  * unchanged. To change a description use the functions below, which keep the
- * text and the typed fields in step; writing to the typed fields directly
- * changes nothing that is printed.
+ * text and the typed fields in step; writing to an attribute's typed fields
+ * directly changes nothing that is printed. The other lines (o=, s=, c=, m='s
+ * port) are printed from their fields, which may be set directly; a string put
+ * there must live as long as the description (sdp_strdup() makes one that
+ * does), and sdp_set_connection() sets a c= line.
  *
  * Pointers into a description (a media section, an attribute) stay valid until
  * a function that adds or removes something in the same list is called.
@@ -41,7 +44,7 @@
 #define SDP_MAX_MEDIA   64u    /* m= sections */
 #define SDP_MAX_ATTRS   1024u  /* a= lines per section (session level included) */
 #define SDP_MAX_FORMATS 128u   /* formats on one m= line */
-#define SDP_MAX_LINES   64u    /* b=, t=, r=, e=, p= lines of one kind per section */
+#define SDP_MAX_LINES   64u    /* b= per section; t=; r= per t=; i= u= e= p= together */
 
 /* Why a parse failed: the 1-based line number (0 when the problem is not on
  * one line, e.g. a missing s=) and a static English sentence. */
@@ -247,7 +250,7 @@ struct sdp_session {
 	uint64_t sess_id;
 	uint64_t sess_version;
 	const char *nettype, *addrtype, *address;
-	const char *name; /* s= ("-" when unnamed; never empty after a parse) */
+	const char *name; /* s= as sent ("-" or " " when unnamed) */
 	/* i= u= e= p= in order (each type grouped when printed, as RFC 8866 orders them) */
 	struct sdp_line *lines;
 	unsigned n_lines;
@@ -365,6 +368,13 @@ int sdp_media_remove_format(struct sdp_media *m, const char *fmt);
 /* Add one to the origin's version: RFC 3264 §8 asks for it once in each new
  * offer or answer that differs from the previous one. */
 void sdp_bump_version(struct sdp_session *s);
+
+/* A copy of str that lives as long as s, or NULL when out of memory. */
+const char *sdp_strdup(struct sdp_session *s, const char *str);
+/* Set the c= line of m (of the session when m is NULL) to "IN IP4 address",
+ * or IP6 when address has a ':'. Returns 0, -EINVAL (empty, or a character no
+ * address or host name has), -ENOMEM. */
+int sdp_set_connection(struct sdp_session *s, struct sdp_media *m, const char *address);
 
 /* What sdp_new_audio() builds. */
 struct sdp_audio_params {

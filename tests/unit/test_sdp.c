@@ -940,6 +940,33 @@ Test(sdp, new_audio_offer)
 	cr_assert_eq(sdp_new_audio(&bad, &s), -EINVAL);
 }
 
+Test(sdp, set_connection_and_port)
+{
+	struct sdp_session *s = parse_seed("held_offer.sdp");
+	struct sdp_media *m = &s->media[0];
+	cr_assert(sdp_media_on_hold(s, m));
+	/* taken off hold: a real address at session level, sendrecv */
+	cr_assert_eq(sdp_set_connection(s, NULL, "10.0.0.5"), 0);
+	cr_assert_eq(sdp_media_set_direction(s, m, SDP_DIR_SENDRECV), 0);
+	cr_assert(!sdp_media_on_hold(s, m));
+	/* a media-level IPv6 c= and a new port */
+	cr_assert_eq(sdp_set_connection(s, m, "2001:db8::7"), 0);
+	m->port = 17014;
+	s->username = sdp_strdup(s, "pbx");
+	cr_assert_eq(sdp_set_connection(s, m, "10.0.0.5 x"), -EINVAL);
+	cr_assert_eq(sdp_set_connection(s, m, ""), -EINVAL);
+	char *t = print(s);
+	cr_assert_not_null(strstr(t, "o=pbx 1732460000 1732460001 IN IP4 10.0.0.5\r\n"));
+	cr_assert_not_null(strstr(t, "s=Asterisk\r\nc=IN IP4 10.0.0.5\r\nt=0 0\r\n"));
+	cr_assert_not_null(
+	    strstr(t, "m=audio 17014 RTP/AVP 0 8 101\r\nc=IN IP6 2001:db8::7\r\na=rtpmap"));
+	struct sdp_session *again = parse_ok(t);
+	cr_assert_str_eq(sdp_media_connection(again, &again->media[0])->addrtype, "IP6");
+	sdp_free(again);
+	free(t);
+	sdp_free(s);
+}
+
 Test(sdp, direction_names)
 {
 	cr_assert_str_eq(sdp_direction_name(SDP_DIR_SENDONLY), "sendonly");
