@@ -4,8 +4,9 @@
  * text (the serializer is a fixed point after one round), with the same shape
  * (sections, formats, attributes). Every look-up runs on every section, and
  * each edit an SDH makes (direction, formats) must leave a description that
- * still parses. A rejected input must say why. The invariants below trap when
- * broken, so the fuzzer reports a wrong answer as well as a bad read. */
+ * still parses and means what the edit said. A rejected input must say why.
+ * The invariants below trap when broken, so the fuzzer reports a wrong answer
+ * as well as a bad read. */
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -100,6 +101,11 @@ static void edit(struct sdp_session *s, const uint8_t *data, size_t size)
 		enum sdp_direction want = (enum sdp_direction)(SDP_DIR_SENDRECV + (size + i) % 4);
 		CHECK(sdp_media_set_direction(s, m, want) == 0);
 		CHECK(sdp_media_direction(s, m) == want);
+		CHECK(sdp_set_connection(s, m, i % 2 ? "2001:db8::1" : "192.0.2.1") == 0);
+		if (want == SDP_DIR_SENDRECV || want == SDP_DIR_RECVONLY)
+			CHECK(!sdp_media_on_hold(s, m));
+		else
+			CHECK(sdp_media_on_hold(s, m) == (m->port != 0));
 		if (m->n_formats > 1) {
 			unsigned before = m->n_formats;
 			CHECK(sdp_media_remove_format(m, m->formats[data[0] % m->n_formats]) == 0);

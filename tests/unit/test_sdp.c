@@ -474,6 +474,48 @@ Test(sdp, flag_with_trailing_blanks)
 	sdp_free(s);
 }
 
+Test(sdp, less_common_values)
+{
+	struct sdp_session *s = parse_ok(HEAD "a=setup:holdconn\r\n"
+	                                      "m=audio 9 RTP/AVP 0\r\n"
+	                                      "k=clear:abc\r\n"
+	                                      "a=setup:active\r\n"
+	                                      "a=ptime:20.5\r\n"
+	                                      "a=maxptime:40.\r\n"
+	                                      "a=candidate:x 2 udp 1 ::1 1 typ relay odd\r\n");
+	cr_assert_eq(sdp_session_attr(s, SDP_ATTR_SETUP, NULL)->u.setup, SDP_SETUP_HOLDCONN);
+	const struct sdp_media *m = &s->media[0];
+	cr_assert_str_eq(m->key, "clear:abc");
+	cr_assert_eq(sdp_media_attr(m, SDP_ATTR_SETUP, NULL)->u.setup, SDP_SETUP_ACTIVE);
+	cr_assert_eq(sdp_media_attr(m, SDP_ATTR_PTIME, NULL)->u.ms, 20);
+	cr_assert_eq(sdp_media_attr(m, SDP_ATTR_MAXPTIME, NULL)->u.ms, 40);
+	const struct sdp_candidate *c = &sdp_media_attr(m, SDP_ATTR_CANDIDATE, NULL)->u.candidate;
+	cr_assert_eq(c->component, 2);
+	cr_assert_str_eq(c->type, "relay");
+	cr_assert_str_eq(c->extensions, "odd"); /* a name without a value is kept too */
+	char *t = sdp_to_string(s, NULL);
+	cr_assert_not_null(strstr(t, "m=audio 9 RTP/AVP 0\r\nk=clear:abc\r\na=setup:active\r\n"));
+	free(t);
+	sdp_free(s);
+}
+
+Test(sdp, line_count_limit)
+{
+	char text[4096];
+	size_t l = (size_t)snprintf(text, sizeof(text), HEAD);
+	for (unsigned i = 0; i < SDP_MAX_LINES; i++)
+		l += (size_t)snprintf(text + l, sizeof(text) - l, "b=AS:%u\r\n", i);
+	struct sdp_session *s;
+	struct sdp_error err;
+	cr_assert_eq(sdp_parse(text, l, &s, &err), 0);
+	cr_assert_eq(s->n_bandwidths, SDP_MAX_LINES);
+	sdp_free(s);
+	l += (size_t)snprintf(text + l, sizeof(text) - l, "b=AS:1\r\n");
+	cr_assert_eq(sdp_parse(text, l, &s, &err), -E2BIG);
+	cr_assert_eq(err.line, 5 + SDP_MAX_LINES);
+	cr_assert_not_null(strstr(err.reason, "b= lines"));
+}
+
 Test(sdp, print_into_a_short_buffer)
 {
 	struct sdp_session *s = parse_seed("asterisk_offer.sdp");
@@ -561,6 +603,12 @@ static const struct bad_case bad_cases[] = {
     {HEAD "m=audio 9 RTP/AVP 0\r\na=ptime:twenty\r\n", -EINVAL, 6, "ptime"},
     {HEAD "m=audio 9 RTP/AVP 0\r\na=maxptime:\r\n", -EINVAL, 6, "ptime"},
     {HEAD "a=group\r\n", -EINVAL, 5, "group"},
+    {HEAD "m=audio 9 RTP/AVP 0\r\na=ssrc-group:\r\n", -EINVAL, 6, "ssrc-group"},
+    {HEAD "m=audio 9 RTP/AVP 0\r\na=msid:\r\n", -EINVAL, 6, "msid"},
+    {HEAD "m=audio 9 RTP/AVP 0\r\na=ptime:20.x\r\n", -EINVAL, 6, "ptime"},
+    {HEAD "a=setup\r\n", -EINVAL, 5, "setup"},
+    {HEAD "z=0 0\r\nz=1 1\r\n", -EINVAL, 6, "appears twice"},
+    {HEAD "m=audio 9 RTP/AVP 0\r\nk=a\r\nk=b\r\n", -EINVAL, 7, "appears twice"},
     {HEAD "a=\r\n", -EINVAL, 5, "attribute"},
     {HEAD "a=na me:x\r\n", -EINVAL, 5, "attribute"},
 };
