@@ -19,9 +19,11 @@ struct arena_chunk {
 
 struct sdp_arena {
 	struct arena_chunk *head;
+	size_t next_cap; /* the size of the next chunk; 0 for ARENA_CHUNK */
 };
 
-#define ARENA_CHUNK 4096u
+/* After the parse, edits add a few strings at a time. */
+#define ARENA_CHUNK 1024u
 
 static void *arena_alloc(struct sdp_arena *a, size_t n)
 {
@@ -29,7 +31,9 @@ static void *arena_alloc(struct sdp_arena *a, size_t n)
 	n = (n + align - 1) / align * align;
 	struct arena_chunk *c = a->head;
 	if (!c || c->cap - c->used < n) {
-		size_t cap = n > ARENA_CHUNK ? n : ARENA_CHUNK;
+		size_t want = a->next_cap ? a->next_cap : ARENA_CHUNK;
+		size_t cap = n > want ? n : want;
+		a->next_cap = 0;
 		c = malloc(sizeof(*c) + cap);
 		if (!c)
 			return NULL;
@@ -906,7 +910,10 @@ static int parse_line(struct parser *ps, char type, struct span c)
 	}
 }
 
-static struct sdp_session *session_new(void)
+/* The parse copies each piece of text at most twice (the attribute's text and
+ * a typed field), so the first chunk is sized from the input: a description
+ * lives for a whole call, and one arena per call should not be mostly empty. */
+static struct sdp_session *session_new(size_t text_len)
 {
 	struct sdp_session *s = calloc(1, sizeof(*s));
 	if (!s)
@@ -916,7 +923,20 @@ static struct sdp_session *session_new(void)
 		free(s);
 		return NULL;
 	}
+	s->arena->next_cap = 2 * text_len + 256;
 	return s;
+}
+
+/* Give back the room grow() left at the end of a list. */
+static void shrink(void **arr, unsigned n, unsigned *cap, size_t size)
+{
+	if (n == 0 || n >= *cap)
+		return;
+	void *p = realloc(*arr, (size_t)n * size);
+	if (p) {
+		*arr = p;
+		*cap = n;
+	}
 }
 
 static int fail(struct sdp_error *err, int line, const char *reason, int e)
@@ -936,7 +956,7 @@ int sdp_parse(const char *text, size_t len, struct sdp_session **out, struct sdp
 	if (len && memchr(text, '\0', len))
 		return fail(err, 0, "NUL byte in the description", -EINVAL);
 
-	struct parser ps = {.s = session_new()};
+	struct parser ps = {.s = session_new(len)};
 	if (!ps.s)
 		return fail(err, 0, "out of memory", -ENOMEM);
 
@@ -991,7 +1011,15 @@ int sdp_parse(const char *text, size_t len, struct sdp_session **out, struct sdp
 		sdp_free(ps.s);
 		return fail(err, 0, missing, -EINVAL);
 	}
-	*out = ps.s;
+	struct sdp_session *s = ps.s;
+	for (unsigned i = 0; i < s->n_media; i++) {
+		struct sdp_media *m = &s->media[i];
+		shrink((void **)&m->attrs, m->n_attrs, &m->cap_attrs, sizeof(*m->attrs));
+		shrink((void **)&m->formats, m->n_formats, &m->cap_formats, sizeof(*m->formats));
+	}
+	shrink((void **)&s->attrs, s->n_attrs, &s->cap_attrs, sizeof(*s->attrs));
+	shrink((void **)&s->media, s->n_media, &s->cap_media, sizeof(*s->media));
+	*out = s;
 	return 0;
 }
 
