@@ -1072,7 +1072,7 @@ __attribute__((format(printf, 2, 3))) static void putf(struct out *o, const char
 	va_start(ap, fmt);
 	int n = vsnprintf(tmp, sizeof(tmp), fmt, ap);
 	va_end(ap);
-	/* only numbers go through here, so 64 bytes are always enough */
+	/* only numbers and short fixed text go through here: 64 bytes are enough */
 	if (n > 0)
 		put(o, tmp, (size_t)n < sizeof(tmp) ? (size_t)n : sizeof(tmp) - 1);
 }
@@ -1452,19 +1452,23 @@ int sdp_media_remove_format(struct sdp_media *m, const char *fmt)
 	memmove(&m->formats[idx], &m->formats[idx + 1],
 	        (m->n_formats - idx - 1) * sizeof(*m->formats));
 	m->n_formats--;
+	/* "08" and "8" name the same payload type */
+	uint32_t pt, other;
+	bool numeric = parse_uint((struct span){fmt, strlen(fmt)}, 127, &pt);
 	for (unsigned i = 0; i < m->n_attrs;) {
 		const struct sdp_attr *a = &m->attrs[i];
-		const char *names = NULL;
-		if (a->kind == SDP_ATTR_FMTP)
-			names = a->u.fmtp.format;
+		bool match = false;
+		if (a->kind == SDP_ATTR_RTPMAP)
+			match = numeric && a->u.rtpmap.pt == pt;
+		else if (a->kind == SDP_ATTR_FMTP)
+			match =
+			    numeric ? a->u.fmtp.pt == (int)pt : strcmp(a->u.fmtp.format, fmt) == 0;
 		else if (a->kind == SDP_ATTR_RTCP_FB)
-			names = a->u.rtcp_fb.format;
-		bool match = (names && strcmp(names, fmt) == 0);
-		if (a->kind == SDP_ATTR_RTPMAP) {
-			char num[4];
-			snprintf(num, sizeof(num), "%u", (unsigned)a->u.rtpmap.pt);
-			match = strcmp(num, fmt) == 0;
-		}
+			match = numeric ? parse_uint((struct span){a->u.rtcp_fb.format,
+			                                           strlen(a->u.rtcp_fb.format)},
+			                             127, &other) &&
+			                      other == pt
+			                : strcmp(a->u.rtcp_fb.format, fmt) == 0;
 		if (match)
 			remove_attr_at(m, i);
 		else
@@ -1539,8 +1543,9 @@ int sdp_new_audio(const struct sdp_audio_params *p, struct sdp_session **out)
 	if (p->pcma)
 		puts_(&o, "a=rtpmap:8 PCMA/8000\r\n");
 	if (p->telephone_event >= 0)
-		putf(&o, "a=rtpmap:%d telephone-event/8000\r\na=fmtp:%d 0-16\r\n",
-		     p->telephone_event, p->telephone_event);
+		putf(&o, "a=rtpmap:%d telephone-event/8000\r\n", p->telephone_event);
+	if (p->telephone_event >= 0)
+		putf(&o, "a=fmtp:%d 0-16\r\n", p->telephone_event);
 	if (p->ptime)
 		putf(&o, "a=ptime:%" PRIu32 "\r\n", p->ptime);
 	if (p->direction != SDP_DIR_NONE) {

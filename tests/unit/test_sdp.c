@@ -888,6 +888,21 @@ Test(sdp, add_and_remove_formats)
 	sdp_free(s);
 }
 
+Test(sdp, remove_format_by_another_spelling)
+{
+	struct sdp_session *s = parse_ok(HEAD "m=audio 4000 RTP/AVP 0 08 96\r\n"
+	                                      "a=rtpmap:8 PCMA/8000\r\na=fmtp:8 x=1\r\n"
+	                                      "a=rtcp-fb:8 nack\r\na=rtcp-fb:* nack\r\n"
+	                                      "a=rtpmap:96 opus/48000/2\r\n");
+	struct sdp_media *m = &s->media[0];
+	cr_assert(nth(m, SDP_ATTR_RTPMAP, 0)->u.rtpmap.listed);
+	cr_assert_eq(sdp_media_remove_format(m, "08"), 0);
+	cr_assert_eq(m->n_attrs, 2);
+	cr_assert_str_eq(m->attrs[0].value, "* nack");
+	cr_assert_eq(nth(m, SDP_ATTR_RTPMAP, 0)->u.rtpmap.pt, 96);
+	sdp_free(s);
+}
+
 Test(sdp, add_and_remove_attributes)
 {
 	struct sdp_session *s = parse_seed("asterisk_offer.sdp");
