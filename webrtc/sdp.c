@@ -250,17 +250,21 @@ static enum sdp_direction direction_from(struct span s)
 	return SDP_DIR_NONE;
 }
 
-static bool media_lists_pt(const struct sdp_media *m, unsigned pt)
+/* A set of the payload types on the m= line, so that checking each rtpmap
+ * costs one look-up instead of a walk over up to 128 formats. */
+static void index_formats(struct sdp_media *m)
 {
-	if (!m)
-		return false;
+	memset(m->listed_pts, 0, sizeof(m->listed_pts));
 	for (unsigned i = 0; i < m->n_formats; i++) {
 		uint32_t v;
-		struct span f = {m->formats[i], strlen(m->formats[i])};
-		if (parse_uint(f, 127, &v) && v == pt)
-			return true;
+		if (parse_uint((struct span){m->formats[i], strlen(m->formats[i])}, 127, &v))
+			m->listed_pts[v / 32] |= 1u << (v % 32);
 	}
-	return false;
+}
+
+static bool media_lists_pt(const struct sdp_media *m, unsigned pt)
+{
+	return m && pt < 128 && (m->listed_pts[pt / 32] >> (pt % 32) & 1u);
 }
 
 /* The rest of the value after skipping whitespace, as a string ("" when
@@ -347,8 +351,12 @@ static int parse_attr_value(struct sdp_arena *a, const struct sdp_media *m, stru
 {
 	attr->kind = SDP_ATTR_OTHER;
 	memset(&attr->u, 0, sizeof(attr->u));
+	/* the first letter rules out most names before a whole compare: a section
+	 * may hold a thousand attributes */
+	char first = (char)(attr->name[0] | 0x20);
 	for (size_t i = 0; i < sizeof(attr_kinds) / sizeof(attr_kinds[0]); i++)
-		if (strcasecmp(attr->name, attr_kinds[i].name) == 0) {
+		if (attr_kinds[i].name[0] == first &&
+		    strcasecmp(attr->name, attr_kinds[i].name) == 0) {
 			attr->kind = attr_kinds[i].kind;
 			break;
 		}
@@ -763,6 +771,7 @@ static int parse_media_line(struct parser *ps, struct span c)
 		ps->reason = "m= line without formats";
 		return -EINVAL;
 	}
+	index_formats(m);
 	return 0;
 }
 
@@ -1402,6 +1411,7 @@ int sdp_media_add_format(struct sdp_session *s, struct sdp_media *m, uint8_t pt,
 	if (!f)
 		return -ENOMEM;
 	m->formats[m->n_formats++] = f;
+	index_formats(m);
 	unsigned n_before = m->n_attrs;
 	if (encoding) {
 		char *v = NULL;
@@ -1433,6 +1443,7 @@ int sdp_media_add_format(struct sdp_session *s, struct sdp_media *m, uint8_t pt,
 		/* undo: nothing half-added stays behind */
 		m->n_attrs = n_before;
 		m->n_formats--;
+		index_formats(m);
 	}
 	return e;
 }
@@ -1452,6 +1463,7 @@ int sdp_media_remove_format(struct sdp_media *m, const char *fmt)
 	memmove(&m->formats[idx], &m->formats[idx + 1],
 	        (m->n_formats - idx - 1) * sizeof(*m->formats));
 	m->n_formats--;
+	index_formats(m);
 	/* "08" and "8" name the same payload type */
 	uint32_t pt, other;
 	bool numeric = parse_uint((struct span){fmt, strlen(fmt)}, 127, &pt);

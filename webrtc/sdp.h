@@ -240,6 +240,7 @@ struct sdp_media {
 	struct sdp_attr *attrs;
 	unsigned n_attrs;
 	unsigned cap_attrs, cap_formats; /* private to sdp.c */
+	uint32_t listed_pts[4];          /* private: payload types 0..127 on the m= line */
 };
 
 struct sdp_arena;
