@@ -350,7 +350,8 @@ int sdp_media_add_attr(struct sdp_session *s, struct sdp_media *m, const char *n
 unsigned sdp_media_remove_attrs(struct sdp_media *m, enum sdp_attr_kind kind, const char *name);
 
 /* Set m's direction: its direction attribute is replaced in place, or one is
- * appended. Returns 0 or -ENOMEM/-EINVAL (dir SDP_DIR_NONE). */
+ * appended. Returns 0; -EINVAL (dir SDP_DIR_NONE); -E2BIG when one must be
+ * appended to a section that holds SDP_MAX_ATTRS already; -ENOMEM. */
 int sdp_media_set_direction(struct sdp_session *s, struct sdp_media *m, enum sdp_direction dir);
 
 /* Append payload type pt to m's formats with an a=rtpmap (encoding/clock,

@@ -99,13 +99,17 @@ static void edit(struct sdp_session *s, const uint8_t *data, size_t size)
 	for (unsigned i = 0; i < s->n_media; i++) {
 		struct sdp_media *m = &s->media[i];
 		enum sdp_direction want = (enum sdp_direction)(SDP_DIR_SENDRECV + (size + i) % 4);
-		CHECK(sdp_media_set_direction(s, m, want) == 0);
-		CHECK(sdp_media_direction(s, m) == want);
+		int r = sdp_media_set_direction(s, m, want);
+		/* a full section has no room for a direction attribute */
+		CHECK(r == 0 || (r == -E2BIG && m->n_attrs == SDP_MAX_ATTRS));
 		CHECK(sdp_set_connection(s, m, i % 2 ? "2001:db8::1" : "192.0.2.1") == 0);
-		if (want == SDP_DIR_SENDRECV || want == SDP_DIR_RECVONLY)
-			CHECK(!sdp_media_on_hold(s, m));
-		else
-			CHECK(sdp_media_on_hold(s, m) == (m->port != 0));
+		if (r == 0) {
+			CHECK(sdp_media_direction(s, m) == want);
+			if (want == SDP_DIR_SENDRECV || want == SDP_DIR_RECVONLY)
+				CHECK(!sdp_media_on_hold(s, m));
+			else
+				CHECK(sdp_media_on_hold(s, m) == (m->port != 0));
+		}
 		if (m->n_formats > 1) {
 			unsigned before = m->n_formats;
 			CHECK(sdp_media_remove_format(m, m->formats[data[0] % m->n_formats]) == 0);

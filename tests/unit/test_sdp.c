@@ -708,6 +708,10 @@ Test(sdp, attribute_limit)
 	cr_assert_eq(sdp_parse(text, l, &s, &err), 0);
 	cr_assert_eq(s->media[0].n_attrs, SDP_MAX_ATTRS);
 	cr_assert_str_eq(s->media[0].attrs[1023].name, "x1023");
+	/* no room to append a direction or another attribute */
+	cr_assert_eq(sdp_media_set_direction(s, &s->media[0], SDP_DIR_SENDONLY), -E2BIG);
+	cr_assert_eq(sdp_media_add_attr(s, &s->media[0], "rtcp-mux", NULL), -E2BIG);
+	cr_assert_eq(s->media[0].n_attrs, SDP_MAX_ATTRS);
 	sdp_free(s);
 	l += (size_t)snprintf(text + l, cap - l, "a=one-more\r\n");
 	cr_assert_eq(sdp_parse(text, l, &s, &err), -E2BIG);
