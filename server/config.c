@@ -359,6 +359,26 @@ static void replace_str(char **field, const char *s, struct config_errors *errs)
 	*field = copy;
 }
 
+/* The index of s among names, or -1 after an error listing the choices
+ * ("must be one of a|b|c"; "must be true or false" for the booleans). */
+static int choose(const char *s, const char *const *names, size_t n, const char *where,
+                  struct config_errors *errs)
+{
+	int idx = lookup_name(s, names, n);
+	if (idx >= 0)
+		return idx;
+	if (names == bool_names) {
+		add_error(errs, where, "must be true or false");
+		return -1;
+	}
+	char list[128] = "";
+	for (size_t i = 0; i < n; i++)
+		snprintf(list + strlen(list), sizeof list - strlen(list), "%s%s", i ? "|" : "",
+		         names[i]);
+	add_error(errs, where, "must be one of %s", list);
+	return -1;
+}
+
 /* Set a non-numeric, non-list option from its text. */
 static void set_text(struct sipwire_config *cfg, const struct option_def *opt, const char *where,
                      const char *s, struct config_errors *errs)
@@ -395,36 +415,20 @@ static void set_text(struct sipwire_config *cfg, const struct option_def *opt, c
 		}
 		break;
 	case OPT_LEVEL:
-		idx = lookup_name(s, level_names, 4);
-		if (idx < 0) {
-			add_error(errs, where, "must be one of error|warn|info|debug");
-			return;
-		}
-		*(enum sipwire_log_level *)(void *)field = (enum sipwire_log_level)idx;
+		if ((idx = choose(s, level_names, 4, where, errs)) >= 0)
+			*(enum sipwire_log_level *)(void *)field = (enum sipwire_log_level)idx;
 		return;
 	case OPT_MODE:
-		idx = lookup_name(s, mode_names, 2);
-		if (idx < 0) {
-			add_error(errs, where, "must be one of local|passthrough");
-			return;
-		}
-		*(enum sipwire_mode *)(void *)field = (enum sipwire_mode)idx;
+		if ((idx = choose(s, mode_names, 2, where, errs)) >= 0)
+			*(enum sipwire_mode *)(void *)field = (enum sipwire_mode)idx;
 		return;
 	case OPT_TRANSPORT:
-		idx = lookup_name(s, transport_names, 3);
-		if (idx < 0) {
-			add_error(errs, where, "must be one of udp|tcp|tls");
-			return;
-		}
-		*(enum sipwire_transport *)(void *)field = (enum sipwire_transport)idx;
+		if ((idx = choose(s, transport_names, 3, where, errs)) >= 0)
+			*(enum sipwire_transport *)(void *)field = (enum sipwire_transport)idx;
 		return;
 	case OPT_BOOL:
-		idx = lookup_name(s, bool_names, 2);
-		if (idx < 0) {
-			add_error(errs, where, "must be true or false");
-			return;
-		}
-		*(bool *)(void *)field = idx == 1;
+		if ((idx = choose(s, bool_names, 2, where, errs)) >= 0)
+			*(bool *)(void *)field = idx == 1;
 		return;
 	case OPT_UINT:
 	case OPT_SIZE:
