@@ -126,6 +126,16 @@ static bool next_tok(struct span *c, struct span *tok)
 	return true;
 }
 
+/* How many tokens are left in c (c itself is not advanced). */
+static unsigned count_toks(struct span c)
+{
+	struct span tok;
+	unsigned n = 0;
+	while (next_tok(&c, &tok))
+		n++;
+	return n;
+}
+
 static void skip_ws(struct span *c)
 {
 	while (c->l && is_ws(*c->p)) {
@@ -390,10 +400,7 @@ static int parse_attr_value(struct sdp_arena *a, const struct sdp_media *m, stru
 			*reason = "a=group without semantics";
 			return -EINVAL;
 		}
-		struct span probe = c;
-		unsigned n = 0;
-		while (next_tok(&probe, &t2))
-			n++;
+		unsigned n = count_toks(c);
 		const char **ids = arena_alloc(a, (n ? n : 1) * sizeof(*ids));
 		attr->u.group.semantics = dup_span(a, t1);
 		if (!ids || !attr->u.group.semantics)
@@ -522,10 +529,7 @@ static int parse_attr_value(struct sdp_arena *a, const struct sdp_media *m, stru
 			*reason = "a=ssrc-group without semantics";
 			return -EINVAL;
 		}
-		struct span probe = c;
-		unsigned n = 0;
-		while (next_tok(&probe, &t2))
-			n++;
+		unsigned n = count_toks(c);
 		uint32_t *ids = arena_alloc(a, (n ? n : 1) * sizeof(*ids));
 		attr->u.ssrc_group.semantics = dup_span(a, t1);
 		if (!ids || !attr->u.ssrc_group.semantics)
