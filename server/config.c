@@ -32,6 +32,7 @@ enum opt_type {
 	OPT_TRANSPORT, /* enum sipwire_transport */
 	OPT_ORIGINS,   /* struct sipwire_strlist of origins */
 	OPT_BOOL,      /* bool: JSON true/false, elsewhere "true"/"false" */
+	OPT_REFER,     /* enum sipwire_refer_mode */
 };
 
 struct option_def {
@@ -75,6 +76,15 @@ static const struct option_def options[] = {
     {"pbx.host", NULL, OPT_STR, AT(pbx.host), 0, 0},
     {"pbx.port", NULL, OPT_UINT, AT(pbx.port), 0, 65535},
     {"pbx.transport", NULL, OPT_TRANSPORT, AT(pbx.transport), 0, 0},
+    {"calls.max_calls", NULL, OPT_UINT, AT(calls.max_calls), 1, 1000000},
+    {"calls.max_per_user", NULL, OPT_UINT, AT(calls.max_per_user), 1, 10000},
+    {"calls.auto_180", NULL, OPT_BOOL, AT(calls.auto_180), 0, 0},
+    {"calls.no_answer_timeout", NULL, OPT_UINT, AT(calls.no_answer_timeout), 1, 3600},
+    {"calls.session_expires", NULL, OPT_UINT, AT(calls.session_expires), 0, 86400},
+    {"calls.refer", NULL, OPT_REFER, AT(calls.refer), 0, 0},
+    {"media.address", NULL, OPT_STR, AT(media.address), 0, 0},
+    {"media.rtp_port_min", NULL, OPT_UINT, AT(media.rtp_port_min), 1024, 65534},
+    {"media.rtp_port_max", NULL, OPT_UINT, AT(media.rtp_port_max), 1025, 65535},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
     {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
 };
@@ -83,12 +93,14 @@ static const struct option_def options[] = {
 
 /* Objects that only group other keys. */
 static const char *const sections[] = {"listen",     "tls",       "ws",   "sip", "sip.limits",
-                                       "sip.timers", "registrar", "auth", "pbx", "log"};
+                                       "sip.timers", "registrar", "auth", "pbx", "log",
+                                       "calls",      "media"};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
 static const char *const transport_names[] = {"udp", "tcp", "tls"};
 static const char *const bool_names[] = {"false", "true"};
+static const char *const refer_names[] = {"pass", "gateway"};
 
 /* ---- errors ---- */
 
@@ -190,6 +202,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	trunks_free(cfg);
 	routes_free(cfg);
 	free(cfg->pbx.host);
+	free(cfg->media.address);
 	free(cfg->state_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -223,8 +236,17 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->pbx.host = strdup("");
 	cfg->pbx.port = 0; /* RFC 3263: SRV for a name, else 5060 (5061 for TLS) */
 	cfg->pbx.transport = SIPWIRE_TRANSPORT_UDP;
+	cfg->calls.max_calls = 10000;
+	cfg->calls.max_per_user = 8;
+	cfg->calls.auto_180 = true;
+	cfg->calls.no_answer_timeout = 120;
+	cfg->calls.session_expires = 0;
+	cfg->calls.refer = SIPWIRE_REFER_PASS;
+	cfg->media.address = strdup("");
+	cfg->media.rtp_port_min = 20000;
+	cfg->media.rtp_port_max = 29999;
 	cfg->log_level = SIPWIRE_LOG_INFO;
-	if (!cfg->listen.bind || !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
+	if (!cfg->listen.bind || !cfg->media.address || !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
 	    !cfg->realm || !cfg->auth.algorithms_text ||
 	    !cfg->pbx.host)
 		return -ENOMEM;
@@ -429,6 +451,10 @@ static void set_text(struct sipwire_config *cfg, const struct option_def *opt, c
 	case OPT_BOOL:
 		if ((idx = choose(s, bool_names, 2, where, errs)) >= 0)
 			*(bool *)(void *)field = idx == 1;
+		return;
+	case OPT_REFER:
+		if ((idx = choose(s, refer_names, 2, where, errs)) >= 0)
+			*(enum sipwire_refer_mode *)(void *)field = (enum sipwire_refer_mode)idx;
 		return;
 	case OPT_UINT:
 	case OPT_SIZE:
@@ -1715,6 +1741,13 @@ int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config
 		add_error(errs, "ws.idle_timeout", "must be longer than ws.ping_interval");
 	if (cfg->sip.timers.t2 < cfg->sip.timers.t1)
 		add_error(errs, "sip.timers.t2", "must not be less than sip.timers.t1");
+	/* RTP on an even port, RTCP on the odd one above: a range needs two. */
+	if (cfg->media.rtp_port_max < cfg->media.rtp_port_min + 1)
+		add_error(errs, "media.rtp_port_max", "must be above media.rtp_port_min");
+	unsigned char addr[16];
+	if (*cfg->media.address && inet_pton(AF_INET, cfg->media.address, addr) != 1 &&
+	    inet_pton(AF_INET6, cfg->media.address, addr) != 1)
+		add_error(errs, "media.address", "must be a numeric IPv4 or IPv6 address (or empty)");
 	if (cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !*cfg->pbx.host)
 		add_error(errs, "pbx.host", "missing (needed in passthrough mode)");
 	/* The Contacts given to the PBX name the listener of its transport. */

@@ -31,6 +31,12 @@ enum sipwire_transport {
 	SIPWIRE_TRANSPORT_TLS,
 };
 
+/* What a REFER received in a call does. */
+enum sipwire_refer_mode {
+	SIPWIRE_REFER_PASS,    /* send it on to the other leg (the PBX transfers) */
+	SIPWIRE_REFER_GATEWAY, /* the gateway calls the target and replaces the leg */
+};
+
 /* A local account: exactly one of password and ha1 is set. */
 struct sipwire_user {
 	char *name;
@@ -131,6 +137,23 @@ struct sipwire_config {
 	/* The dial plan, first match wins; none: the default plan (dialplan.h). */
 	struct sipwire_route *routes;
 	size_t n_routes;
+	/* Calls through the B2BUA. */
+	struct {
+		unsigned max_calls;         /* concurrent calls; more get 503 */
+		unsigned max_per_user;      /* concurrent calls of one user (either end): 486 */
+		bool auto_180;              /* ring the caller at once (SIP.js
+		                             * autoSendAnInitialProvisionalResponse) */
+		unsigned no_answer_timeout; /* seconds before an unanswered call is
+		                             * cancelled and the caller gets 408 */
+		unsigned session_expires;   /* RFC 4028 interval granted; 0: the peer's */
+		enum sipwire_refer_mode refer;
+	} calls;
+	/* Plain RTP on the trunk side (and, until WebRTC media, the browser side). */
+	struct {
+		char *address;          /* advertised in SDP; "": listen.bind */
+		unsigned rtp_port_min;  /* even ports from min to max */
+		unsigned rtp_port_max;
+	} media;
 	enum sipwire_log_level log_level;
 	char *state_dir;
 };

@@ -221,16 +221,19 @@ static void on_cancel(struct sw_endpoint *ep, struct sip_txn *txn, const struct 
 	respond(ep, inv, 487, NULL);
 }
 
-static void txn_flow_release(void *user, struct sip_txn *txn) { sw_flow_unref(user); }
-
-static const struct sip_txn_user server_txn_user = {.on_terminated = txn_flow_release};
+/* Every transaction keeps its flow alive while it may still send on it. */
+static void txn_dest_hold(void *arg, const struct sip_txn_dest *dest, bool hold)
+{
+	if (hold)
+		sw_flow_ref(dest->flow);
+	else
+		sw_flow_unref(dest->flow);
+}
 
 static void txn_on_request(void *arg, struct sip_txn *txn, const struct sip_msg *msg)
 {
 	struct sw_endpoint *ep = arg;
 	struct sw_flow *f = sip_txn_dest(txn)->flow;
-	/* The transaction keeps the flow pointer until it ends. */
-	sip_txn_set_user(txn, &server_txn_user, sw_flow_ref(f));
 
 	enum sip_method m = sip_msg_method(msg);
 	if (sip_msg_max_forwards(msg) == 0 && m != SIP_METHOD_OPTIONS) {
@@ -507,7 +510,10 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 		.timers = {cfg->sip.timers.t1, cfg->sip.timers.t2, cfg->sip.timers.t4},
 		/* SIP.js only sends CANCEL after a provisional: 100 at once. */
 		.trying_delay_ms = 0,
-		.cb = {.send = txn_send, .on_request = txn_on_request, .on_log = txn_log},
+		.cb = {.send = txn_send,
+		       .on_request = txn_on_request,
+		       .on_log = txn_log,
+		       .dest_hold = txn_dest_hold},
 		.arg = ep,
 	};
 	ep->txn = sip_txn_layer_new(&tc);

@@ -41,6 +41,7 @@ struct sip_txn {
 	enum sip_txn_kind kind;
 	enum sip_txn_state state;
 	struct sip_txn_dest dest;
+	bool dest_held; /* cfg.cb.dest_hold(true) was called */
 	struct sip_txn_user cb;
 	void *user;
 
@@ -277,11 +278,21 @@ static void list_push(struct sip_txn **head, struct sip_txn *x)
 
 static void txn_free(struct sip_txn *x)
 {
+	if (x->dest_held)
+		x->layer->cfg.cb.dest_hold(x->layer->cfg.arg, &x->dest, false);
 	sip_msg_free(x->req);
 	free(x->req_bytes.p);
 	free(x->last_resp.p);
 	free(x->resp_to_tag.p);
 	free(x);
+}
+
+static void txn_hold_dest(struct sip_txn *x)
+{
+	if (x->layer->cfg.cb.dest_hold) {
+		x->layer->cfg.cb.dest_hold(x->layer->cfg.arg, &x->dest, true);
+		x->dest_held = true;
+	}
 }
 
 static void layer_enter(struct sip_txn_layer *l)
@@ -418,6 +429,7 @@ static struct sip_txn *txn_alloc(struct sip_txn_layer *l, enum sip_txn_kind kind
 		sip_pl b = sip_msg_via(parsed)->branch;
 		x->method = sip_msg_method(parsed);
 		x->branch = (sip_pl){b.p ? x->req_bytes.p + (b.p - bytes) : NULL, b.l};
+		txn_hold_dest(x);
 		return x;
 	}
 	const struct sip_msg *r = txn_req(x);
@@ -427,6 +439,7 @@ static struct sip_txn *txn_alloc(struct sip_txn_layer *l, enum sip_txn_kind kind
 	}
 	x->method = sip_msg_method(r);
 	x->branch = sip_msg_via(r)->branch;
+	txn_hold_dest(x);
 	return x;
 }
 

@@ -89,6 +89,11 @@ struct sip_txn_layer_callbacks {
 	/* A protocol event the layer ignored (illegal in the current state, a
 	 * message it could not use). Optional. */
 	void (*on_log)(void *arg, const char *line);
+	/* Every transaction holds its destination from creation (hold true) to
+	 * the moment it is freed (hold false), so an owner whose flows are
+	 * reference counted keeps a flow alive exactly as long as a transaction
+	 * may still send on it, whoever the transaction's TU is. Optional. */
+	void (*dest_hold)(void *arg, const struct sip_txn_dest *dest, bool hold);
 };
 
 /* A transaction's own callbacks to its TU. Any may be NULL. */

@@ -887,3 +887,42 @@ Test(txn, shutdown_ends_every_transaction_quietly)
 	run_until(64000);
 	cr_assert_eq(nsent, sent_before, "no timer survived");
 }
+
+/* dest_hold: every transaction holds its destination from creation until it
+ * is freed, whoever its TU is, and a layer freed early releases the rest. */
+static int holds[4];
+static void count_hold(void *arg, const struct sip_txn_dest *dest, bool hold)
+{
+	(void)arg;
+	holds[(uintptr_t)dest->flow] += hold ? 1 : -1;
+}
+
+Test(txn, dest_held_for_the_life_of_each_transaction)
+{
+	sip_txn_layer_free(layer);
+	struct sip_txn_layer_config cfg = {
+	    .timers = SIP_TXN_TIMERS_DEFAULT,
+	    .trying_delay_ms = 200,
+	    .cb = {.send = cap_send, .on_request = cap_on_request, .dest_hold = count_hold},
+	};
+	memset(holds, 0, sizeof holds);
+	layer = sip_txn_layer_new(&cfg);
+	cr_assert_not_null(layer);
+
+	struct sip_txn *c = client("OPTIONS", &udp, NULL);
+	cr_assert_not_null(c);
+	struct sip_txn *s = server_invite(&tcp, SIP_TXN_RECV_NEW);
+	cr_assert_not_null(s);
+	cr_assert_eq(holds[1], 1);
+	cr_assert_eq(holds[2], 1);
+	/* The TU of the server transaction is replaced: the hold stays. */
+	sip_txn_set_user(s, NULL, NULL);
+	cr_assert_eq(server_sends(s, 486, "t1"), 0);
+	cr_assert_eq(client_gets(c, 200, "x"), SIP_TXN_RECV_RESPONSE);
+	run_until(5000); /* Timer K (T4 on UDP) ends the client; the server waits for ACK (H) */
+	cr_assert_eq(holds[1], 0, "the OPTIONS transaction released its flow");
+	cr_assert_eq(holds[2], 1, "the INVITE server still waits for its ACK");
+	sip_txn_layer_free(layer);
+	layer = NULL;
+	cr_assert_eq(holds[2], 0, "freeing the layer releases what is left");
+}
