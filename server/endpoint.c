@@ -524,6 +524,9 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 		.realm = sip_pl_from_cstr(cfg->realm),
 		.lookup_user = lookup_user,
 		.lookup_arg = ep,
+		/* Accounts are names without a domain: a call for alice reaches
+		 * her whatever host the caller put in the Request-URI. */
+		.single_domain = true,
 		.min_expires = cfg->registrar.min_expires,
 		.max_expires = cfg->registrar.max_expires,
 		.default_expires = cfg->registrar.default_expires,

@@ -333,9 +333,14 @@ static void aor_destroy(struct sip_registrar *reg, struct aor *a)
 /* "user@host" with the user unescaped and the host lowercased: the form of
  * AOR that RFC 3261 §10.3 compares (user case-sensitive, host not). Returns
  * the length, or -EINVAL for a user or host that cannot be an AOR's. */
-static int aor_key(sip_pl user, sip_pl host, char *key, size_t *user_len)
+static int aor_key(const struct sip_registrar *reg, sip_pl user, sip_pl host, char *key,
+                   size_t *user_len)
 {
-	if (user.l == 0 || host.l == 0 || host.l > MAX_HOST_LEN || user.l > 3 * MAX_USER_LEN)
+	if (reg->cfg.single_domain)
+		host = SIP_PL("");
+	else if (host.l == 0)
+		return -EINVAL;
+	if (user.l == 0 || host.l > MAX_HOST_LEN || user.l > 3 * MAX_USER_LEN)
 		return -EINVAL;
 	char ubuf[3 * MAX_USER_LEN + 1];
 	int ulen = sip_uri_unescape(user, ubuf, sizeof(ubuf));
@@ -991,7 +996,7 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 		return respond_simple(reg, out, m, 404, "Not Found");
 	char key[MAX_AOR_KEY];
 	size_t to_user_len = 0; /* the user part of key: unescaped, as auth_user is */
-	int keylen = aor_key(to->uri.user, to->uri.host, key, &to_user_len);
+	int keylen = aor_key(reg, to->uri.user, to->uri.host, key, &to_user_len);
 	if (keylen < 0)
 		return respond_simple(reg, out, m, 404, "Not Found");
 	sip_pl aor_pl = {key, (size_t)keylen};
@@ -1119,7 +1124,7 @@ size_t sip_registrar_lookup(const struct sip_registrar *reg, sip_pl user, sip_pl
 	if (!reg)
 		return 0;
 	char key[MAX_AOR_KEY];
-	int keylen = aor_key(user, host, key, NULL);
+	int keylen = aor_key(reg, user, host, key, NULL);
 	if (keylen < 0)
 		return 0;
 	const struct aor *a =

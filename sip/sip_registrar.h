@@ -35,6 +35,12 @@ struct sip_registrar_config {
 	int (*lookup_user)(void *arg, sip_pl user, enum sip_auth_algorithm alg, char *ha1_out,
 	                   size_t size);
 	void *lookup_arg;
+	/* One domain: an AOR is its user part alone, whatever host the client
+	 * registered it under (and lookup ignores its host). A gateway whose
+	 * accounts are names without domains wants this: a PBX calling
+	 * sip:alice@192.0.2.1 reaches the alice who registered as
+	 * sip:alice@gw.example.com. */
+	bool single_domain;
 	/* One WWW-Authenticate per algorithm, in this order, each with
 	 * qop="auth" (never auth-int: JsSIP prefers it and SIP.js cannot answer
 	 * it). n_algorithms 0: exactly one MD5 challenge, what SIP.js accepts. */

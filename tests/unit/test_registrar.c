@@ -323,6 +323,25 @@ Test(registrar, lookup_gives_binding_with_flow)
 	resp_free(&rs);
 }
 
+Test(registrar, single_domain_ignores_the_host)
+{
+	sip_registrar_free(reg);
+	struct sip_registrar_config cfg = base_config();
+	cfg.single_domain = true;
+	setup_with(&cfg);
+	struct resp rs = {0};
+	struct req r = {.contacts = SIPJS_CONTACT};
+	cr_assert_eq(register_as(&rs, &r, "wonderland", &flowA, 11, SRC, 1000), 200);
+	struct seen s = {0};
+	cr_assert_eq(sip_registrar_lookup(reg, P("alice"), P("192.0.2.1"), 2000, collect, &s), 1,
+	             "any host names the one domain");
+	cr_assert_eq(s.flow[0], &flowA);
+	cr_assert_eq(sip_registrar_lookup(reg, P("alice"), SIP_PL_NULL, 2000, NULL, NULL), 1,
+	             "no host at all (a tel: URI) too");
+	cr_assert_eq(sip_registrar_lookup(reg, P("bob"), P("example.com"), 2000, NULL, NULL), 0);
+	resp_free(&rs);
+}
+
 Test(registrar, wrong_password_401_again_and_logged_without_secrets)
 {
 	struct resp rs = {0};
