@@ -475,14 +475,13 @@ void sw_passthrough_register(struct sw_passthrough *pt, struct sip_txn *stx,
 {
 	struct pt_fwd *w = calloc(1, sizeof *w);
 	if (!w) {
-		/* stx keeps the endpoint's user slot; answer through it. */
 		struct pt_fwd tmp = {.pt = pt, .server = stx};
 		answer_browser(&tmp, 500, NULL);
 		return;
 	}
 	w->pt = pt;
 	w->server = stx;
-	w->from = sip_txn_user_data(stx); /* the endpoint's reference, now ours */
+	w->from = sw_flow_ref(from);
 	sip_txn_set_user(stx, &server_user, w);
 	w->next = pt->fwds;
 	if (pt->fwds)
