@@ -37,6 +37,10 @@
  * --uas-pid, the same for the called party (sipp), which shares a core with
  * this tool in the standard runs.
  *
+ * --udp leaves the WebSocket out and calls a UAS straight over UDP (one
+ * socket, no retransmissions: loopback only), to measure the called party's
+ * own setup latency, which every figure through a server includes.
+ *
  * Call-IDs are RUN-CONN-SLOT-NUMBER; answers to a call that already ended are
  * recognised by the number and ignored (a late 2xx excepted, see above).
  * Plain sockets and epoll on one thread (bench/ws_client.h): pin the tool to
@@ -44,10 +48,12 @@
  *
  * Prints a table and one machine-readable line starting with "RESULT ". */
 #define _GNU_SOURCE
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <inttypes.h>
 #include <math.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
@@ -55,6 +61,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #include "sip/sip_auth.h"
 #include "sip/sip_hdr.h"
@@ -88,6 +97,7 @@ struct options {
 	int uas_pid;
 	int server_core; /* -1: not pinned to one core */
 	bool tls;        /* WSS */
+	bool udp;        /* plain SIP over UDP straight to a UAS: its own latency */
 	unsigned connect_concurrency;
 	const char *label;
 };
@@ -143,7 +153,8 @@ enum reg_phase { REG_NONE, REG_WAIT_CHALLENGE, REG_WAIT_OK, REG_DONE, REG_FAILED
 /* What the tool keeps per connection, beside the pool's connection. */
 struct conn {
 	struct wsc_conn *ws;
-	uint32_t tag;  /* From tags, Contact user and Via host come from it */
+	uint32_t tag;  /* From tags and the Contact user come from it */
+	char host[32]; /* of Via and Contact: TAG.invalid, or ADDR:PORT over UDP */
 	unsigned busy; /* calls in flight */
 	uint8_t reg;
 	uint32_t reg_cseq;
@@ -177,6 +188,9 @@ struct ctx {
 	enum run_phase phase;
 	struct stats st;
 	struct sip_msg *msg;
+	const char *via_transport, *contact_transport; /* "WS", "ws" or "UDP", "udp" */
+	int udp_fd, udp_ep;                            /* --udp */
+	struct sockaddr_in udp_peer;
 	char sdp[512];
 	char scratch[8192];
 	char auth[1024];
@@ -190,6 +204,12 @@ static unsigned conn_index(const struct ctx *x, const struct conn *c)
 static bool conn_open(const struct conn *c)
 {
 	return c->ws && wsc_conn_is_open(c->ws);
+}
+
+/* Over UDP every connection is a client on the one socket: always usable. */
+static bool usable(const struct ctx *x, const struct conn *c)
+{
+	return x->o.udp || conn_open(c);
 }
 
 static unsigned user_of(const struct ctx *x, unsigned conn_i)
@@ -211,7 +231,13 @@ static int send_msg(struct ctx *x, struct conn *c, int n)
 {
 	if (n < 0 || (size_t)n >= sizeof x->scratch)
 		return -ENOSPC;
-	return wsc_send_text(x->pool, c->ws, x->scratch, (size_t)n);
+	if (!x->o.udp)
+		return wsc_send_text(x->pool, c->ws, x->scratch, (size_t)n);
+	if (sendto(x->udp_fd, x->scratch, (size_t)n, 0, (const struct sockaddr *)&x->udp_peer,
+	           sizeof x->udp_peer) < 0)
+		return errno == EAGAIN || errno == ENOBUFS ? 0
+		                                           : -errno; /* UDP: lost, as on a net */
+	return 0;
 }
 
 /* ---- requests of a call ---- */
@@ -262,8 +288,8 @@ static int send_invite(struct ctx *x, struct conn *c, struct call *k, const char
 	k->invite_branch = wsc_rand();
 	int n = snprintf(x->scratch, sizeof x->scratch,
 	                 "INVITE sip:%s@%s SIP/2.0\r\n"
-	                 "Via: SIP/2.0/WS %08" PRIx32 ".invalid;branch=z9hG4bK%016" PRIx64 "\r\n",
-	                 x->o.callee, x->o.realm, c->tag, k->invite_branch);
+	                 "Via: SIP/2.0/%s %s;branch=z9hG4bK%016" PRIx64 "\r\n",
+	                 x->o.callee, x->o.realm, x->via_transport, c->host, k->invite_branch);
 	if (n < 0 || (size_t)n >= sizeof x->scratch)
 		return -ENOSPC;
 	int m = common_headers(x, c, k, x->scratch + n, sizeof x->scratch - (size_t)n, NULL,
@@ -272,7 +298,7 @@ static int send_invite(struct ctx *x, struct conn *c, struct call *k, const char
 		return -ENOSPC;
 	n += m;
 	m = snprintf(x->scratch + n, sizeof x->scratch - (size_t)n,
-	             "Contact: <sip:k%08" PRIx32 "@%08" PRIx32 ".invalid;transport=ws>\r\n"
+	             "Contact: <sip:k%08" PRIx32 "@%s;transport=%s>\r\n"
 	             "%s"
 	             "Allow: ACK,CANCEL,INVITE,MESSAGE,BYE,OPTIONS,INFO,NOTIFY,REFER\r\n"
 	             "Supported: outbound\r\n"
@@ -281,7 +307,7 @@ static int send_invite(struct ctx *x, struct conn *c, struct call *k, const char
 	             "Content-Length: %zu\r\n"
 	             "\r\n"
 	             "%s",
-	             c->tag, c->tag, auth, sdp_len, x->sdp);
+	             c->tag, c->host, x->contact_transport, auth, sdp_len, x->sdp);
 	if (m < 0)
 		return -ENOSPC;
 	return send_msg(x, c, n + m);
@@ -293,9 +319,9 @@ static int send_in_dialog(struct ctx *x, struct conn *c, struct call *k, const s
 {
 	int n = snprintf(x->scratch, sizeof x->scratch,
 	                 "%s %s SIP/2.0\r\n"
-	                 "Via: SIP/2.0/WS %08" PRIx32 ".invalid;branch=z9hG4bK%016" PRIx64 "\r\n"
+	                 "Via: SIP/2.0/%s %s;branch=z9hG4bK%016" PRIx64 "\r\n"
 	                 "%s",
-	                 method, d->target, c->tag, wsc_rand(), d->route);
+	                 method, d->target, x->via_transport, c->host, wsc_rand(), d->route);
 	if (n < 0 || (size_t)n >= sizeof x->scratch)
 		return -ENOSPC;
 	int m = common_headers(x, c, k, x->scratch + n, sizeof x->scratch - (size_t)n, d->to_tag,
@@ -322,8 +348,8 @@ static int send_error_ack(struct ctx *x, struct conn *c, struct call *k)
 		to_tag[0] = '\0';
 	int n = snprintf(x->scratch, sizeof x->scratch,
 	                 "ACK sip:%s@%s SIP/2.0\r\n"
-	                 "Via: SIP/2.0/WS %08" PRIx32 ".invalid;branch=z9hG4bK%016" PRIx64 "\r\n",
-	                 x->o.callee, x->o.realm, c->tag, k->invite_branch);
+	                 "Via: SIP/2.0/%s %s;branch=z9hG4bK%016" PRIx64 "\r\n",
+	                 x->o.callee, x->o.realm, x->via_transport, c->host, k->invite_branch);
 	if (n < 0 || (size_t)n >= sizeof x->scratch)
 		return -ENOSPC;
 	int m = common_headers(x, c, k, x->scratch + n, sizeof x->scratch - (size_t)n,
@@ -551,23 +577,23 @@ static int reg_send(struct ctx *x, struct conn *c, const char *auth)
 	c->reg_cseq++;
 	int n = snprintf(x->scratch, sizeof x->scratch,
 	                 "REGISTER sip:%s SIP/2.0\r\n"
-	                 "Via: SIP/2.0/WS %08" PRIx32 ".invalid;branch=z9hG4bK%016" PRIx64 "\r\n"
+	                 "Via: SIP/2.0/%s %s;branch=z9hG4bK%016" PRIx64 "\r\n"
 	                 "Max-Forwards: 70\r\n"
 	                 "To: <sip:%s%u@%s>\r\n"
 	                 "From: <sip:%s%u@%s>;tag=%08" PRIx32 "r\r\n"
 	                 "Call-ID: %08" PRIx32 "-%u-r\r\n"
 	                 "CSeq: %" PRIu32 " REGISTER\r\n"
-	                 "Contact: <sip:k%08" PRIx32 "@%08" PRIx32 ".invalid;transport=ws>\r\n"
+	                 "Contact: <sip:k%08" PRIx32 "@%s;transport=%s>\r\n"
 	                 "Expires: %u\r\n"
 	                 "%s%s%s"
 	                 "Allow: ACK,CANCEL,INVITE,MESSAGE,BYE,OPTIONS,INFO,NOTIFY,REFER\r\n"
 	                 "User-Agent: sipwire-bench\r\n"
 	                 "Content-Length: 0\r\n"
 	                 "\r\n",
-	                 x->o.realm, c->tag, wsc_rand(), x->o.user_prefix, user, x->o.realm,
-	                 x->o.user_prefix, user, x->o.realm, c->tag, x->run_id, ci, c->reg_cseq,
-	                 c->tag, c->tag, x->o.expires, auth ? "Authorization: " : "",
-	                 auth ? auth : "", auth ? "\r\n" : "");
+	                 x->o.realm, x->via_transport, c->host, wsc_rand(), x->o.user_prefix, user,
+	                 x->o.realm, x->o.user_prefix, user, x->o.realm, c->tag, x->run_id, ci,
+	                 c->reg_cseq, c->tag, c->host, x->contact_transport, x->o.expires,
+	                 auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
 	return send_msg(x, c, n);
 }
 
@@ -725,10 +751,8 @@ static void on_request(struct ctx *x, struct conn *c)
 		call_fail(x, c, k, FAIL_REMOTE_BYE);
 }
 
-static void on_sip(void *arg, struct wsc_conn *ws, char *p, size_t len)
+static void on_sip_conn(struct ctx *x, struct conn *c, char *p, size_t len)
 {
-	struct ctx *x = arg;
-	struct conn *c = &x->conns[wsc_conn_index(x->pool, ws)];
 	size_t consumed;
 	struct sip_parse_error err;
 	enum sip_parse_result r =
@@ -779,6 +803,77 @@ static void on_sip(void *arg, struct wsc_conn *ws, char *p, size_t len)
 	}
 }
 
+static void on_sip(void *arg, struct wsc_conn *ws, char *p, size_t len)
+{
+	struct ctx *x = arg;
+	on_sip_conn(x, &x->conns[wsc_conn_index(x->pool, ws)], p, len);
+}
+
+/* A datagram (--udp): its Call-ID names the connection it belongs to. */
+static void on_datagram(struct ctx *x, char *p, size_t len)
+{
+	size_t consumed;
+	struct sip_parse_error err;
+	if (sip_msg_parse(x->msg, p, len, SIP_PARSE_DATAGRAM, &consumed, &err) != SIP_PARSE_OK)
+		return;
+	sip_pl id = sip_msg_call_id(x->msg);
+	const char *dash = memchr(id.p, '-', id.l);
+	uint32_t ci;
+	if (!dash || dash + 1 >= id.p + id.l)
+		return;
+	sip_pl rest = {dash + 1, (size_t)(id.p + id.l - dash - 1)};
+	const char *end = memchr(rest.p, '-', rest.l);
+	if (!end || sip_pl_u32((sip_pl){rest.p, (size_t)(end - rest.p)}, x->o.connections - 1, &ci))
+		return;
+	on_sip_conn(x, &x->conns[ci], p, len);
+}
+
+static void io_poll(struct ctx *x, int timeout_ms)
+{
+	if (!x->o.udp) {
+		wsc_poll(x->pool, timeout_ms);
+		return;
+	}
+	struct epoll_event ev;
+	if (epoll_wait(x->udp_ep, &ev, 1, timeout_ms) != 1)
+		return;
+	static char buf[65536];
+	for (int i = 0; i < 256; i++) {
+		ssize_t n = recv(x->udp_fd, buf, sizeof buf - 1, MSG_DONTWAIT);
+		if (n <= 0)
+			break;
+		on_datagram(x, buf, (size_t)n);
+	}
+}
+
+/* --udp: one socket toward the UAS at --host:--port. */
+static int udp_open(struct ctx *x)
+{
+	x->udp_peer.sin_family = AF_INET;
+	x->udp_peer.sin_port = htons((uint16_t)x->o.port);
+	if (inet_pton(AF_INET, x->o.host, &x->udp_peer.sin_addr) != 1)
+		return -EINVAL;
+	x->udp_fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (x->udp_fd < 0)
+		return -errno;
+	int size = 4 << 20;
+	setsockopt(x->udp_fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+	setsockopt(x->udp_fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+	struct sockaddr_in local = {.sin_family = AF_INET, .sin_addr = x->udp_peer.sin_addr};
+	socklen_t len = sizeof local;
+	if (bind(x->udp_fd, (struct sockaddr *)&local, sizeof local) ||
+	    getsockname(x->udp_fd, (struct sockaddr *)&local, &len))
+		return -errno;
+	x->udp_ep = epoll_create1(EPOLL_CLOEXEC);
+	struct epoll_event ev = {.events = EPOLLIN};
+	if (x->udp_ep < 0 || epoll_ctl(x->udp_ep, EPOLL_CTL_ADD, x->udp_fd, &ev))
+		return -errno;
+	for (unsigned i = 0; i < x->o.connections; i++)
+		snprintf(x->conns[i].host, sizeof x->conns[i].host, "%s:%u", x->o.host,
+		         (unsigned)ntohs(local.sin_port));
+	return 0;
+}
+
 /* A connection is closing: whatever it had in flight failed. */
 static void on_close(void *arg, struct wsc_conn *ws)
 {
@@ -804,7 +899,7 @@ static void check_timers(struct ctx *x, uint64_t now)
 			struct call *k = &c->calls[s];
 			if (k->phase == CALL_INVITING && now > k->deadline)
 				call_fail(x, c, k, FAIL_SETUP_TIMEOUT);
-			else if (k->phase == CALL_UP && now >= k->bye_at && conn_open(c))
+			else if (k->phase == CALL_UP && now >= k->bye_at && usable(x, c))
 				call_bye(x, c, k);
 			else if (k->phase == CALL_BYE && now > k->deadline)
 				call_fail(x, c, k, FAIL_BYE_TIMEOUT);
@@ -832,10 +927,10 @@ static void fill_closed_loop(struct ctx *x)
 	uint64_t now = wsc_now_ns();
 	for (unsigned i = 0; i < x->o.connections && may_start(x); i++) {
 		struct conn *c = &x->conns[i];
-		if (!conn_open(c) || c->busy == x->o.outstanding)
+		if (!usable(x, c) || c->busy == x->o.outstanding)
 			continue;
 		for (unsigned s = 0; s < x->o.outstanding && may_start(x); s++)
-			if (c->calls[s].phase == CALL_IDLE && conn_open(c))
+			if (c->calls[s].phase == CALL_IDLE && usable(x, c))
 				call_start(x, c, &c->calls[s], now);
 	}
 }
@@ -846,7 +941,7 @@ static struct conn *next_conn(struct ctx *x)
 	for (unsigned tried = 0; tried < x->o.connections; tried++) {
 		struct conn *k = &x->conns[x->rr];
 		x->rr = (x->rr + 1) % x->o.connections;
-		if (conn_open(k) && k->busy < x->o.outstanding)
+		if (usable(x, k) && k->busy < x->o.outstanding)
 			return k;
 	}
 	return NULL;
@@ -1014,7 +1109,7 @@ static int run_load(struct ctx *x)
 		}
 		if (x->phase == PH_MEASURE && o->concurrent)
 			memory_sample(x, &mem, now);
-		if (!wsc_counts(x->pool).open && !x->in_flight) {
+		if (!o->udp && !wsc_counts(x->pool).open && !x->in_flight) {
 			fprintf(stderr, "bench_calls: every connection is closed\n");
 			break;
 		}
@@ -1024,7 +1119,7 @@ static int run_load(struct ctx *x)
 			fill_paced(x);
 		else
 			fill_closed_loop(x);
-		wsc_poll(x->pool, 1);
+		io_poll(x, 1);
 	}
 	uint64_t t1 = wsc_now_ns();
 	double client1 = wsc_self_cpu_us();
@@ -1148,7 +1243,7 @@ static void register_all(struct ctx *x)
 				pending++;
 		while (next < x->o.connections && pending < 200) {
 			struct conn *c = &x->conns[next++];
-			if (conn_open(c)) {
+			if (usable(x, c)) {
 				reg_start(x, c);
 				pending++;
 			}
@@ -1165,7 +1260,7 @@ static void register_all(struct ctx *x)
 			}
 			last_check = now;
 		}
-		wsc_poll(x->pool, 10);
+		io_poll(x, 10);
 	}
 	for (unsigned i = 0; i < x->o.connections; i++)
 		if (x->conns[i].reg == REG_WAIT_CHALLENGE || x->conns[i].reg == REG_WAIT_OK)
@@ -1207,6 +1302,8 @@ static void usage(FILE *f)
 	           "                           it was with anything else during the measurement\n"
 	           "  --connect-concurrency N  handshakes in flight while connecting [256]\n"
 	           "  --tls                    WSS (TLS, the certificate is not checked)\n"
+	           "  --udp                    no WebSocket: plain SIP over UDP straight to a\n"
+	           "                           UAS at --host:--port, to measure its own latency\n"
 	           "  --label NAME             name on the RESULT line [server]\n");
 }
 
@@ -1254,6 +1351,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		O_CORE,
 		O_CC,
 		O_TLS,
+		O_UDP,
 		O_LABEL,
 		O_HELP,
 	};
@@ -1282,6 +1380,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 	    {"server-core", required_argument, NULL, O_CORE},
 	    {"connect-concurrency", required_argument, NULL, O_CC},
 	    {"tls", no_argument, NULL, O_TLS},
+	    {"udp", no_argument, NULL, O_UDP},
 	    {"label", required_argument, NULL, O_LABEL},
 	    {"help", no_argument, NULL, O_HELP},
 	    {NULL, 0, NULL, 0},
@@ -1377,6 +1476,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_TLS:
 			o->tls = true;
 			break;
+		case O_UDP:
+			o->udp = true;
+			break;
 		case O_LABEL:
 			o->label = optarg;
 			break;
@@ -1393,7 +1495,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 		}
 	}
 	if (optind != argc || !o->connections || !o->outstanding || !o->connect_concurrency ||
-	    o->duration <= 0 || !o->timeout_ms || (o->concurrent && !o->hold_ms)) {
+	    o->duration <= 0 || !o->timeout_ms || (o->concurrent && !o->hold_ms) ||
+	    (o->udp && (o->tls || o->do_register))) {
 		fprintf(stderr, "bench_calls: bad arguments (see --help)\n");
 		return -EINVAL;
 	}
@@ -1449,6 +1552,15 @@ int main(int argc, char **argv)
 		x.conns[i].calls = calls + (size_t)i * x.o.outstanding;
 		for (unsigned s = 0; s < x.o.outstanding; s++)
 			x.conns[i].calls[s].slot = (uint16_t)s;
+		snprintf(x.conns[i].host, sizeof x.conns[i].host, "%08" PRIx32 ".invalid",
+		         x.conns[i].tag);
+	}
+	x.via_transport = x.o.udp ? "UDP" : "WS";
+	x.contact_transport = x.o.udp ? "udp" : "ws";
+	x.udp_fd = x.udp_ep = -1;
+	if (x.o.udp && udp_open(&x)) {
+		fprintf(stderr, "bench_calls: no UDP socket toward %s:%u\n", x.o.host, x.o.port);
+		return 2;
 	}
 	if (x.o.server_pid) {
 		struct wsc_proc_usage u;
@@ -1458,7 +1570,7 @@ int main(int argc, char **argv)
 		}
 	}
 	uint64_t t = wsc_now_ns();
-	unsigned open = wsc_connect_all(x.pool, 60);
+	unsigned open = x.o.udp ? x.o.connections : wsc_connect_all(x.pool, 60);
 	x.opened = open;
 	fprintf(stderr, "bench_calls: %u of %u connections open in %.2f s\n", open, x.o.connections,
 	        (double)(wsc_now_ns() - t) / 1e9);
@@ -1476,5 +1588,9 @@ int main(int argc, char **argv)
 	free(calls);
 	free(x.conns);
 	sip_msg_free(x.msg);
+	if (x.udp_fd >= 0)
+		close(x.udp_fd);
+	if (x.udp_ep >= 0)
+		close(x.udp_ep);
 	return rc;
 }
