@@ -164,6 +164,7 @@ struct conn {
 
 struct stats {
 	uint64_t started, setups, ok;
+	uint64_t challenged; /* INVITEs answered 401/407 and sent again with credentials */
 	uint64_t fail[FAIL__COUNT];
 	uint32_t bad_status[700];     /* final answers to INVITE other than 2xx, by code */
 	uint32_t bad_bye_status[700]; /* final answers to BYE other than 200, by code */
@@ -493,6 +494,8 @@ static void call_answer_challenge(struct ctx *x, struct conn *c, struct call *k,
 	memcpy(x->auth + nl + (size_t)n, "\r\n", 3);
 	k->authed = true;
 	k->invite_cseq++;
+	if (k->counted)
+		x->st.challenged++;
 	if (send_invite(x, c, k, x->auth)) {
 		call_fail(x, c, k, FAIL_SEND);
 		conn_close(x, c);
@@ -1180,6 +1183,9 @@ static int run_load(struct ctx *x)
 	printf("  calls started          %" PRIu64 "\n", st->started);
 	printf("  calls answered (2xx)   %" PRIu64 " (%.0f setups/s)\n", st->setups, setup_rate);
 	printf("  calls complete         %" PRIu64 " (%.0f/s, BYE answered 200)\n", st->ok, rate);
+	if (st->challenged)
+		printf("  INVITEs challenged     %" PRIu64 " (answered with credentials)\n",
+		       st->challenged);
 	printf("  setup p50/p90/p99      %.0f / %.0f / %.0f us\n", pct_us(st, 0.50),
 	       pct_us(st, 0.90), pct_us(st, 0.99));
 	printf("  setup max              %.0f us\n", pct_us(st, 1.0));
@@ -1210,11 +1216,12 @@ static int run_load(struct ctx *x)
 	}
 	printf("RESULT label=%s mode=%s connections=%u outstanding=%u concurrent=%u hold_ms=%u "
 	       "offered_rate=%.0f seconds=%.3f started=%" PRIu64 " setups=%" PRIu64 " ok=%" PRIu64
+	       " challenged=%" PRIu64
 	       " setup_rate=%.0f rate=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f "
 	       "max_us=%.0f",
 	       o->label, mode_name(o), x->opened, o->outstanding, o->concurrent, o->hold_ms,
-	       o->rate, secs, st->started, st->setups, st->ok, setup_rate, rate, pct_us(st, 0.50),
-	       pct_us(st, 0.90), pct_us(st, 0.99), pct_us(st, 1.0));
+	       o->rate, secs, st->started, st->setups, st->ok, st->challenged, setup_rate, rate,
+	       pct_us(st, 0.50), pct_us(st, 0.90), pct_us(st, 0.99), pct_us(st, 1.0));
 	result_failures(st);
 	printf(" server_cpu_us_per_call=%.1f server_core_load=%.3f uas_cpu_us_per_call=%.1f "
 	       "uas_core_load=%.3f client_cpu_us_per_call=%.1f client_core_load=%.3f "
