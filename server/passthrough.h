@@ -31,8 +31,8 @@ int sw_passthrough_new(struct sw_passthrough **out, const struct sipwire_config 
 void sw_passthrough_free(struct sw_passthrough *pt);
 
 /* Forward the REGISTER of server transaction stx (which came in on from).
- * Takes over stx's user slot: the flow reference the endpoint stored there
- * (sip_txn_user_data) becomes the pass-through's, released when stx ends. */
+ * Takes over stx's user slot (to answer the browser when the PBX's answer
+ * comes) and keeps its own reference to from until stx ends. */
 void sw_passthrough_register(struct sw_passthrough *pt, struct sip_txn *stx,
                              const struct sip_msg *req, struct sw_flow *from, uint64_t now_ms);
 
