@@ -1,0 +1,1274 @@
+/* sdh_rtp.c — the plain-RTP SDH and its relay; see sdh_rtp.h. */
+#define _GNU_SOURCE /* recvmmsg, sendmmsg */
+#include "webrtc/sdh_rtp.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <glib-unix.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "webrtc/rtp.h"
+#include "webrtc/sdp.h"
+
+#define BATCH        32   /* datagrams per recvmmsg */
+#define BATCHES      4    /* recvmmsg calls per wake-up, so one busy port cannot starve others */
+#define PACKET_MAX   2048 /* larger datagrams are dropped (MSG_TRUNC) */
+#define DTMF_QUEUE   32
+#define NAME_MAX_LEN 24
+#define FMTP_MAX_LEN 112
+
+/* Direction as two bits, so mirroring is a swap and agreeing an AND. */
+enum { DIR_SEND = 1, DIR_RECV = 2, DIR_SENDRECV = 3 };
+
+struct codec {
+	uint8_t pt;
+	uint16_t channels;
+	uint32_t clock;
+	char name[NAME_MAX_LEN];
+	char fmtp[FMTP_MAX_LEN]; /* "" when none */
+};
+
+struct codec_list {
+	struct codec c[SDH_RTP_MAX_CODECS];
+	unsigned n;
+};
+
+static const struct known_codec {
+	const char *name;
+	uint8_t pt;
+	uint32_t clock;
+	uint16_t channels;
+	const char *fmtp;
+} known_codecs[] = {
+	{"PCMU", 0, 8000, 0, NULL},
+	{"PCMA", 8, 8000, 0, NULL},
+	{"G722", 9, 8000, 0, NULL},
+	{"opus", 111, 48000, 2, "minptime=10;useinbandfec=1"},
+	{"telephone-event", 101, 8000, 0, "0-16"},
+};
+#define N_KNOWN (sizeof(known_codecs) / sizeof(known_codecs[0]))
+#define KNOWN_TE 4
+
+struct sdh_rtp_ctx {
+	unsigned refs;
+	GMainContext *loop;
+	char address[INET6_ADDRSTRLEN];
+	const char *addrtype; /* "IP4", "IP6" */
+	struct sockaddr_storage bind;
+	socklen_t bind_len;
+	uint16_t port_min;
+	unsigned n_pairs, pairs_in_use, cursor;
+	uint8_t *pair_used;
+	uint32_t accepted; /* bit i: known_codecs[i] is carried */
+	struct codec_list offer; /* the default offer */
+	uint32_t ptime, dtmf_interval;
+	void (*on_log)(void *, const char *);
+	void *log_arg;
+	/* one set of receive buffers for every handler of the loop */
+	uint8_t bufs[BATCH][PACKET_MAX];
+	struct iovec iov[BATCH];
+	struct sockaddr_storage from[BATCH];
+	struct mmsghdr rx[BATCH];
+	struct mmsghdr tx[BATCH];
+	int tx_fd[BATCH];
+	struct sdh_rtp *tx_owner[BATCH];
+};
+
+/* A remote description as far as media needs it. */
+struct remote {
+	struct sdp_session *sdp; /* owned; NULL when none */
+	unsigned audio_idx;      /* the m= line we use */
+	struct codec_list codecs; /* its listed codecs we carry, in its order */
+	struct sockaddr_storage rtp, rtcp;
+	bool null_addr; /* c=0.0.0.0 (or ::): send nothing there */
+	bool mux;
+	unsigned dir; /* its direction bits, less recv when null_addr */
+};
+
+/* What offer/answer agreed: where to send, what may flow. */
+struct media {
+	bool active;
+	struct sockaddr_storage sdp_rtp, sdp_rtcp; /* from the description */
+	struct sockaddr_storage rtp_dst, rtcp_dst; /* latched or from the description */
+	bool rtp_latched, rtcp_latched;
+	bool mux, send, recv;
+	uint32_t pts[4]; /* agreed payload types */
+	int te_pt;
+	uint32_t te_clock;
+};
+
+enum sdh_state { ST_IDLE, ST_LOCAL_OFFER, ST_REMOTE_OFFER, ST_STABLE, ST_CLOSED };
+enum sdh_mode { MODE_NONE, MODE_BRIDGE, MODE_ECHO };
+
+struct dtmf_tone {
+	uint8_t event;
+	uint32_t samples;
+};
+
+struct sdh_rtp {
+	struct sdh_rtp_ctx *ctx;
+	enum sdh_state state;
+	bool offer_rtcp_mux;
+	unsigned pair;
+	uint16_t port;
+	int fd_rtp, fd_rtcp;
+	GSource *src_rtp, *src_rtcp;
+	/* o= line; the rest of our last description, to see whether it changed */
+	uint64_t sess_id, version;
+	GString *last_tail;
+	/* offer/answer */
+	bool offer_like;
+	struct codec_list offer_codecs; /* when offer_like */
+	bool answer_filter_set;
+	struct codec_list answer_filter;
+	struct remote remote;  /* agreed */
+	struct remote pending; /* a remote offer not yet answered */
+	struct codec_list local_codecs; /* our pending offer */
+	unsigned local_dir;
+	bool local_mux;
+	struct media m;
+	/* relay */
+	enum sdh_mode mode;
+	struct sdh_rtp *peer;
+	struct sdh_rtp_stats stats;
+	/* the stream we send, for DTMF inserted into it */
+	bool out_seen;
+	uint32_t out_ssrc, out_ts;
+	uint16_t out_seq;
+	int64_t out_ts_time; /* monotonic µs when out_ts was sent */
+	uint16_t seq_offset; /* added to relayed sequence numbers after insertions */
+	/* DTMF */
+	GSource *dtmf_timer;
+	struct dtmf_tone dtmf_q[DTMF_QUEUE];
+	unsigned dtmf_head, dtmf_count;
+	bool dtmf_active;
+	uint32_t dtmf_ts, dtmf_duration, dtmf_step;
+	bool dtmf_marker;
+};
+
+static void logf_(struct sdh_rtp_ctx *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void logf_(struct sdh_rtp_ctx *c, const char *fmt, ...)
+{
+	if (!c->on_log)
+		return;
+	char line[256];
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	c->on_log(c->log_arg, line);
+}
+
+/* ---- addresses ---- */
+
+static int parse_literal(const char *text, uint16_t port, struct sockaddr_storage *out)
+{
+	memset(out, 0, sizeof(*out));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)out;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)out;
+	if (inet_pton(AF_INET, text, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons(port);
+		return 0;
+	}
+	if (inet_pton(AF_INET6, text, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons(port);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static socklen_t addr_len(const struct sockaddr_storage *a)
+{
+	return a->ss_family == AF_INET6 ? sizeof(struct sockaddr_in6) : sizeof(struct sockaddr_in);
+}
+
+static bool addr_is_any(const struct sockaddr_storage *a)
+{
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr == htonl(INADDR_ANY);
+	const struct in6_addr *in = &((const struct sockaddr_in6 *)a)->sin6_addr;
+	return IN6_IS_ADDR_UNSPECIFIED(in) ||
+	       (IN6_IS_ADDR_V4MAPPED(in) && memcmp(in->s6_addr + 12, "\0\0\0\0", 4) == 0);
+}
+
+/* Make a remote address reachable from a socket of family: an IPv4 peer
+ * through a dual-stack IPv6 socket is ::ffff:a.b.c.d. */
+static int to_family(struct sockaddr_storage *a, int family)
+{
+	if (a->ss_family == family)
+		return 0;
+	if (a->ss_family == AF_INET && family == AF_INET6) {
+		struct sockaddr_in v4 = *(struct sockaddr_in *)a;
+		struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)a;
+		memset(a, 0, sizeof(*a));
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = v4.sin_port;
+		v6->sin6_addr.s6_addr[10] = 0xff;
+		v6->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(v6->sin6_addr.s6_addr + 12, &v4.sin_addr, 4);
+		return 0;
+	}
+	return -EINVAL;
+}
+
+static bool host_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	if (a->ss_family != b->ss_family)
+		return false;
+	if (a->ss_family == AF_INET)
+		return ((const struct sockaddr_in *)a)->sin_addr.s_addr ==
+		       ((const struct sockaddr_in *)b)->sin_addr.s_addr;
+	return memcmp(&((const struct sockaddr_in6 *)a)->sin6_addr,
+	              &((const struct sockaddr_in6 *)b)->sin6_addr, sizeof(struct in6_addr)) == 0;
+}
+
+static uint16_t addr_port(const struct sockaddr_storage *a)
+{
+	return ntohs(a->ss_family == AF_INET6 ? ((const struct sockaddr_in6 *)a)->sin6_port
+	                                      : ((const struct sockaddr_in *)a)->sin_port);
+}
+
+static bool addr_equal(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
+{
+	return host_equal(a, b) && addr_port(a) == addr_port(b);
+}
+
+/* ---- codecs ---- */
+
+static int known_index(const char *name, uint32_t clock)
+{
+	for (unsigned i = 0; i < N_KNOWN; i++)
+		if (strcasecmp(name, known_codecs[i].name) == 0 &&
+		    (clock == 0 || i == KNOWN_TE || clock == known_codecs[i].clock))
+			return (int)i;
+	return -1;
+}
+
+static bool is_te(const struct codec *c)
+{
+	return strcasecmp(c->name, "telephone-event") == 0;
+}
+
+static bool codec_same(const struct codec *a, const struct codec *b)
+{
+	return strcasecmp(a->name, b->name) == 0 && a->clock == b->clock;
+}
+
+static void pt_set(uint32_t *set, uint8_t pt)
+{
+	set[pt >> 5] |= 1u << (pt & 31);
+}
+
+static bool pt_has(const uint32_t *set, uint8_t pt)
+{
+	return pt < 128 && (set[pt >> 5] >> (pt & 31)) & 1u;
+}
+
+/* telephone-event is kept at the clock of an audio codec kept beside it
+ * (RFC 4733 §2.1), or, when none matches, the first one. */
+static void trim_te(struct codec_list *l)
+{
+	bool audio_clock_te = false, any_te = false;
+	for (unsigned i = 0; i < l->n; i++) {
+		if (!is_te(&l->c[i]))
+			continue;
+		any_te = true;
+		for (unsigned j = 0; j < l->n; j++)
+			if (!is_te(&l->c[j]) && l->c[j].clock == l->c[i].clock)
+				audio_clock_te = true;
+	}
+	if (!any_te)
+		return;
+	unsigned out = 0;
+	bool first_kept = false;
+	for (unsigned i = 0; i < l->n; i++) {
+		bool keep = true;
+		if (is_te(&l->c[i])) {
+			bool match = false;
+			for (unsigned j = 0; j < l->n; j++)
+				if (!is_te(&l->c[j]) && l->c[j].clock == l->c[i].clock)
+					match = true;
+			keep = audio_clock_te ? match : !first_kept;
+			first_kept = first_kept || keep;
+		}
+		if (keep)
+			l->c[out++] = l->c[i];
+	}
+	l->n = out;
+}
+
+static unsigned audio_count(const struct codec_list *l)
+{
+	unsigned n = 0;
+	for (unsigned i = 0; i < l->n; i++)
+		n += !is_te(&l->c[i]);
+	return n;
+}
+
+static void codec_from_known(struct codec *c, const struct known_codec *k)
+{
+	memset(c, 0, sizeof(*c));
+	c->pt = k->pt;
+	c->clock = k->clock;
+	c->channels = k->channels;
+	snprintf(c->name, sizeof(c->name), "%s", k->name);
+	if (k->fmtp)
+		snprintf(c->fmtp, sizeof(c->fmtp), "%s", k->fmtp);
+}
+
+/* ---- the context ---- */
+
+static const char *const default_codecs[] = {"PCMU", "PCMA", "G722", "opus", "telephone-event",
+                                             NULL};
+
+int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out)
+{
+	*out = NULL;
+	struct sockaddr_storage adv;
+	if (!p || !p->address || parse_literal(p->address, 0, &adv) != 0)
+		return -EINVAL;
+	uint32_t min = p->port_min + (p->port_min & 1u);
+	if (min == 0 || min + 1 > p->port_max)
+		return -EINVAL;
+	struct sdh_rtp_ctx *c = calloc(1, sizeof(*c));
+	if (!c)
+		return -ENOMEM;
+	c->refs = 1;
+	c->loop = p->loop ? g_main_context_ref(p->loop) : g_main_context_ref(g_main_context_default());
+	snprintf(c->address, sizeof(c->address), "%s", p->address);
+	c->addrtype = adv.ss_family == AF_INET6 ? "IP6" : "IP4";
+	int rc = -EINVAL;
+	if (p->bind_address) {
+		if (parse_literal(p->bind_address, 0, &c->bind) != 0)
+			goto fail;
+	} else {
+		memset(&c->bind, 0, sizeof(c->bind));
+		c->bind.ss_family = adv.ss_family;
+	}
+	c->bind_len = addr_len(&c->bind);
+	c->port_min = (uint16_t)min;
+	c->n_pairs = (p->port_max - min + 1) / 2;
+	c->pair_used = calloc(c->n_pairs, 1);
+	rc = -ENOMEM;
+	if (!c->pair_used)
+		goto fail;
+	rc = -EINVAL;
+	for (const char *const *n = p->codecs ? p->codecs : default_codecs; *n; n++) {
+		int k = known_index(*n, 0);
+		if (k < 0)
+			goto fail;
+		if (c->accepted & (1u << k))
+			continue;
+		c->accepted |= 1u << k;
+		codec_from_known(&c->offer.c[c->offer.n++], &known_codecs[k]);
+	}
+	if (audio_count(&c->offer) == 0)
+		goto fail;
+	c->ptime = p->ptime;
+	c->dtmf_interval = p->dtmf_interval_ms ? p->dtmf_interval_ms : 20;
+	c->on_log = p->on_log;
+	c->log_arg = p->log_arg;
+	for (unsigned i = 0; i < BATCH; i++) {
+		c->iov[i].iov_base = c->bufs[i];
+		c->iov[i].iov_len = PACKET_MAX;
+	}
+	*out = c;
+	return 0;
+fail:
+	sdh_rtp_ctx_unref(c);
+	return rc;
+}
+
+struct sdh_rtp_ctx *sdh_rtp_ctx_ref(struct sdh_rtp_ctx *c)
+{
+	c->refs++;
+	return c;
+}
+
+void sdh_rtp_ctx_unref(struct sdh_rtp_ctx *c)
+{
+	if (!c || --c->refs > 0)
+		return;
+	g_main_context_unref(c->loop);
+	free(c->pair_used);
+	free(c);
+}
+
+unsigned sdh_rtp_ctx_pairs_in_use(const struct sdh_rtp_ctx *c)
+{
+	return c->pairs_in_use;
+}
+
+/* Is this codec of a remote description one we carry? */
+static bool carried(const struct sdh_rtp_ctx *c, const struct sdp_codec *sc)
+{
+	int k = known_index(sc->encoding, sc->clock);
+	return k >= 0 && (c->accepted & (1u << k));
+}
+
+/* ---- sockets ---- */
+
+static int bind_port(const struct sdh_rtp_ctx *c, uint16_t port, int *fd_out)
+{
+	int fd = socket(c->bind.ss_family, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (c->bind.ss_family == AF_INET6) {
+		int off = 0; /* "::" takes IPv4 peers too */
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off));
+	}
+	struct sockaddr_storage a = c->bind;
+	if (a.ss_family == AF_INET6)
+		((struct sockaddr_in6 *)&a)->sin6_port = htons(port);
+	else
+		((struct sockaddr_in *)&a)->sin_port = htons(port);
+	if (bind(fd, (struct sockaddr *)&a, c->bind_len) != 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	*fd_out = fd;
+	return 0;
+}
+
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer data);
+
+static GSource *watch(struct sdh_rtp *h, int fd)
+{
+	GSource *s = g_unix_fd_source_new(fd, G_IO_IN);
+	g_source_set_callback(s, G_SOURCE_FUNC(on_readable), h, NULL);
+	g_source_attach(s, h->ctx->loop);
+	return s;
+}
+
+static void drop_source(GSource **s)
+{
+	if (*s) {
+		g_source_destroy(*s);
+		g_source_unref(*s);
+		*s = NULL;
+	}
+}
+
+/* Bind the next free pair after the last one handed out, so a released pair
+ * is not reused at once (late packets of the old call would reach the new). */
+static int alloc_pair(struct sdh_rtp *h)
+{
+	struct sdh_rtp_ctx *c = h->ctx;
+	for (unsigned tried = 0; tried < c->n_pairs; tried++) {
+		unsigned i = (c->cursor + tried) % c->n_pairs;
+		if (c->pair_used[i])
+			continue;
+		uint16_t port = (uint16_t)(c->port_min + 2 * i);
+		int rtp = -1, rtcp = -1;
+		int rc = bind_port(c, port, &rtp);
+		if (rc == 0) {
+			rc = bind_port(c, (uint16_t)(port + 1), &rtcp);
+			if (rc != 0)
+				close(rtp);
+		}
+		if (rc == -EADDRINUSE)
+			continue;
+		if (rc != 0)
+			return rc;
+		c->pair_used[i] = 1;
+		c->pairs_in_use++;
+		c->cursor = (i + 1) % c->n_pairs;
+		h->pair = i;
+		h->port = port;
+		h->fd_rtp = rtp;
+		h->fd_rtcp = rtcp;
+		return 0;
+	}
+	return -EADDRINUSE;
+}
+
+static void remote_clear(struct remote *r)
+{
+	sdp_free(r->sdp);
+	memset(r, 0, sizeof(*r));
+}
+
+int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct sdh_rtp **out)
+{
+	*out = NULL;
+	struct sdh_rtp *h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	h->ctx = sdh_rtp_ctx_ref(c);
+	h->fd_rtp = h->fd_rtcp = -1;
+	h->offer_rtcp_mux = opts && opts->rtcp_mux;
+	int rc = alloc_pair(h);
+	if (rc != 0) {
+		sdh_rtp_ctx_unref(c);
+		free(h);
+		return rc;
+	}
+	h->src_rtp = watch(h, h->fd_rtp);
+	h->src_rtcp = watch(h, h->fd_rtcp);
+	h->sess_id = (((uint64_t)g_random_int() << 31) ^ g_random_int()) & INT64_MAX;
+	h->m.te_pt = -1;
+	h->state = ST_IDLE;
+	*out = h;
+	return 0;
+}
+
+static void dtmf_stop(struct sdh_rtp *h)
+{
+	drop_source(&h->dtmf_timer);
+	h->dtmf_active = false;
+	h->dtmf_count = 0;
+}
+
+void sdh_rtp_close(void *sdh)
+{
+	struct sdh_rtp *h = sdh;
+	if (!h || h->state == ST_CLOSED)
+		return;
+	sdh_rtp_unbridge(h);
+	dtmf_stop(h);
+	drop_source(&h->src_rtp);
+	drop_source(&h->src_rtcp);
+	close(h->fd_rtp);
+	close(h->fd_rtcp);
+	h->fd_rtp = h->fd_rtcp = -1;
+	h->ctx->pair_used[h->pair] = 0;
+	h->ctx->pairs_in_use--;
+	h->port = 0;
+	remote_clear(&h->remote);
+	remote_clear(&h->pending);
+	h->m.active = false;
+	h->state = ST_CLOSED;
+}
+
+void sdh_rtp_free(struct sdh_rtp *h)
+{
+	if (!h)
+		return;
+	sdh_rtp_close(h);
+	if (h->last_tail)
+		g_string_free(h->last_tail, TRUE);
+	sdh_rtp_ctx_unref(h->ctx);
+	free(h);
+}
+
+uint16_t sdh_rtp_port(const struct sdh_rtp *h)
+{
+	return h->port;
+}
+
+void sdh_rtp_get_stats(const struct sdh_rtp *h, struct sdh_rtp_stats *out)
+{
+	*out = h->stats;
+}
+
+/* ---- reading a remote description ---- */
+
+static bool is_plain_rtp(const char *proto)
+{
+	return strcmp(proto, "RTP/AVP") == 0 || strcmp(proto, "RTP/AVPF") == 0;
+}
+
+static int dir_bits(enum sdp_direction d)
+{
+	switch (d) {
+	case SDP_DIR_SENDONLY:
+		return DIR_SEND;
+	case SDP_DIR_RECVONLY:
+		return DIR_RECV;
+	case SDP_DIR_INACTIVE:
+		return 0;
+	default:
+		return DIR_SENDRECV;
+	}
+}
+
+static const char *dir_attr(unsigned bits)
+{
+	static const char *const names[] = {"inactive", "sendonly", "recvonly", "sendrecv"};
+	return names[bits & 3];
+}
+
+static unsigned mirror(unsigned bits)
+{
+	return ((bits & DIR_SEND) ? DIR_RECV : 0) | ((bits & DIR_RECV) ? DIR_SEND : 0);
+}
+
+/* Parse body into r: the first RTP/AVP audio stream with a port, its address,
+ * direction and the codecs we carry. A stream with no carried codec is
+ * skipped for the next one; when there is none, -ENOTSUP. */
+static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct remote *r)
+{
+	struct sdh_rtp_ctx *c = h->ctx;
+	memset(r, 0, sizeof(*r));
+	struct sdp_error err = {0, NULL};
+	int rc = sdp_parse(body, len, &r->sdp, &err);
+	if (rc != 0) {
+		logf_(c, "sdh_rtp: refused description: line %d: %s", err.line,
+		      err.reason ? err.reason : "too large");
+		return -EINVAL;
+	}
+	bool any_audio = false;
+	rc = -EINVAL;
+	for (unsigned i = 0; i < r->sdp->n_media; i++) {
+		const struct sdp_media *m = &r->sdp->media[i];
+		if (strcmp(m->type, "audio") != 0 || m->port == 0 || !is_plain_rtp(m->proto))
+			continue;
+		any_audio = true;
+		r->codecs.n = 0;
+		for (unsigned f = 0; f < m->n_formats && r->codecs.n < SDH_RTP_MAX_CODECS; f++) {
+			struct sdp_codec sc;
+			if (sdp_media_codec_at(m, f, &sc) != 0 || !carried(c, &sc) ||
+			    strlen(sc.encoding) >= NAME_MAX_LEN ||
+			    (sc.fmtp && strlen(sc.fmtp) >= FMTP_MAX_LEN))
+				continue;
+			struct codec *k = &r->codecs.c[r->codecs.n++];
+			memset(k, 0, sizeof(*k));
+			k->pt = sc.pt;
+			k->clock = sc.clock;
+			k->channels = sc.channels;
+			snprintf(k->name, sizeof(k->name), "%s", sc.encoding);
+			if (sc.fmtp)
+				snprintf(k->fmtp, sizeof(k->fmtp), "%s", sc.fmtp);
+		}
+		trim_te(&r->codecs);
+		if (audio_count(&r->codecs) == 0)
+			continue;
+		const struct sdp_connection *conn = sdp_media_connection(r->sdp, m);
+		if (!conn || strcmp(conn->nettype, "IN") != 0 ||
+		    parse_literal(conn->address, m->port, &r->rtp) != 0 ||
+		    to_family(&r->rtp, c->bind.ss_family) != 0) {
+			logf_(c, "sdh_rtp: refused description: audio address %s not usable",
+			      conn ? conn->address : "(none)");
+			goto fail;
+		}
+		r->null_addr = addr_is_any(&r->rtp);
+		r->mux = sdp_media_attr(m, SDP_ATTR_RTCP_MUX, NULL) != NULL;
+		r->rtcp = r->rtp;
+		const struct sdp_attr *ra = sdp_media_attr(m, SDP_ATTR_RTCP, NULL);
+		uint16_t rtcp_port = r->mux ? m->port : (uint16_t)(m->port + 1);
+		if (ra && !r->mux) {
+			rtcp_port = ra->u.rtcp.port;
+			if (ra->u.rtcp.address &&
+			    (parse_literal(ra->u.rtcp.address, rtcp_port, &r->rtcp) != 0 ||
+			     to_family(&r->rtcp, c->bind.ss_family) != 0))
+				goto fail;
+		}
+		if (r->rtcp.ss_family == AF_INET6)
+			((struct sockaddr_in6 *)&r->rtcp)->sin6_port = htons(rtcp_port);
+		else
+			((struct sockaddr_in *)&r->rtcp)->sin_port = htons(rtcp_port);
+		r->dir = (unsigned)dir_bits(sdp_media_direction(r->sdp, m));
+		if (r->null_addr)
+			r->dir &= ~(unsigned)DIR_RECV;
+		r->audio_idx = i;
+		return 0;
+	}
+	if (any_audio) {
+		logf_(c, "sdh_rtp: refused description: no codec in common");
+		rc = -ENOTSUP;
+	} else {
+		logf_(c, "sdh_rtp: refused description: no RTP/AVP audio stream");
+	}
+fail:
+	remote_clear(r);
+	return rc;
+}
+
+/* Agree media with remote r; local_dir and the codecs both ends accepted. */
+static void apply_media(struct sdh_rtp *h, const struct remote *r, unsigned local_dir, bool mux,
+                        const struct codec_list *agreed)
+{
+	struct media *m = &h->m;
+	bool same = m->active && addr_equal(&m->sdp_rtp, &r->rtp) && addr_equal(&m->sdp_rtcp, &r->rtcp);
+	if (!same) {
+		m->sdp_rtp = m->rtp_dst = r->rtp;
+		m->sdp_rtcp = m->rtcp_dst = mux ? r->rtp : r->rtcp;
+		m->rtp_latched = m->rtcp_latched = false;
+	}
+	m->mux = mux;
+	m->send = (local_dir & DIR_SEND) && (r->dir & DIR_RECV) && !r->null_addr;
+	m->recv = (local_dir & DIR_RECV) && (r->dir & DIR_SEND);
+	memset(m->pts, 0, sizeof(m->pts));
+	m->te_pt = -1;
+	m->te_clock = 0;
+	uint32_t first_clock = 0;
+	for (unsigned i = 0; i < agreed->n; i++) {
+		pt_set(m->pts, agreed->c[i].pt);
+		if (!is_te(&agreed->c[i]) && !first_clock)
+			first_clock = agreed->c[i].clock;
+	}
+	for (unsigned i = 0; i < agreed->n; i++)
+		if (is_te(&agreed->c[i]) &&
+		    (m->te_pt < 0 || (agreed->c[i].clock == first_clock && m->te_clock != first_clock))) {
+			m->te_pt = agreed->c[i].pt;
+			m->te_clock = agreed->c[i].clock;
+		}
+	m->active = true;
+	if (!m->send)
+		dtmf_stop(h);
+}
+
+int sdh_rtp_set_description(void *sdh, const char *ctype, const char *body, size_t len,
+                            const void *options)
+{
+	struct sdh_rtp *h = sdh;
+	if (h->state == ST_CLOSED)
+		return -EBADF;
+	if (!sdh_rtp_has_description(h, ctype, len))
+		return -EINVAL;
+	struct remote r;
+	int rc = read_remote(h, body, len, &r);
+	if (rc != 0)
+		return rc;
+	if (h->state != ST_LOCAL_OFFER) {
+		/* an offer: kept until we answer it */
+		remote_clear(&h->pending);
+		h->pending = r;
+		h->state = ST_REMOTE_OFFER;
+		return 0;
+	}
+	/* an answer: only what we offered, by payload type */
+	struct codec_list agreed = {.n = 0};
+	for (unsigned i = 0; i < r.codecs.n; i++)
+		for (unsigned j = 0; j < h->local_codecs.n; j++)
+			if (r.codecs.c[i].pt == h->local_codecs.c[j].pt &&
+			    codec_same(&r.codecs.c[i], &h->local_codecs.c[j]))
+				agreed.c[agreed.n++] = r.codecs.c[i];
+	if (audio_count(&agreed) == 0 || r.sdp->n_media != 1) {
+		logf_(h->ctx, "sdh_rtp: refused answer: %s",
+		      r.sdp->n_media != 1 ? "not one m= line" : "no codec we offered");
+		remote_clear(&r);
+		return -ENOTSUP;
+	}
+	r.codecs = agreed;
+	apply_media(h, &r, h->local_dir, h->local_mux && r.mux, &agreed);
+	remote_clear(&h->remote);
+	h->remote = r;
+	h->state = ST_STABLE;
+	return 0;
+}
+
+bool sdh_rtp_has_description(void *sdh, const char *ctype, size_t len)
+{
+	(void)sdh;
+	if (!ctype || len == 0)
+		return false;
+	size_t n = strlen("application/sdp");
+	return strncasecmp(ctype, "application/sdp", n) == 0 &&
+	       (ctype[n] == '\0' || ctype[n] == ';' || ctype[n] == ' ');
+}
+
+void sdh_rtp_rollback_description(void *sdh)
+{
+	struct sdh_rtp *h = sdh;
+	if (h->state == ST_REMOTE_OFFER)
+		remote_clear(&h->pending);
+	if (h->state == ST_REMOTE_OFFER || h->state == ST_LOCAL_OFFER)
+		h->state = h->m.active ? ST_STABLE : ST_IDLE;
+}
+
+/* ---- writing our description ---- */
+
+static void put_codecs(GString *t, const struct codec_list *l)
+{
+	for (unsigned i = 0; i < l->n; i++) {
+		const struct codec *k = &l->c[i];
+		g_string_append_printf(t, "a=rtpmap:%u %s/%u", k->pt, k->name, k->clock);
+		if (k->channels)
+			g_string_append_printf(t, "/%u", k->channels);
+		g_string_append(t, "\r\n");
+		if (k->fmtp[0])
+			g_string_append_printf(t, "a=fmtp:%u %s\r\n", k->pt, k->fmtp);
+	}
+}
+
+static void put_audio(GString *t, const struct sdh_rtp *h, const char *proto,
+                      const struct codec_list *l, bool mux, unsigned dir)
+{
+	g_string_append_printf(t, "m=audio %u %s", h->port, proto);
+	for (unsigned i = 0; i < l->n; i++)
+		g_string_append_printf(t, " %u", l->c[i].pt);
+	g_string_append(t, "\r\n");
+	put_codecs(t, l);
+	if (h->ctx->ptime)
+		g_string_append_printf(t, "a=ptime:%u\r\n", h->ctx->ptime);
+	if (mux)
+		g_string_append(t, "a=rtcp-mux\r\n");
+	g_string_append_printf(t, "a=%s\r\n", dir_attr(dir));
+}
+
+static void put_session(GString *t, const struct sdh_rtp_ctx *c)
+{
+	g_string_append_printf(t, "s=sipwire\r\nc=IN %s %s\r\nt=0 0\r\n", c->addrtype, c->address);
+}
+
+/* The answer's codecs: the offer's, in its order and numbering, less those
+ * the answer filter (what the other leg agreed) leaves out. */
+static void answer_codecs(const struct sdh_rtp *h, struct codec_list *out)
+{
+	out->n = 0;
+	for (unsigned i = 0; i < h->pending.codecs.n; i++) {
+		const struct codec *k = &h->pending.codecs.c[i];
+		bool ok = !h->answer_filter_set;
+		for (unsigned j = 0; !ok && j < h->answer_filter.n; j++)
+			ok = codec_same(k, &h->answer_filter.c[j]);
+		if (ok)
+			out->c[out->n++] = *k;
+	}
+	trim_te(out);
+}
+
+/* Write "v= o=" then tail into buf; the version goes up when tail differs
+ * from the last one. Commits (version, last tail) only on success. */
+static int emit(struct sdh_rtp *h, GString *tail, char *buf, size_t size, size_t *len)
+{
+	bool changed = !h->last_tail || h->last_tail->len != tail->len ||
+	               memcmp(h->last_tail->str, tail->str, tail->len) != 0;
+	uint64_t version = h->version + (changed ? 1 : 0);
+	int n = snprintf(buf, size, "v=0\r\no=sipwire %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " IN %s %s\r\n",
+	                 h->sess_id, version, h->ctx->addrtype, h->ctx->address);
+	if (n < 0 || (size_t)n + tail->len + 1 > size)
+		return -ENOSPC;
+	memcpy(buf + n, tail->str, tail->len + 1);
+	*len = (size_t)n + tail->len;
+	h->version = version;
+	if (changed) {
+		if (h->last_tail)
+			g_string_free(h->last_tail, TRUE);
+		h->last_tail = g_string_new_len(tail->str, (gssize)tail->len);
+	}
+	return 0;
+}
+
+int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t size, size_t *len,
+                            const char **ctype)
+{
+	struct sdh_rtp *h = sdh;
+	const struct sdh_rtp_options *o = options;
+	bool hold = o && o->hold;
+	if (h->state == ST_CLOSED)
+		return -EBADF;
+	GString *t = g_string_sized_new(512);
+	put_session(t, h->ctx);
+	int rc;
+	if (h->state == ST_REMOTE_OFFER) {
+		struct codec_list agreed;
+		answer_codecs(h, &agreed);
+		if (audio_count(&agreed) == 0) {
+			g_string_free(t, TRUE);
+			return -ENOTSUP;
+		}
+		unsigned dir = mirror(h->pending.dir) & (hold ? DIR_SEND : DIR_SENDRECV);
+		const struct sdp_session *s = h->pending.sdp;
+		for (unsigned i = 0; i < s->n_media; i++) {
+			const struct sdp_media *m = &s->media[i];
+			if (i == h->pending.audio_idx) {
+				put_audio(t, h, m->proto, &agreed, h->pending.mux, dir);
+				continue;
+			}
+			/* RFC 3264 §6: a refused stream keeps its line, with port 0 */
+			g_string_append_printf(t, "m=%s 0 %s", m->type, m->proto);
+			for (unsigned f = 0; f < m->n_formats; f++)
+				g_string_append_printf(t, " %s", m->formats[f]);
+			g_string_append(t, "\r\n");
+		}
+		rc = emit(h, t, buf, size, len);
+		if (rc == 0) {
+			struct remote r = h->pending;
+			memset(&h->pending, 0, sizeof(h->pending));
+			r.codecs = agreed;
+			apply_media(h, &r, dir, r.mux, &agreed);
+			remote_clear(&h->remote);
+			h->remote = r;
+			h->answer_filter_set = false;
+			h->state = ST_STABLE;
+		}
+	} else {
+		const struct codec_list *l = h->offer_like ? &h->offer_codecs : &h->ctx->offer;
+		unsigned dir = DIR_SENDRECV;
+		if (hold)
+			dir = (h->remote.sdp && h->remote.dir == DIR_SEND) ? 0 : DIR_SEND;
+		put_audio(t, h, "RTP/AVP", l, h->offer_rtcp_mux, dir);
+		rc = emit(h, t, buf, size, len);
+		if (rc == 0) {
+			h->local_codecs = *l;
+			h->local_dir = dir;
+			h->local_mux = h->offer_rtcp_mux;
+			h->state = ST_LOCAL_OFFER;
+		}
+	}
+	g_string_free(t, TRUE);
+	if (rc == 0 && ctype)
+		*ctype = "application/sdp";
+	return rc;
+}
+
+/* ---- the B2BUA's helpers ---- */
+
+static const struct remote *latest_remote(const struct sdh_rtp *h)
+{
+	if (h->state == ST_REMOTE_OFFER)
+		return &h->pending;
+	return h->remote.sdp ? &h->remote : NULL;
+}
+
+int sdh_rtp_offer_like(struct sdh_rtp *h, const struct sdh_rtp *other)
+{
+	const struct remote *r = latest_remote(other);
+	if (!r)
+		return -ENOENT;
+	struct codec_list l = {.n = 0};
+	for (unsigned i = 0; i < r->codecs.n; i++) {
+		int k = known_index(r->codecs.c[i].name, r->codecs.c[i].clock);
+		if (k >= 0 && (h->ctx->accepted & (1u << k)))
+			l.c[l.n++] = r->codecs.c[i];
+	}
+	if (audio_count(&l) == 0)
+		return -ENOTSUP;
+	h->offer_codecs = l;
+	h->offer_like = true;
+	return 0;
+}
+
+void sdh_rtp_offer_default(struct sdh_rtp *h)
+{
+	h->offer_like = false;
+}
+
+int sdh_rtp_answer_like(struct sdh_rtp *h, const struct sdh_rtp *other)
+{
+	const struct remote *r = latest_remote(other);
+	if (!r)
+		return -ENOENT;
+	h->answer_filter = r->codecs;
+	h->answer_filter_set = true;
+	return 0;
+}
+
+/* ---- the relay ---- */
+
+void sdh_rtp_unbridge(struct sdh_rtp *h)
+{
+	if (h->mode == MODE_BRIDGE && h->peer) {
+		h->peer->mode = MODE_NONE;
+		h->peer->peer = NULL;
+	}
+	h->mode = MODE_NONE;
+	h->peer = NULL;
+}
+
+int sdh_rtp_bridge(struct sdh_rtp *a, struct sdh_rtp *b)
+{
+	if (!a || !b || a == b)
+		return -EINVAL;
+	if (a->state == ST_CLOSED || b->state == ST_CLOSED)
+		return -EBADF;
+	sdh_rtp_unbridge(a);
+	sdh_rtp_unbridge(b);
+	a->mode = b->mode = MODE_BRIDGE;
+	a->peer = b;
+	b->peer = a;
+	return 0;
+}
+
+int sdh_rtp_echo(struct sdh_rtp *h)
+{
+	if (h->state == ST_CLOSED)
+		return -EBADF;
+	sdh_rtp_unbridge(h);
+	h->mode = MODE_ECHO;
+	return 0;
+}
+
+/* Is src where h's peer sends from? Latches onto a new source (symmetric RTP
+ * for peers behind NAT) once per description, when it comes from the host
+ * the description named or carries an agreed payload type. */
+static bool source_ok(struct sdh_rtp *h, bool rtcp_slot, const struct sockaddr_storage *src, int pt)
+{
+	struct media *m = &h->m;
+	struct sockaddr_storage *dst = rtcp_slot ? &m->rtcp_dst : &m->rtp_dst;
+	bool *latched = rtcp_slot ? &m->rtcp_latched : &m->rtp_latched;
+	if (addr_equal(src, dst)) {
+		*latched = true;
+		return true;
+	}
+	if (*latched)
+		return false;
+	bool host_ok = host_equal(src, rtcp_slot ? &m->sdp_rtcp : &m->sdp_rtp) ||
+	               (rtcp_slot && m->rtp_latched && host_equal(src, &m->rtp_dst));
+	if (!host_ok && !(pt >= 0 && pt_has(m->pts, (uint8_t)pt)))
+		return false;
+	*dst = *src;
+	*latched = true;
+	if (!rtcp_slot && m->mux)
+		m->rtcp_dst = *src;
+	return true;
+}
+
+/* Where a packet received by h goes: the handler to send it from, or NULL to
+ * drop it. Rewrites the sequence number when DTMF was inserted. */
+static struct sdh_rtp *route(struct sdh_rtp *h, uint8_t *p, size_t len, bool on_rtcp_port,
+                             const struct sockaddr_storage *src, bool *is_rtcp)
+{
+	enum rtp_demux_kind kind = rtp_demux(p, len);
+	struct rtp_view v = {0};
+	int pt = -1;
+	if (kind == RTP_DEMUX_RTP && !on_rtcp_port) {
+		if (rtp_parse(p, len, &v) != 0)
+			return NULL;
+		pt = v.payload_type;
+		*is_rtcp = false;
+	} else if (kind == RTP_DEMUX_RTCP && (on_rtcp_port || h->m.mux)) {
+		if (rtcp_validate(p, len) <= 0)
+			return NULL;
+		*is_rtcp = true;
+	} else {
+		return NULL;
+	}
+	if (!h->m.active || !source_ok(h, on_rtcp_port, src, pt) || !h->m.recv)
+		return NULL;
+	struct sdh_rtp *t = h->mode == MODE_ECHO ? h : h->mode == MODE_BRIDGE ? h->peer : NULL;
+	if (!t || !t->m.active || !t->m.send)
+		return NULL;
+	if (!*is_rtcp) {
+		if (t->dtmf_active) {
+			/* no audio under an event; its number goes to the next packet */
+			t->seq_offset--;
+			return NULL;
+		}
+		if (t->seq_offset)
+			rtp_set_seq(p, len, (uint16_t)(v.seq + t->seq_offset));
+		t->out_seen = true;
+		t->out_ssrc = v.ssrc;
+		t->out_seq = (uint16_t)(v.seq + t->seq_offset);
+		t->out_ts = v.timestamp;
+		t->out_ts_time = g_get_monotonic_time();
+	}
+	return t;
+}
+
+static void send_run(struct sdh_rtp_ctx *c, unsigned from, unsigned to)
+{
+	int fd = c->tx_fd[from];
+	unsigned i = from;
+	while (i < to) {
+		int r = sendmmsg(fd, &c->tx[i], to - i, 0);
+		if (r <= 0) {
+			if (r < 0 && errno == EINTR)
+				continue;
+			c->tx_owner[i]->stats.dropped++; /* skip the one that failed */
+			i++;
+			continue;
+		}
+		for (int k = 0; k < r; k++) {
+			c->tx_owner[i + (unsigned)k]->stats.tx_packets++;
+			c->tx_owner[i + (unsigned)k]->stats.tx_bytes += c->tx[i + (unsigned)k].msg_hdr.msg_iov->iov_len;
+		}
+		i += (unsigned)r;
+	}
+}
+
+static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
+{
+	struct sdh_rtp_ctx *c = h->ctx;
+	unsigned ntx = 0;
+	for (unsigned i = 0; i < n; i++) {
+		size_t len = c->rx[i].msg_len;
+		h->stats.rx_packets++;
+		h->stats.rx_bytes += len;
+		bool is_rtcp = false;
+		struct sdh_rtp *t = NULL;
+		if (!(c->rx[i].msg_hdr.msg_flags & MSG_TRUNC))
+			t = route(h, c->bufs[i], len, on_rtcp_port, &c->from[i], &is_rtcp);
+		if (!t) {
+			h->stats.dropped++;
+			continue;
+		}
+		bool via_rtcp = is_rtcp && !t->m.mux;
+		struct msghdr *mh = &c->tx[ntx].msg_hdr;
+		memset(mh, 0, sizeof(*mh));
+		c->iov[i].iov_len = len;
+		mh->msg_iov = &c->iov[i];
+		mh->msg_iovlen = 1;
+		mh->msg_name = via_rtcp ? &t->m.rtcp_dst : &t->m.rtp_dst;
+		mh->msg_namelen = addr_len(mh->msg_name);
+		c->tx_fd[ntx] = via_rtcp ? t->fd_rtcp : t->fd_rtp;
+		c->tx_owner[ntx] = t;
+		ntx++;
+	}
+	unsigned start = 0;
+	for (unsigned i = 1; i <= ntx; i++)
+		if (i == ntx || c->tx_fd[i] != c->tx_fd[start]) {
+			send_run(c, start, i);
+			start = i;
+		}
+	for (unsigned i = 0; i < n; i++)
+		c->iov[i].iov_len = PACKET_MAX;
+}
+
+static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
+{
+	struct sdh_rtp *h = data;
+	struct sdh_rtp_ctx *c = h->ctx;
+	bool on_rtcp_port = fd == h->fd_rtcp;
+	for (unsigned b = 0; b < BATCHES; b++) {
+		for (unsigned i = 0; i < BATCH; i++) {
+			struct msghdr *mh = &c->rx[i].msg_hdr;
+			memset(mh, 0, sizeof(*mh));
+			mh->msg_name = &c->from[i];
+			mh->msg_namelen = sizeof(c->from[i]);
+			mh->msg_iov = &c->iov[i];
+			mh->msg_iovlen = 1;
+		}
+		int n = recvmmsg(fd, c->rx, BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		relay_batch(h, on_rtcp_port, (unsigned)n);
+		if (n < BATCH)
+			break;
+	}
+	return G_SOURCE_CONTINUE;
+}
+
+/* ---- DTMF (RFC 4733) ---- */
+
+static int dtmf_event(char tone)
+{
+	if (tone >= '0' && tone <= '9')
+		return tone - '0';
+	if (tone == '*')
+		return 10;
+	if (tone == '#')
+		return 11;
+	if (tone >= 'A' && tone <= 'D')
+		return 12 + (tone - 'A');
+	if (tone >= 'a' && tone <= 'd')
+		return 12 + (tone - 'a');
+	return -1;
+}
+
+static void dtmf_send(struct sdh_rtp *h, bool end)
+{
+	const struct dtmf_tone *tone = &h->dtmf_q[h->dtmf_head];
+	uint8_t p[16];
+	p[0] = 0x80;
+	p[1] = (uint8_t)((h->dtmf_marker ? 0x80 : 0) | (h->m.te_pt & 0x7f));
+	h->out_seq++;
+	h->seq_offset++;
+	p[2] = (uint8_t)(h->out_seq >> 8);
+	p[3] = (uint8_t)h->out_seq;
+	p[4] = (uint8_t)(h->dtmf_ts >> 24);
+	p[5] = (uint8_t)(h->dtmf_ts >> 16);
+	p[6] = (uint8_t)(h->dtmf_ts >> 8);
+	p[7] = (uint8_t)h->dtmf_ts;
+	p[8] = (uint8_t)(h->out_ssrc >> 24);
+	p[9] = (uint8_t)(h->out_ssrc >> 16);
+	p[10] = (uint8_t)(h->out_ssrc >> 8);
+	p[11] = (uint8_t)h->out_ssrc;
+	p[12] = tone->event;
+	p[13] = (uint8_t)((end ? 0x80 : 0) | 10); /* volume -10 dBm0 */
+	p[14] = (uint8_t)(h->dtmf_duration >> 8);
+	p[15] = (uint8_t)h->dtmf_duration;
+	h->dtmf_marker = false;
+	if (sendto(h->fd_rtp, p, sizeof(p), 0, (const struct sockaddr *)&h->m.rtp_dst,
+	           addr_len(&h->m.rtp_dst)) == (ssize_t)sizeof(p)) {
+		h->stats.tx_packets++;
+		h->stats.tx_bytes += sizeof(p);
+		h->stats.dtmf_packets++;
+	}
+}
+
+/* Start the event at the head of the queue: one timestamp for all its
+ * packets, taken from the stream we send (or our own when we send none). */
+static void dtmf_begin(struct sdh_rtp *h)
+{
+	if (!h->out_seen) {
+		h->out_seen = true;
+		h->out_ssrc = g_random_int();
+		h->out_seq = (uint16_t)g_random_int();
+		h->out_ts = g_random_int();
+		h->out_ts_time = g_get_monotonic_time();
+	}
+	int64_t now = g_get_monotonic_time();
+	uint64_t elapsed = (uint64_t)(now - h->out_ts_time) * h->m.te_clock / 1000000u;
+	h->dtmf_ts = h->out_ts + (uint32_t)elapsed;
+	h->out_ts = h->dtmf_ts;
+	h->out_ts_time = now;
+	h->dtmf_step = h->m.te_clock * h->ctx->dtmf_interval / 1000u;
+	h->dtmf_duration = h->dtmf_step;
+	h->dtmf_marker = true;
+	h->dtmf_active = true;
+	dtmf_send(h, false);
+}
+
+static gboolean on_dtmf_tick(gpointer data)
+{
+	struct sdh_rtp *h = data;
+	if (!h->dtmf_active) {
+		if (!h->dtmf_count) {
+			g_source_unref(h->dtmf_timer);
+			h->dtmf_timer = NULL;
+			return G_SOURCE_REMOVE;
+		}
+		dtmf_begin(h);
+		return G_SOURCE_CONTINUE;
+	}
+	const struct dtmf_tone *tone = &h->dtmf_q[h->dtmf_head];
+	h->dtmf_duration += h->dtmf_step;
+	if (h->dtmf_duration < tone->samples) {
+		dtmf_send(h, false);
+		return G_SOURCE_CONTINUE;
+	}
+	/* RFC 4733 §2.5.1.4: the end packet three times */
+	h->dtmf_duration = tone->samples;
+	for (int i = 0; i < 3; i++)
+		dtmf_send(h, true);
+	h->dtmf_active = false;
+	h->dtmf_head = (h->dtmf_head + 1) % DTMF_QUEUE;
+	h->dtmf_count--;
+	/* the audio that follows continues the stream where the event ended */
+	h->out_ts = h->dtmf_ts + tone->samples;
+	h->out_ts_time = g_get_monotonic_time();
+	return G_SOURCE_CONTINUE;
+}
+
+int sdh_rtp_send_dtmf(void *sdh, char tone, unsigned duration_ms)
+{
+	struct sdh_rtp *h = sdh;
+	if (h->state == ST_CLOSED)
+		return -EBADF;
+	int ev = dtmf_event(tone);
+	if (ev < 0)
+		return -EINVAL;
+	if (!h->m.active || h->m.te_pt < 0 || !h->m.send || !h->m.te_clock)
+		return -ENOTSUP;
+	if (h->dtmf_count == DTMF_QUEUE)
+		return -ENOBUFS;
+	if (duration_ms == 0)
+		duration_ms = 100;
+	duration_ms = duration_ms < 40 ? 40 : duration_ms > 5000 ? 5000 : duration_ms;
+	uint64_t samples = (uint64_t)duration_ms * h->m.te_clock / 1000u;
+	if (samples > 0xffff)
+		samples = 0xffff; /* one event segment (RFC 4733 §2.5.2.1 would split it) */
+	struct dtmf_tone *q = &h->dtmf_q[(h->dtmf_head + h->dtmf_count) % DTMF_QUEUE];
+	q->event = (uint8_t)ev;
+	q->samples = (uint32_t)samples;
+	h->dtmf_count++;
+	if (!h->dtmf_timer) {
+		dtmf_begin(h);
+		h->dtmf_timer = g_timeout_source_new(h->ctx->dtmf_interval);
+		g_source_set_callback(h->dtmf_timer, on_dtmf_tick, h, NULL);
+		g_source_attach(h->dtmf_timer, h->ctx->loop);
+	}
+	return 0;
+}

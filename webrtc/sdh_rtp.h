@@ -1,0 +1,151 @@
+/* sdh_rtp.h — the plain-RTP session description handler (SDH) and its media
+ * relay: RTP/AVP audio on a UDP port pair, for a PBX or SIP trunk leg (and, until
+ * WebRTC media exists, for browser-side test clients that offer RTP/AVP).
+ *
+ * One context (struct sdh_rtp_ctx) per media loop holds the port range, the
+ * codecs sipwire carries and the receive buffers; one handler (struct sdh_rtp)
+ * per call leg does offer/answer (RFC 3264) and owns a port pair. Handlers are
+ * relayed to each other (sdh_rtp_bridge) or echo what they get (sdh_rtp_echo).
+ * Relaying is pass-through: packets go out as they came in (no transcoding), so
+ * the B2BUA offers one leg what the other leg offered (sdh_rtp_offer_like) and
+ * answers with what the other leg accepted (sdh_rtp_answer_like).
+ *
+ * The functions sdh_rtp_get_description, _set_description, _has_description,
+ * _rollback_description, _send_dtmf and _close have exactly the C signatures
+ * of struct sip_sdh_ops (sip/sip_ua.h), with the handler as `void *sdh`, so the
+ * daemon fills that table with them; webrtc/ does not include sip/ headers.
+ * The `options` they take are a `const struct sdh_rtp_options *` or NULL.
+ *
+ * Everything runs on the GMainContext given to the context: sockets are read
+ * from sources attached there, DTMF is paced by timeouts there. Not thread-safe;
+ * call every function from the thread that iterates that context.
+ */
+#ifndef SIPWIRE_WEBRTC_SDH_RTP_H
+#define SIPWIRE_WEBRTC_SDH_RTP_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct sdh_rtp_ctx;
+struct sdh_rtp;
+
+/* The codecs known by name, with the payload type, clock and format
+ * parameters sipwire uses when it offers them itself:
+ *   "PCMU" 0/8000, "PCMA" 8/8000, "G722" 9/8000,
+ *   "opus" 111/48000/2 (minptime=10;useinbandfec=1),
+ *   "telephone-event" 101/8000 (0-16).
+ * A remote codec is accepted when its encoding name matches one of the
+ * context's names (case-insensitively) with the same clock (any clock for
+ * telephone-event). */
+#define SDH_RTP_MAX_CODECS 16 /* codecs kept from one description */
+
+struct sdh_rtp_ctx_params {
+	GMainContext *loop;       /* sockets and timers run here; NULL: the default */
+	const char *address;      /* put in c= and o=: an IPv4 or IPv6 literal */
+	const char *bind_address; /* sockets bind here; NULL: the wildcard of
+	                           * address's family ("::" is dual-stack) */
+	uint16_t port_min, port_max; /* RTP on even ports min..max, RTCP on the
+	                              * odd port above; both inside the range */
+	/* Names (above) of the codecs carried, in the order sipwire offers them;
+	 * NULL-terminated. NULL: PCMU, PCMA, G722, opus, telephone-event. */
+	const char *const *codecs;
+	uint32_t ptime;            /* a=ptime in our descriptions; 0: none */
+	uint32_t dtmf_interval_ms; /* RFC 4733 update packets; 0: 20 */
+	void (*on_log)(void *arg, const char *line); /* refused input; optional */
+	void *log_arg;
+};
+
+/* A new context at *out (one reference). 0; -EINVAL (no or bad address, an
+ * unknown codec name, a range holding no even/odd pair); -ENOMEM. */
+int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out);
+/* Handlers hold a reference each, so a context outlives its last handler. */
+struct sdh_rtp_ctx *sdh_rtp_ctx_ref(struct sdh_rtp_ctx *c);
+void sdh_rtp_ctx_unref(struct sdh_rtp_ctx *c);
+/* Port pairs held by live handlers. */
+unsigned sdh_rtp_ctx_pairs_in_use(const struct sdh_rtp_ctx *c);
+
+/* Per-leg choices made when the handler is created. */
+struct sdh_rtp_opts {
+	bool rtcp_mux; /* offer a=rtcp-mux (answers take it whenever offered) */
+};
+
+/* Per-description options (SIP.js sessionDescriptionHandlerOptions), passed
+ * as `options` to get_description/set_description. */
+struct sdh_rtp_options {
+	bool hold; /* offer/answer sendonly (inactive when the peer is sendonly) */
+};
+
+/* A handler with a port pair of its own at *out; opts may be NULL. 0;
+ * -EADDRINUSE when every pair of the range is taken (by handlers or by other
+ * sockets); another negative errno from socket/bind; -ENOMEM. */
+int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct sdh_rtp **out);
+/* Closes (when not closed yet) and frees. NULL is fine. */
+void sdh_rtp_free(struct sdh_rtp *h);
+
+/* ---- struct sip_sdh_ops, one for one ---- */
+
+/* An answer when a remote offer is pending, else an offer, written into buf
+ * with CRLF lines (NUL-terminated when room). The o= version goes up only
+ * when the text differs from our previous description. 0; -ENOSPC (buf too
+ * small; nothing changed, call again with more room); -ENOTSUP (no codec in
+ * common); -EBADF (closed). */
+int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t size, size_t *len,
+                            const char **ctype);
+/* A remote offer (no local offer pending) or answer (to our offer). 0;
+ * -EINVAL (not application/sdp, unparseable, no RTP/AVP audio stream, a
+ * connection address that is not a literal of a family we can reach);
+ * -ENOTSUP (no codec in common, or the answer refused our stream); -EBADF. */
+int sdh_rtp_set_description(void *sdh, const char *ctype, const char *body, size_t len,
+                            const void *options);
+bool sdh_rtp_has_description(void *sdh, const char *ctype, size_t len);
+/* Forget a pending local offer or a pending remote offer; what was agreed
+ * before stays in force. */
+void sdh_rtp_rollback_description(void *sdh);
+/* Queue one RFC 4733 event ('0'-'9', '*', '#', 'A'-'D') of duration_ms
+ * (clamped to 40..5000; 0: 100) on the negotiated telephone-event payload
+ * type, in the stream this handler sends. 0; -EINVAL (not a DTMF tone);
+ * -ENOTSUP (no telephone-event agreed, or no media to send on); -ENOBUFS
+ * (too many queued). */
+int sdh_rtp_send_dtmf(void *sdh, char tone, unsigned duration_ms);
+/* Stop media, leave any bridge, release the ports. The handler stays
+ * allocated (and answers -EBADF) until sdh_rtp_free. */
+void sdh_rtp_close(void *sdh);
+
+/* ---- the B2BUA's helpers ---- */
+
+/* Our next offers carry the codecs (payload types, rtpmap, fmtp) of other's
+ * remote description (its pending remote offer, else the last one agreed),
+ * less those this context does not carry. 0; -ENOENT (other has none);
+ * -ENOTSUP (nothing carried). Stays until sdh_rtp_offer_default. */
+int sdh_rtp_offer_like(struct sdh_rtp *h, const struct sdh_rtp *other);
+void sdh_rtp_offer_default(struct sdh_rtp *h);
+/* Our next answer keeps only the offered codecs whose encoding and clock are
+ * also in other's remote description (e.g. what the PBX chose), in the
+ * offer's order and numbering. Used once. 0; -ENOENT. */
+int sdh_rtp_answer_like(struct sdh_rtp *h, const struct sdh_rtp *other);
+
+/* ---- media ---- */
+
+/* RTP and RTCP received on a's ports go out of b's ports to b's peer, and the
+ * other way round. Either end that was bridged or echoing leaves that first.
+ * 0; -EINVAL (a == b, or NULL); -EBADF (closed). */
+int sdh_rtp_bridge(struct sdh_rtp *a, struct sdh_rtp *b);
+/* Send back to its peer what h receives (the echo service). 0; -EBADF. */
+int sdh_rtp_echo(struct sdh_rtp *h);
+/* Leave a bridge (both ends) or stop echoing; received packets are dropped. */
+void sdh_rtp_unbridge(struct sdh_rtp *h);
+
+struct sdh_rtp_stats {
+	uint64_t rx_packets, rx_bytes; /* received on h's ports */
+	uint64_t tx_packets, tx_bytes; /* sent from h's ports (relayed, echoed, DTMF) */
+	uint64_t dropped;  /* received and not sent on: invalid, unexpected source,
+	                    * held direction, no other end, or a failed send */
+	uint64_t dtmf_packets; /* RFC 4733 packets sent (also in tx_packets) */
+};
+void sdh_rtp_get_stats(const struct sdh_rtp *h, struct sdh_rtp_stats *out);
+/* The RTP port (RTCP is the next one); 0 once closed. */
+uint16_t sdh_rtp_port(const struct sdh_rtp *h);
+
+#endif
