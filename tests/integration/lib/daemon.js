@@ -26,8 +26,10 @@ function binaryPath() {
 
 class Daemon {
 	// options: ports {ws, wss, sip, tls} (0 or absent = off), realm, users
-	// {name: password}, set {key: value} for --set, logLevel, extraArgs,
-	// stateDir (default: a fresh one, removed at stop).
+	// {name: password}, trunks {name: URI} (--trunk), trunkAuth {name:
+	// 'user:password'} (--trunk-auth), routes ['PATTERN=TARGET'...] (--route),
+	// set {key: value} for --set, logLevel, extraArgs, stateDir (default: a
+	// fresh one, removed at stop).
 	constructor(options) {
 		this.options = options;
 		this.ports = Object.assign({ ws: 0, wss: 0, sip: 0, tls: 0 }, options.ports);
@@ -47,6 +49,12 @@ class Daemon {
 			'--log-level', this.options.logLevel || 'debug'];
 		for (const [name, password] of Object.entries(this.options.users || {}))
 			a.push('--user', `${name}:${password}`);
+		for (const [name, uri] of Object.entries(this.options.trunks || {}))
+			a.push('--trunk', `${name}=${uri}`);
+		for (const [name, credentials] of Object.entries(this.options.trunkAuth || {}))
+			a.push('--trunk-auth', `${name}=${credentials}`);
+		for (const route of this.options.routes || [])
+			a.push('--route', route);
 		for (const [key, value] of Object.entries(this.options.set || {}))
 			a.push('--set', `${key}=${value}`);
 		return a.concat(this.options.extraArgs || []);
