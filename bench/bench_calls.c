@@ -167,6 +167,7 @@ struct stats {
 	uint64_t challenged; /* INVITEs answered 401/407 and sent again with credentials */
 	uint64_t fail[FAIL__COUNT];
 	uint32_t bad_status[700];     /* final answers to INVITE other than 2xx, by code */
+	char reason[700][40];         /* the first reason phrase seen with each */
 	uint32_t bad_bye_status[700]; /* final answers to BYE other than 200, by code */
 	struct wsc_latency setup;
 };
@@ -530,6 +531,9 @@ static void on_invite_answer(struct ctx *x, struct conn *c, struct call *k, int 
 			return;
 		}
 		count_code(x->st.bad_status, k->counted, status);
+		if (status < 700 && !x->st.reason[status][0])
+			sip_pl_strcpy(sip_msg_reason(x->msg), x->st.reason[status],
+			              sizeof x->st.reason[status]);
 		bool sent = !send_error_ack(x, c, k);
 		call_fail(x, c, k, status == 401 || status == 407 ? FAIL_AUTH : FAIL_REJECTED);
 		if (!sent)
@@ -1009,7 +1013,8 @@ static void print_failures(const struct stats *st)
 			printf("  failures %-16s %" PRIu64 "\n", FAIL_NAMES[i], st->fail[i]);
 	for (int s = 0; s < 700; s++)
 		if (st->bad_status[s])
-			printf("  INVITE answered %d:   %" PRIu32 "\n", s, st->bad_status[s]);
+			printf("  INVITE answered %d %s: %" PRIu32 "\n", s, st->reason[s],
+			       st->bad_status[s]);
 	for (int s = 0; s < 700; s++)
 		if (st->bad_bye_status[s])
 			printf("  BYE answered %d:      %" PRIu32 "\n", s, st->bad_bye_status[s]);
