@@ -679,25 +679,6 @@ Test(ua_raw, invitation_accessors_and_record_route_in_answers)
 
 /* ---- forking (raw B plays a forking proxy) ---- */
 
-static void answer_from_raw(const struct wmsg *req, int status, const char *to_tag,
-                            const char *contact, const char *body)
-{
-	char via[256], from[256], to[256], cid[128], cseq[64], text[4096];
-	hdr_copy(req, "Via", via, sizeof(via));
-	hdr_copy(req, "From", from, sizeof(from));
-	hdr_copy(req, "To", to, sizeof(to));
-	hdr_copy(req, "Call-ID", cid, sizeof(cid));
-	hdr_copy(req, "CSeq", cseq, sizeof(cseq));
-	snprintf(text, sizeof(text),
-	         "SIP/2.0 %d Whatever\nVia: %s\nFrom: %s\nTo: %s%s%s\nCall-ID: %s\nCSeq: %s\n"
-	         "%s%s%s%s"
-	         "Content-Length: *\n\n%s",
-	         status, via, from, to, to_tag ? ";tag=" : "", to_tag ? to_tag : "", cid, cseq,
-	         contact ? "Contact: " : "", contact ? contact : "", contact ? "\n" : "",
-	         body ? "Content-Type: application/sdp\n" : "", body ? body : "");
-	inject_from(1, text);
-}
-
 static const char *sdp_b1 = "v=0\no=B1 1 1 IN IP4 192.0.2.21\ns=-\nc=IN IP4 192.0.2.21\nt=0 0\n"
                             "m=audio 6000 RTP/AVP 0\n";
 static const char *sdp_b2 = "v=0\no=B2 1 1 IN IP4 192.0.2.22\ns=-\nc=IN IP4 192.0.2.22\nt=0 0\n"

@@ -142,14 +142,18 @@ static int fake_random(void *arg, void *buf, size_t len)
 	}
 	return 0;
 }
-/* the next ua_random_u32 returns v (the four bytes as one memcpy reads them) */
-static uint32_t forced_u32;
-static bool force_next_u32;
+/* the next ua_random_u32 draws return these values, in order */
+static uint32_t forced_q[8];
+static int forced_n, forced_i;
+static inline void force_u32(uint32_t v)
+{
+	cr_assert_lt(forced_n, 8);
+	forced_q[forced_n++] = v;
+}
 static int fake_random_forced(void *arg, void *buf, size_t len)
 {
-	if (force_next_u32 && len == 4) {
-		force_next_u32 = false;
-		memcpy(buf, &forced_u32, 4);
+	if (forced_i < forced_n && len == 4) {
+		memcpy(buf, &forced_q[forced_i++], 4);
 		return 0;
 	}
 	return fake_random(arg, buf, len);
@@ -373,7 +377,7 @@ static void world_init(bool b_raw, bool auto_180)
 	now = 1000;
 	dropper = NULL;
 	rnd_counter = 0;
-	force_next_u32 = false;
+	forced_n = forced_i = 0;
 	use_full_delegate = false;
 	side_init(A, 0, false, false, 0);
 	side_init(B, 1, b_raw, auto_180, 0);
@@ -572,6 +576,26 @@ static const char *body_of(const struct wmsg *m)
 static void hdr_copy(const struct wmsg *m, const char *name, char *out, size_t size)
 {
 	snprintf(out, size, "%s", hdr(m, name));
+}
+
+/* A response from the raw side B to request req. */
+static void answer_from_raw(const struct wmsg *req, int status, const char *to_tag,
+                            const char *contact, const char *body)
+{
+	char via[256], from[256], to[256], cid[128], cseq[64], text[4096];
+	hdr_copy(req, "Via", via, sizeof(via));
+	hdr_copy(req, "From", from, sizeof(from));
+	hdr_copy(req, "To", to, sizeof(to));
+	hdr_copy(req, "Call-ID", cid, sizeof(cid));
+	hdr_copy(req, "CSeq", cseq, sizeof(cseq));
+	snprintf(text, sizeof(text),
+	         "SIP/2.0 %d Whatever\nVia: %s\nFrom: %s\nTo: %s%s%s\nCall-ID: %s\nCSeq: %s\n"
+	         "%s%s%s%s"
+	         "Content-Length: *\n\n%s",
+	         status, via, from, to, to_tag ? ";tag=" : "", to_tag ? to_tag : "", cid, cseq,
+	         contact ? "Contact: " : "", contact ? contact : "", contact ? "\n" : "",
+	         body ? "Content-Type: application/sdp\n" : "", body ? body : "");
+	inject_from(1, text);
 }
 
 /* ---- making calls ---- */
