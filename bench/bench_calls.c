@@ -32,10 +32,13 @@
  * --register first registers every connection (REGISTER, 401, REGISTER with
  * credentials, 200), as a browser does before it can call.
  *
- * With --server-pid, the server's CPU time (its process and descendants) is
- * read over the measured window and divided by the complete calls; with
- * --uas-pid, the same for the called party (sipp), which shares a core with
- * this tool in the standard runs.
+ * The measured window counts what happens in it: calls started, answered
+ * (setup latency) and completed (BYE answered 200); with --server-pid, the
+ * server's CPU time (its process and descendants) over the window is divided
+ * by the calls completed in it. After the window no call starts, and the
+ * calls in flight are finished (a failure of a call started in the window
+ * still counts). With --uas-pid, the same for the called party (sipp), which
+ * shares a core with this tool in the standard runs.
  *
  * --udp leaves the WebSocket out and calls a UAS straight over UDP (one
  * socket, no retransmissions: loopback only), to measure the called party's
@@ -137,7 +140,7 @@ struct dialog {
 struct call {
 	uint16_t slot; /* its place on the connection: part of the Call-ID */
 	uint8_t phase;
-	bool counted; /* started in the measured window */
+	bool counted; /* started in the measured window: its failures count */
 	bool authed;  /* the INVITE was sent again with credentials */
 	uint32_t number;
 	uint32_t invite_cseq;
@@ -413,7 +416,7 @@ static void call_end(struct ctx *x, struct conn *c, struct call *k)
 
 static void call_fail(struct ctx *x, struct conn *c, struct call *k, enum fail_kind kind)
 {
-	if (k->counted)
+	if (k->counted || measuring(x))
 		x->st.fail[kind]++;
 	call_end(x, c, k);
 }
@@ -495,7 +498,7 @@ static void call_answer_challenge(struct ctx *x, struct conn *c, struct call *k,
 	memcpy(x->auth + nl + (size_t)n, "\r\n", 3);
 	k->authed = true;
 	k->invite_cseq++;
-	if (k->counted)
+	if (measuring(x))
 		x->st.challenged++;
 	if (send_invite(x, c, k, x->auth)) {
 		call_fail(x, c, k, FAIL_SEND);
@@ -530,7 +533,7 @@ static void on_invite_answer(struct ctx *x, struct conn *c, struct call *k, int 
 			call_answer_challenge(x, c, k, status);
 			return;
 		}
-		count_code(x->st.bad_status, k->counted, status);
+		count_code(x->st.bad_status, k->counted || measuring(x), status);
 		if (status < 700 && !x->st.reason[status][0])
 			sip_pl_strcpy(sip_msg_reason(x->msg), x->st.reason[status],
 			              sizeof x->st.reason[status]);
@@ -545,7 +548,7 @@ static void on_invite_answer(struct ctx *x, struct conn *c, struct call *k, int 
 		return;
 	}
 	uint64_t now = wsc_now_ns();
-	if (k->counted) {
+	if (measuring(x)) {
 		x->st.setups++;
 		wsc_latency_add(&x->st.setup, now - k->t_due);
 	}
@@ -800,11 +803,11 @@ static void on_sip_conn(struct ctx *x, struct conn *c, char *p, size_t len)
 		on_invite_answer(x, c, k, status, cseq->seq);
 	} else if (cseq->method == SIP_METHOD_BYE && k->phase == CALL_BYE && status >= 200) {
 		if (status == 200) {
-			if (k->counted)
+			if (measuring(x))
 				x->st.ok++;
 			call_end(x, c, k);
 		} else {
-			count_code(x->st.bad_bye_status, k->counted, status);
+			count_code(x->st.bad_bye_status, k->counted || measuring(x), status);
 			call_fail(x, c, k, FAIL_BYE_REJECTED);
 		}
 	}
@@ -1088,7 +1091,8 @@ static int run_load(struct ctx *x)
 	struct wsc_core_watch srv_core = {.core = o->server_core},
 	                      cli_core = {.core = wsc_own_core()};
 	x->sched_next = t;
-	uint64_t drain_until = 0;
+	uint64_t drain_until = 0, t1 = 0;
+	double client1 = 0;
 	bool started = false;
 	for (;;) {
 		uint64_t now = wsc_now_ns();
@@ -1103,9 +1107,26 @@ static int run_load(struct ctx *x)
 			wsc_core_watch_start(&cli_core);
 			client0 = wsc_self_cpu_us();
 		}
+		bool all_closed = !o->udp && !wsc_counts(x->pool).open && !x->in_flight;
 		if (x->phase == PH_MEASURE &&
-		    (now >= stop_at || (o->count && x->st.started >= o->count))) {
+		    (now >= stop_at || (o->count && x->st.started >= o->count) || all_closed)) {
+			/* The window ends here: what completes later (the calls still
+			 * held, their BYEs) is not counted, as what completed in it
+			 * from before it began was. */
 			x->phase = PH_DRAIN;
+			t1 = now;
+			client1 = wsc_self_cpu_us();
+			/* A process that ended took its CPU time along: then the
+			 * difference means nothing. */
+			if (have_server)
+				have_server = !wsc_proc_usage_read(o->server_pid, false, &u1) &&
+				              u1.cpu_ticks >= u0.cpu_ticks &&
+				              u1.processes >= u0.processes;
+			if (have_uas)
+				have_uas = !wsc_proc_usage_read(o->uas_pid, false, &a1) &&
+				           a1.cpu_ticks >= a0.cpu_ticks;
+			wsc_core_watch_stop(&srv_core);
+			wsc_core_watch_stop(&cli_core);
 			drain_until = now + timeout_ns(x) * 2 + (uint64_t)o->hold_ms * 1000000u +
 			              wsc_sec_to_ns(0.1);
 		}
@@ -1117,7 +1138,7 @@ static int run_load(struct ctx *x)
 		}
 		if (x->phase == PH_MEASURE && o->concurrent)
 			memory_sample(x, &mem, now);
-		if (!o->udp && !wsc_counts(x->pool).open && !x->in_flight) {
+		if (all_closed) {
 			fprintf(stderr, "bench_calls: every connection is closed\n");
 			break;
 		}
@@ -1129,18 +1150,11 @@ static int run_load(struct ctx *x)
 			fill_closed_loop(x);
 		io_poll(x, 1);
 	}
-	uint64_t t1 = wsc_now_ns();
-	double client1 = wsc_self_cpu_us();
-	/* A process that ended took its CPU time along: then the difference
-	 * means nothing. */
-	if (have_server)
-		have_server = !wsc_proc_usage_read(o->server_pid, false, &u1) &&
-		              u1.cpu_ticks >= u0.cpu_ticks && u1.processes >= u0.processes;
-	if (have_uas)
-		have_uas =
-		    !wsc_proc_usage_read(o->uas_pid, false, &a1) && a1.cpu_ticks >= a0.cpu_ticks;
-	wsc_core_watch_stop(&srv_core);
-	wsc_core_watch_stop(&cli_core);
+	if (!t1) { /* closed before the window began */
+		t1 = wsc_now_ns();
+		client1 = wsc_self_cpu_us();
+		have_server = have_uas = false;
+	}
 	check_timers(x, UINT64_MAX); /* whatever is left did not finish in time */
 
 	struct stats *st = &x->st;
