@@ -579,9 +579,12 @@ static void hdr_copy(const struct wmsg *m, const char *name, char *out, size_t s
 }
 
 /* A response from the raw side B to request req. */
+static const char *raw_extra; /* a header line (no line end) for the next answer */
 static void answer_from_raw(const struct wmsg *req, int status, const char *to_tag,
                             const char *contact, const char *body)
 {
+	const char *extra = raw_extra;
+	raw_extra = NULL;
 	char via[256], from[256], to[256], cid[128], cseq[64], text[4096];
 	hdr_copy(req, "Via", via, sizeof(via));
 	hdr_copy(req, "From", from, sizeof(from));
@@ -590,10 +593,11 @@ static void answer_from_raw(const struct wmsg *req, int status, const char *to_t
 	hdr_copy(req, "CSeq", cseq, sizeof(cseq));
 	snprintf(text, sizeof(text),
 	         "SIP/2.0 %d Whatever\nVia: %s\nFrom: %s\nTo: %s%s%s\nCall-ID: %s\nCSeq: %s\n"
-	         "%s%s%s%s"
+	         "%s%s%s%s%s%s"
 	         "Content-Length: *\n\n%s",
 	         status, via, from, to, to_tag ? ";tag=" : "", to_tag ? to_tag : "", cid, cseq,
 	         contact ? "Contact: " : "", contact ? contact : "", contact ? "\n" : "",
+	         extra ? extra : "", extra ? "\n" : "",
 	         body ? "Content-Type: application/sdp\n" : "", body ? body : "");
 	inject_from(1, text);
 }
