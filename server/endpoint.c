@@ -8,14 +8,17 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "server/b2bua.h"
 #include "server/log.h"
 #include "server/passthrough.h"
 #include "sip/sip_build.h"
 #include "sip/sip_registrar.h"
 #include "sip/sip_txn.h"
+#include "sip/sip_ua.h"
 
-/* What the gateway itself implements today; the B2BUA adds the call methods. */
-#define EP_ALLOW "REGISTER, OPTIONS, CANCEL, ACK"
+/* What the gateway implements, calls included. */
+#define EP_ALLOW                                                                                   \
+	"INVITE, ACK, CANCEL, BYE, OPTIONS, INFO, MESSAGE, UPDATE, PRACK, REFER, NOTIFY, REGISTER"
 #define EP_SUPPORTED "outbound, path"
 
 struct sw_endpoint {
@@ -27,6 +30,8 @@ struct sw_endpoint {
 	struct sip_buf out;     /* the response being built */
 	struct sip_txn_layer *txn;
 	struct sip_registrar *reg;
+	struct sip_ua *ua;       /* INVITE sessions */
+	struct sw_b2bua *b2bua;  /* calls */
 	GHashTable *ha1_md5; /* user name -> HA1 (MD5) of every configured user */
 	struct sw_trunk *trunk;
 	struct sw_passthrough *passthrough; /* in passthrough mode, once there is a trunk */
@@ -50,7 +55,11 @@ static uint64_t next_deadline(const struct sw_endpoint *ep)
 {
 	uint64_t d = sip_txn_layer_next_deadline(ep->txn);
 	uint64_t r = sip_registrar_next_deadline(ep->reg);
-	return r < d ? r : d;
+	uint64_t u = sip_ua_next_deadline(ep->ua);
+	uint64_t t = sw_b2bua_next_deadline(ep->b2bua);
+	d = r < d ? r : d;
+	d = u < d ? u : d;
+	return t < d ? t : d;
 }
 
 static gboolean timer_prepare(GSource *src, gint *timeout)
@@ -74,6 +83,8 @@ static gboolean timer_dispatch(GSource *src, GSourceFunc cb, gpointer data)
 	struct sw_endpoint *ep = ((struct ep_timer *)src)->ep;
 	uint64_t now = now_ms();
 	sip_txn_layer_tick(ep->txn, now);
+	sip_ua_tick(ep->ua);
+	sw_b2bua_tick(ep->b2bua);
 	sip_registrar_tick(ep->reg, now);
 	return G_SOURCE_CONTINUE;
 }
@@ -221,6 +232,55 @@ static void on_cancel(struct sw_endpoint *ep, struct sip_txn *txn, const struct 
 	respond(ep, inv, 487, NULL);
 }
 
+/* How we appear on f: our address on it, and the listener port of its
+ * transport (a connection we opened has an ephemeral local port, but the
+ * peer opens new connections to the listener). */
+static void describe_flow(void *arg, const struct sw_flow *f, struct sw_flow_where *out)
+{
+	struct sw_endpoint *ep = arg;
+	const struct sipwire_config *cfg = ep->cfg;
+	char addr[80];
+	sw_sockaddr_str((const struct sockaddr *)&f->local, addr, sizeof addr);
+	char *colon = strrchr(addr, ':');
+	if (colon)
+		*colon = '\0';
+	unsigned port = sw_sockaddr_port((const struct sockaddr *)&f->local);
+	const char *tparam = "";
+	switch (f->tp) {
+	case SW_TP_UDP:
+		port = cfg->listen.sip_port ? cfg->listen.sip_port : port;
+		break;
+	case SW_TP_TCP:
+		port = cfg->listen.sip_port ? cfg->listen.sip_port : port;
+		tparam = ";transport=tcp";
+		break;
+	case SW_TP_TLS:
+		port = cfg->listen.tls_port ? cfg->listen.tls_port : port;
+		tparam = ";transport=tls";
+		break;
+	case SW_TP_WS:
+	case SW_TP_WSS:
+		tparam = ";transport=ws";
+		break;
+	}
+	snprintf(out->via, sizeof out->via, "SIP/2.0/%s %s:%u%s", sw_tp_name(f->tp), addr, port,
+	         f->tp == SW_TP_UDP ? ";rport" : "");
+	snprintf(out->contact, sizeof out->contact, "<sip:sipwire@%s:%u%s>", addr, port, tparam);
+}
+
+static void ua_on_invite(void *arg, struct sip_session *inv)
+{
+	struct sw_endpoint *ep = arg;
+	if (ep->b2bua)
+		sw_b2bua_on_invitation(ep->b2bua, inv);
+	else
+		sip_invitation_reject(inv, &(struct sip_reject_opts){.status = 503});
+}
+
+static void ua_log(void *arg, const char *line) { LOG_INFO("ua", "%s", line); }
+
+static uint64_t ua_now(void *arg) { return now_ms(); }
+
 /* Every transaction keeps its flow alive while it may still send on it. */
 static void txn_dest_hold(void *arg, const struct sip_txn_dest *dest, bool hold)
 {
@@ -240,6 +300,21 @@ static void txn_on_request(void *arg, struct sip_txn *txn, const struct sip_msg 
 		respond(ep, txn, 483, NULL);
 		return;
 	}
+	if (m != SIP_METHOD_REGISTER) {
+		/* INVITEs, CANCELs and whatever belongs to a dialog go to the UA;
+		 * what is none of its business comes back -ENOENT. */
+		struct sw_flow_where w;
+		describe_flow(ep, f, &w);
+		struct sip_ua_transport where = {sip_txn_dest(txn)[0], w.via, w.contact};
+		int rc = sip_ua_receive_request(ep->ua, txn, msg, &where);
+		if (rc != -ENOENT) {
+			if (rc < 0)
+				LOG_WARN("sip", "%s %s: %.*s not handled: %s", sw_tp_name(f->tp),
+				         f->peer_str, (int)sip_msg_method_name(msg).l,
+				         sip_msg_method_name(msg).p, strerror(-rc));
+			return;
+		}
+	}
 	switch (m) {
 	case SIP_METHOD_REGISTER:
 		on_register(ep, txn, msg, f);
@@ -250,10 +325,9 @@ static void txn_on_request(void *arg, struct sip_txn *txn, const struct sip_msg 
 	case SIP_METHOD_CANCEL:
 		on_cancel(ep, txn, msg, f);
 		break;
-	case SIP_METHOD_INVITE:
 	case SIP_METHOD_MESSAGE:
-	case SIP_METHOD_SUBSCRIBE:
-		respond(ep, txn, 480, "No Route To Users Yet");
+		/* Pager-mode MESSAGE between users is not routed (only in calls). */
+		respond(ep, txn, 405, NULL);
 		break;
 	case SIP_METHOD_BYE:
 	case SIP_METHOD_INFO:
@@ -261,7 +335,7 @@ static void txn_on_request(void *arg, struct sip_txn *txn, const struct sip_msg 
 	case SIP_METHOD_PRACK:
 	case SIP_METHOD_NOTIFY:
 	case SIP_METHOD_REFER:
-		respond(ep, txn, 481, NULL); /* no dialogs exist yet */
+		respond(ep, txn, 481, NULL); /* outside any dialog */
 		break;
 	default:
 		respond(ep, txn, 501, NULL);
@@ -416,6 +490,9 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 	}
 	struct sip_txn_dest from = {f, sw_tp_reliable(f->tp)};
 	int rc = sip_txn_layer_recv(ep->txn, m, &from, now_ms());
+	if (rc == SIP_TXN_RECV_STRAY && sip_msg_is_request(m) &&
+	    sip_ua_receive_ack(ep->ua, m, &from) == 0)
+		return; /* the ACK to a 2xx of ours */
 	if (rc == SIP_TXN_RECV_STRAY)
 		LOG_DEBUG("sip", "%s %s: %s matches no transaction", sw_tp_name(f->tp),
 		          f->peer_str, sip_msg_is_request(m) ? "ACK" : "response");
@@ -427,6 +504,10 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 static void on_closed(void *arg, struct sw_flow *f)
 {
 	struct sw_endpoint *ep = arg;
+	size_t calls = sip_ua_flow_closed(ep->ua, f);
+	if (calls)
+		LOG_INFO("sip", "%s %s closed: %zu session%s ended", sw_tp_name(f->tp), f->peer_str,
+		         calls, calls == 1 ? "" : "s");
 	if (ep->passthrough)
 		sw_passthrough_flow_closed(ep->passthrough, f, now_ms());
 	size_t n = sip_registrar_flow_closed(ep->reg, f);
@@ -544,6 +625,34 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 	if (rc < 0)
 		goto fail;
 
+	struct sip_ua_config ucfg = {
+		.txn = ep->txn,
+		.timers = {cfg->sip.timers.t1, cfg->sip.timers.t2, cfg->sip.timers.t4},
+		.now_ms = ua_now,
+		.auto_180 = cfg->calls.auto_180,
+		.session_expires = cfg->calls.session_expires,
+		.user_agent = "sipwire/" SIPWIRE_VERSION,
+		.cb = {.send = txn_send, .on_invite = ua_on_invite, .on_log = ua_log},
+		.arg = ep,
+	};
+	ep->ua = sip_ua_new(&ucfg);
+	if (!ep->ua) {
+		rc = -ENOMEM;
+		goto fail;
+	}
+	struct sw_b2bua_env benv = {
+		.cfg = cfg,
+		.ctx = ctx,
+		.ua = ep->ua,
+		.reg = ep->reg,
+		.txn = ep->txn,
+		.describe_flow = describe_flow,
+		.arg = ep,
+	};
+	rc = sw_b2bua_new(&ep->b2bua, &benv);
+	if (rc < 0)
+		goto fail;
+
 	ep->timer = g_source_new(&timer_funcs, sizeof(struct ep_timer));
 	((struct ep_timer *)ep->timer)->ep = ep;
 	g_source_attach(ep->timer, ctx);
@@ -562,9 +671,13 @@ void sw_endpoint_free(struct sw_endpoint *ep)
 		g_source_destroy(ep->timer);
 		g_source_unref(ep->timer);
 	}
-	/* Transactions hold flow references and pass-through state: end them,
-	 * with their callbacks, before what they point to goes. */
+	/* Calls end in protocol while the transports are still up; then the
+	 * transactions, which hold flow references and pass-through state,
+	 * end with their callbacks before what they point to goes. */
+	sw_b2bua_free(ep->b2bua);
 	sip_txn_layer_shutdown(ep->txn);
+	if (ep->ua)
+		sip_ua_free(ep->ua);
 	sw_passthrough_free(ep->passthrough);
 	sip_txn_layer_free(ep->txn);
 	sip_registrar_free(ep->reg);
@@ -580,8 +693,13 @@ void sw_endpoint_free(struct sw_endpoint *ep)
 int sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk)
 {
 	ep->trunk = trunk;
-	if (ep->cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !ep->passthrough)
-		return sw_passthrough_new(&ep->passthrough, ep->cfg, trunk, ep->txn);
+	sw_b2bua_set_trunk(ep->b2bua, trunk);
+	if (ep->cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !ep->passthrough) {
+		int rc = sw_passthrough_new(&ep->passthrough, ep->cfg, trunk, ep->txn);
+		if (rc < 0)
+			return rc;
+		sw_b2bua_set_passthrough(ep->b2bua, ep->passthrough);
+	}
 	return 0;
 }
 

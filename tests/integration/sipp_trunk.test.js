@@ -1,7 +1,7 @@
 'use strict';
 // The trunk side against sipp, the PBX of these tests: a SIP device
 // registering with sipwire's registrar over UDP and TCP (with an INVITE
-// transaction sipwire answers 480 and sipp ACKs), and pass-through mode, where
+// transaction sipwire answers 404, no route, and sipp ACKs), and pass-through mode, where
 // a browser's REGISTER goes on to sipp acting as the PBX's registrar over UDP
 // and TCP, its challenge comes back, and the answer is checked by sipp.
 

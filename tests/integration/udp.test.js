@@ -2,7 +2,7 @@
 // SIP over UDP on the trunk port (--sip-port): OPTIONS and REGISTER handled
 // as over WebSocket, received/rport written into the top Via of responses
 // (RFC 3261 §18.2.1, RFC 3581), a 400 for a malformed request it can answer,
-// silence for datagrams that are not SIP.
+// silence for datagrams that are not SIP, 403 for a call from a stranger.
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
@@ -95,10 +95,10 @@ test('SIP over UDP', async (t) => {
 		assert.equal(res.status, 200, res.raw);
 	});
 
-	await t.test('INVITE is refused for now (480), not left unanswered', async () => {
-		const res = await peer.request({ method: 'INVITE', uri: 'sip:alice@sipwire.test',
-			to: 'sip:alice@sipwire.test',
-			extra: [`Contact: <sip:pbx@127.0.0.1:${peer.port}>`] });
+	await t.test('INVITE from an address that is neither registered nor a trunk: 403', async () => {
+		const res = await peer.request({ method: 'INVITE', uri: 'sip:carol@sipwire.test',
+			to: 'sip:carol@sipwire.test',
+			extra: [`Contact: <sip:carol@127.0.0.1:${peer.port}>`] });
 		// a 100 Trying may come first; wait for the final answer
 		let final = res;
 		while (final.status < 200) {
@@ -108,6 +108,7 @@ test('SIP over UDP', async (t) => {
 			}, 5000, 'a final response');
 			final = parseMessage(data);
 		}
-		assert.equal(final.status, 480, final.raw);
+		assert.equal(final.status, 403, final.raw);
+		await daemon.waitForLog(/"end_reason":"caller not allowed"/);
 	});
 });

@@ -1,0 +1,57 @@
+/* media.h — the media of a call leg as the B2BUA sees it: an SDH for the UA
+ * (sip_ua.h) and the few operations a bridge needs, on top of webrtc/.
+ *
+ * Today every leg is plain RTP (webrtc/sdh_rtp.h): the PBX side always, and
+ * the browser side until WebRTC media (ICE, DTLS-SRTP) arrives. Keeping the
+ * B2BUA on this small interface is what lets a leg's kind change without the
+ * bridge knowing. */
+#ifndef SIPWIRE_SERVER_MEDIA_H
+#define SIPWIRE_SERVER_MEDIA_H
+
+#include <glib.h>
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "server/config.h"
+#include "sip/sip_ua.h"
+
+struct sw_media_ctx;
+struct sw_media;
+
+/* The RTP port range and addresses of the configuration (media.*), sockets
+ * on ctx. 0, -EINVAL, -ENOMEM. */
+int sw_media_ctx_new(const struct sipwire_config *cfg, GMainContext *ctx,
+                     struct sw_media_ctx **out);
+void sw_media_ctx_free(struct sw_media_ctx *m);
+
+/* A leg's media (ports are taken when its first description is made).
+ * 0, -ENOMEM. */
+int sw_media_new(struct sw_media_ctx *m, struct sw_media **out);
+/* NULL is a no-op. */
+void sw_media_free(struct sw_media *l);
+
+/* The SDH to give the leg's session. */
+struct sip_sdh sw_media_sdh(struct sw_media *l);
+/* The SDH options of an offer that holds (or resumes) the call. */
+const void *sw_media_options(bool hold);
+
+/* The caller's offer, shown to the caller leg's SDH as soon as the INVITE
+ * arrives (the UA gives it the same offer again when it answers), so that
+ * the other leg can be offered the same codecs. 0, -EINVAL (unusable). */
+int sw_media_preview_offer(struct sw_media *a, const char *sdp, size_t len);
+/* Offer b what a's peer offered (codecs, payload types), so that packets
+ * can be relayed unchanged between the legs. 0, -ENOENT (a has no remote
+ * description), -ENOTSUP (nothing we carry). */
+int sw_media_offer_like(struct sw_media *b, const struct sw_media *a);
+/* Answer a's peer with only what b's peer accepted. 0, -ENOENT. */
+int sw_media_answer_like(struct sw_media *a, const struct sw_media *b);
+/* Does this SDP put the call on hold (sendonly or inactive audio)? */
+bool sw_media_sdp_holds(const char *sdp, size_t len);
+
+/* Join two legs' media (what one receives the other sends), or send a leg's
+ * media back to it (the echo service). Either may be called again later
+ * (early media, then the answer). */
+void sw_media_bridge(struct sw_media *a, struct sw_media *b);
+void sw_media_echo(struct sw_media *l);
+
+#endif
