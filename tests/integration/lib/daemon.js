@@ -55,7 +55,9 @@ class Daemon {
 			a.push('--trunk-auth', `${name}=${credentials}`);
 		for (const route of this.options.routes || [])
 			a.push('--route', route);
-		for (const [key, value] of Object.entries(this.options.set || {}))
+		const set = Object.assign({ 'media.rtp_port_min': rtpRange().min,
+			'media.rtp_port_max': rtpRange().max }, this.options.set || {});
+		for (const [key, value] of Object.entries(set))
 			a.push('--set', `${key}=${value}`);
 		return a.concat(this.options.extraArgs || []);
 	}
@@ -188,20 +190,29 @@ async function startDaemon(options) {
 	return d.start();
 }
 
-// Port numbers for one test file: a block of 100 per file (fileIndex 0..9),
+// Port numbers for one test file: a block of 100 per file (fileIndex 0..19),
 // so files of one build run in parallel, inside a range chosen by the binary's
 // path, so two builds' suites (release and sanitizer, or two engineers' build
 // directories) running at once rarely meet. All below 32768, where Linux
 // starts handing out ephemeral ports to clients.
 const RANGE_BASE = 20000;
-const RANGE_SIZE = 1000;
-const RANGE_COUNT = 12;
+const RANGE_SIZE = 2000;
+const RANGE_COUNT = 6;
+// The daemons' RTP ports: a range per build as well, away from the blocks
+// above (the daemon's default, 20000-29999, would take ports tests listen on).
+const RTP_BASE = 33000;
+const RTP_SIZE = 2000;
 
 function rangeBase() {
 	const key = process.env.SIPWIRE_BIN || '';
 	let hash = 0;
 	for (const ch of key) hash = (hash * 31 + ch.charCodeAt(0)) >>> 0;
 	return RANGE_BASE + (hash % RANGE_COUNT) * RANGE_SIZE;
+}
+
+function rtpRange() {
+	const min = RTP_BASE + (rangeBase() - RANGE_BASE) / RANGE_SIZE * RTP_SIZE;
+	return { min, max: min + RTP_SIZE - 1 };
 }
 
 function portAllocator(fileIndex) {
