@@ -28,10 +28,15 @@
 
 struct trunk_state {
 	const struct sipwire_trunk *cfg;
-	char host[256]; /* without brackets */
+	char host[256]; /* the URI's host, without brackets */
 	unsigned port;  /* 0: SRV / default */
 	enum sw_tp tp;
 	bool sips;
+	/* Where requests go: the URI's host, or the outbound proxy's. */
+	char hop_host[256];
+	unsigned hop_port;
+	enum sw_tp hop_tp;
+	char route[300]; /* "<proxy-uri;lr>" with an outbound proxy, else "" */
 	struct sockaddr_storage addrs[MAX_TRUNK_ADDRS];
 	size_t n_addrs;
 	gint64 resolved_at; /* monotonic µs; 0: never */
@@ -860,7 +865,8 @@ static const char *passthrough_credentials(const struct call *c, char *buf, size
 /* Start an Inviter on leg l toward ruri over flow f. */
 static int start_inviter(struct call *c, struct leg *l, struct sw_flow *f, const char *ruri,
                          const char *to, const char *from, const struct sip_credentials *creds,
-                         const struct leg *like, const struct sip_request_delegate *rd)
+                         const struct leg *like, const struct sip_request_delegate *rd,
+                         const char *route)
 {
 	char extra[4096];
 	struct sw_flow_where w;
@@ -875,6 +881,7 @@ static int start_inviter(struct call *c, struct leg *l, struct sw_flow *f, const
 	    .from = from,
 	    .to = to,
 	    .transport = {.dest = {f, sw_tp_reliable(f->tp)}, .via = w.via, .contact = w.contact},
+	    .route = route,
 	    .max_forwards = c->max_forwards,
 	    .extra_headers = passthrough_credentials(c, extra, sizeof extra),
 	    .early_media = true,
@@ -957,7 +964,7 @@ static int ring_binding(void *arg, const struct sip_registrar_binding *bd)
 		snprintf(to, sizeof to, "<sip:%s@%.*s>", c->route_user, (int)ru->host.l, ru->host.p);
 	b_from(c, NULL, from, sizeof from);
 	snprintf(l->user, sizeof l->user, "%s", c->route_user);
-	int rc = start_inviter(c, l, f, ruri, to, from, NULL, fx->like, fx->rd);
+	int rc = start_inviter(c, l, f, ruri, to, from, NULL, fx->like, fx->rd, NULL);
 	sw_flow_unref(f);
 	if (rc == 0) {
 		fx->started++;
@@ -1050,13 +1057,15 @@ static int trunk_invite(struct call *c, struct leg *l, const struct trunk_state 
 		copy_pl(ruri, sizeof ruri, sip_msg_ruri(req));
 		addr_without_params(sip_msg_to(req), to, sizeof to);
 		addr_without_params(sip_msg_from(req), from, sizeof from);
-		return start_inviter(c, l, f, ruri, to, from, NULL, like, rd);
+		return start_inviter(c, l, f, ruri, to, from, NULL, like, rd,
+		                     *t->route ? t->route : NULL);
 	}
 	trunk_uri(t, user, ruri, sizeof ruri);
 	snprintf(to, sizeof to, "<%s>", ruri);
 	b_from(c, t, from, sizeof from);
 	struct sip_credentials creds = {t->cfg->username, t->cfg->password, NULL};
-	return start_inviter(c, l, f, ruri, to, from, t->cfg->username ? &creds : NULL, like, rd);
+	return start_inviter(c, l, f, ruri, to, from, t->cfg->username ? &creds : NULL, like, rd,
+	                     *t->route ? t->route : NULL);
 }
 
 /* Send the call to trunk c->trunk, address c->trunk_addr; past its last
@@ -1073,7 +1082,7 @@ static void try_trunk(struct call *c)
 		struct trunk_state *t = &b->trunks[c->trunk];
 		gint64 now = g_get_monotonic_time();
 		if (!t->resolved_at || now - t->resolved_at > TRUNK_ADDR_TTL_US) {
-			c->resolving = sw_trunk_resolve(b->trunk, t->host, t->port, t->tp,
+			c->resolving = sw_trunk_resolve(b->trunk, t->hop_host, t->hop_port, t->hop_tp,
 			                                trunk_resolved, c);
 			if (c->resolving)
 				return;
@@ -1083,9 +1092,9 @@ static void try_trunk(struct call *c)
 			c->trunk_addr = 0;
 			continue;
 		}
-		struct sw_flow *f = sw_trunk_flow_to(b->trunk, t->tp,
+		struct sw_flow *f = sw_trunk_flow_to(b->trunk, t->hop_tp,
 		                                     (const struct sockaddr *)&t->addrs[c->trunk_addr],
-		                                     t->host);
+		                                     t->hop_host);
 		if (!f) {
 			c->trunk_addr++;
 			continue;
@@ -1206,8 +1215,8 @@ static void transfer_in_gateway(struct leg *x, struct sip_incoming_request *rq,
 	} else if (b->trunk) {
 		struct trunk_state *t = &b->trunks[route.trunk];
 		struct sw_flow *f =
-		    t->n_addrs ? sw_trunk_flow_to(b->trunk, t->tp,
-		                                  (const struct sockaddr *)&t->addrs[0], t->host)
+		    t->n_addrs ? sw_trunk_flow_to(b->trunk, t->hop_tp,
+		                                  (const struct sockaddr *)&t->addrs[0], t->hop_host)
 		               : NULL;
 		struct leg *l = f ? leg_new_b(c) : NULL;
 		if (l && trunk_invite(c, l, t, f, user, y, &transfer_delegate) == 0)
@@ -1390,7 +1399,7 @@ static void route_passthrough(struct call *c, const struct sw_flow *f)
 	addr_without_params(sip_msg_to(req), toh, sizeof toh);
 	addr_without_params(sip_msg_from(req), from, sizeof from);
 	start_no_answer_timer(c);
-	if (start_inviter(c, l, to, dest, toh, from, NULL, &c->a, &b_invite_delegate) < 0) {
+	if (start_inviter(c, l, to, dest, toh, from, NULL, &c->a, &b_invite_delegate, NULL) < 0) {
 		l->failed = true;
 		set_end(c, "gateway", "user not reachable");
 		reject_a(c, 480, NULL);
@@ -1533,8 +1542,8 @@ static bool registration_transport(struct trunk_state *t, struct sip_ua_transpor
 {
 	if (!t->n_addrs || !t->b->trunk)
 		return false;
-	struct sw_flow *f = sw_trunk_flow_to(t->b->trunk, t->tp,
-	                                     (const struct sockaddr *)&t->addrs[0], t->host);
+	struct sw_flow *f = sw_trunk_flow_to(t->b->trunk, t->hop_tp,
+	                                     (const struct sockaddr *)&t->addrs[0], t->hop_host);
 	if (!f)
 		return false;
 	sw_flow_unref(t->reg_flow);
@@ -1585,7 +1594,7 @@ static void registration_start(struct trunk_state *t)
 	    .registrar = registrar,
 	    .aor = aor,
 	    .transport = tr,
-	    .route = *t->cfg->outbound_proxy ? t->cfg->outbound_proxy : NULL,
+	    .route = *t->route ? t->route : NULL,
 	    .expires = t->cfg->expires,
 	    .credentials = {t->cfg->username, t->cfg->password, NULL},
 	    .user_agent = "sipwire/" SIPWIRE_VERSION,
@@ -1639,25 +1648,45 @@ static void trunk_source_resolved(void *arg, int err, const struct sockaddr_stor
 	registration_start(t);
 }
 
-static int trunk_parse(struct trunk_state *t, const struct sipwire_trunk *cfg)
+/* Host (without brackets), port and transport of a sip:/sips: URI. */
+static int uri_hop(const char *text, char *host, size_t size, unsigned *port, enum sw_tp *tp,
+                   bool *sips)
 {
 	struct sip_uri u;
-	t->cfg = cfg;
-	if (sip_uri_parse(pl_of(cfg->uri), &u) < 0 || !u.host.l || u.host.l >= sizeof t->host)
+	if (sip_uri_parse(pl_of(text), &u) < 0 || !u.host.l || u.host.l >= size)
 		return -EINVAL;
 	sip_pl h = u.host;
 	if (h.l > 2 && h.p[0] == '[') {
 		h.p++;
 		h.l -= 2;
 	}
-	copy_pl(t->host, sizeof t->host, h);
-	t->port = u.port;
-	t->sips = u.scheme == SIP_URI_SIPS;
-	t->tp = t->sips ? SW_TP_TLS : SW_TP_UDP;
+	copy_pl(host, size, h);
+	*port = u.port;
+	*sips = u.scheme == SIP_URI_SIPS;
+	*tp = *sips ? SW_TP_TLS : SW_TP_UDP;
 	if (sip_pl_caseeq_cstr(u.transport, "tcp"))
-		t->tp = t->sips ? SW_TP_TLS : SW_TP_TCP;
+		*tp = *sips ? SW_TP_TLS : SW_TP_TCP;
 	else if (sip_pl_caseeq_cstr(u.transport, "tls"))
-		t->tp = SW_TP_TLS;
+		*tp = SW_TP_TLS;
+	return 0;
+}
+
+static int trunk_parse(struct trunk_state *t, const struct sipwire_trunk *cfg)
+{
+	t->cfg = cfg;
+	if (uri_hop(cfg->uri, t->host, sizeof t->host, &t->port, &t->tp, &t->sips) < 0)
+		return -EINVAL;
+	snprintf(t->hop_host, sizeof t->hop_host, "%s", t->host);
+	t->hop_port = t->port;
+	t->hop_tp = t->tp;
+	if (cfg->outbound_proxy && *cfg->outbound_proxy) {
+		bool psips;
+		if (uri_hop(cfg->outbound_proxy, t->hop_host, sizeof t->hop_host, &t->hop_port,
+		            &t->hop_tp, &psips) < 0)
+			return -EINVAL;
+		/* Loose routing: the proxy is a Route, the trunk stays the target. */
+		snprintf(t->route, sizeof t->route, "<%s;lr>", cfg->outbound_proxy);
+	}
 	return 0;
 }
 
@@ -1723,7 +1752,7 @@ void sw_b2bua_set_trunk(struct sw_b2bua *b, struct sw_trunk *trunk)
 	for (size_t i = 0; i < b->n_trunks; i++) {
 		struct trunk_state *t = &b->trunks[i];
 		if (!t->refresh)
-			t->refresh = sw_trunk_resolve(trunk, t->host, t->port, t->tp,
+			t->refresh = sw_trunk_resolve(trunk, t->hop_host, t->hop_port, t->hop_tp,
 			                              trunk_source_resolved, t);
 	}
 }

@@ -277,7 +277,8 @@ static void ua_on_invite(void *arg, struct sip_session *inv)
 		sip_invitation_reject(inv, &(struct sip_reject_opts){.status = 503});
 }
 
-static void ua_log(void *arg, const char *line) { LOG_INFO("ua", "%s", line); }
+/* Every session transition: the call log lines (b2bua.c) say what matters. */
+static void ua_log(void *arg, const char *line) { LOG_DEBUG("ua", "%s", line); }
 
 static uint64_t ua_now(void *arg) { return now_ms(); }
 
