@@ -82,23 +82,30 @@ function escapeRegExp(s) {
 	return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
 }
 
-// The call detail line (JSON) the daemon writes when a call ends, found by
-// the browser leg's Call-ID. Checks that it names the other leg's Call-ID
-// and an end reason; returns the parsed object.
-async function callDetail(daemon, browserCallId, otherCallId, timeoutMs = 5000) {
+// The call detail line (JSON, subsystem cdr) the daemon writes when a call
+// ends, found by the calling leg's Call-ID: {call, a_call_id, b_call_id,
+// from, to, start, answer, end, end_reason, hangup, status}. Checks both
+// legs' Call-IDs (bCallId null: not checked) and the expected fields
+// (expect: {end_reason: RegExp, hangup: 'caller'|'callee'|'gateway',
+// status}); returns the object.
+async function callDetail(daemon, aCallId, bCallId, expect = {}, timeoutMs = 5000) {
 	const m = await daemon.waitForLog(
-		new RegExp(`(\\{[^\\n]*"${escapeRegExp(browserCallId)}"[^\\n]*\\})[ \\t]*$`, 'm'), timeoutMs);
+		new RegExp(`(\\{"call"[^\\n]*"a_call_id":"${escapeRegExp(aCallId)}"[^\\n]*\\})[ \\t]*$`, 'm'),
+		timeoutMs);
 	let cdr;
 	try {
 		cdr = JSON.parse(m[1]);
 	} catch (err) {
 		assert.fail(`the call detail line is not JSON (${err.message}): ${m[1]}`);
 	}
-	if (otherCallId)
-		assert.ok(m[1].includes(JSON.stringify(otherCallId)), `both legs' Call-IDs: ${m[1]}`);
-	const reasonKey = Object.keys(cdr).find((k) => /reason/i.test(k));
-	assert.ok(reasonKey && cdr[reasonKey], `an end reason: ${m[1]}`);
-	cdr.endReason = String(cdr[reasonKey]);
+	if (bCallId !== null) assert.equal(cdr.b_call_id, bCallId, `the other leg's Call-ID: ${m[1]}`);
+	for (const key of ['from', 'to', 'start', 'end', 'end_reason', 'hangup'])
+		assert.ok(cdr[key], `${key} in the call detail line: ${m[1]}`);
+	if (expect.end_reason) assert.match(cdr.end_reason, expect.end_reason, m[1]);
+	if (expect.hangup) assert.equal(cdr.hangup, expect.hangup, `who hung up: ${m[1]}`);
+	if (expect.status) assert.equal(cdr.status, expect.status, m[1]);
+	if (expect.answered !== undefined)
+		assert.equal(Boolean(cdr.answer), expect.answered, `answer time: ${m[1]}`);
 	return cdr;
 }
 
