@@ -179,6 +179,10 @@ for (const transport of ['udp', 'tcp']) {
 			assert.ok(offer, `the re-INVITE carries an offer:\n${reinvite.raw}`);
 			assert.equal(offer.direction, 'sendonly', `a hold offer:\n${reinvite.body}`);
 			assertGatewaySdp(reinvite.body, p.media, 're-INVITE');
+			const first = sdpInfo(final.body);
+			assert.equal(offer.sessionId, first.sessionId, 'the same SDP session (RFC 3264 §8)');
+			assert.ok(offer.version > first.version,
+				`a new offer has a higher o= version (RFC 3264 §8):\n${final.body}\n${reinvite.body}`);
 			assert.ok(cseqOf(reinvite).number > 0);
 			await call.nextRequest('ACK', 5000); // our recvonly answer got through
 			const bye = await call.bye();
@@ -200,6 +204,14 @@ for (const transport of ['udp', 'tcp']) {
 			assertGatewaySdp(res.body, p.media, 're-INVITE answer');
 			await waitFor(() => sipp.received('ACK').length >= 2, 5000, 'the ACK of the re-INVITE at the PBX');
 			const pbxReinvite = sipp.received('INVITE')[1];
+			const initial = pbxInvite(sipp);
+			assert.equal(header(pbxReinvite, 'call-id'), header(initial, 'call-id'), 'in the PBX dialog');
+			assert.equal(tagOf(header(pbxReinvite, 'from')), tagOf(header(initial, 'from')));
+			assert.equal(tagOf(header(pbxReinvite, 'to')), tagOf(header(sipp.sent(200)[0], 'to')));
+			assert.match(pbxReinvite.uri, /^sip:pbx@127\.0\.0\.1:/, 'to the PBX\'s Contact');
+			const was = sdpInfo(initial.body), now = sdpInfo(pbxReinvite.body);
+			assert.equal(now.sessionId, was.sessionId, 'the same SDP session (RFC 3264 §8)');
+			assert.ok(now.version > was.version, `a higher o= version:\n${initial.body}\n${pbxReinvite.body}`);
 			assert.equal(sdpInfo(pbxReinvite.body).direction, 'sendonly', pbxReinvite.body);
 			assert.notEqual(sdpInfo(pbxReinvite.body).port, BROWSER_RTP_PORT, pbxReinvite.body);
 			assert.ok(cseqOf(pbxReinvite).number > cseqOf(pbxInvite(sipp)).number,

@@ -205,15 +205,20 @@ function rtpSdp({ address = '127.0.0.1', port = 40000, direction = 'sendrecv',
 }
 
 // What a test reads from a description: {address, port, proto, payloads,
-// direction, originAddress}; null for an empty body.
+// direction, sessionId, version (o= session version, a BigInt),
+// originAddress}; null for an empty body.
 function sdpInfo(body) {
 	if (!body || !body.trim()) return null;
 	const info = { address: null, port: null, proto: null, payloads: [], direction: 'sendrecv',
-		originAddress: null };
+		sessionId: null, version: null, originAddress: null };
 	let inMedia = false;
 	for (const line of body.split(/\r?\n/)) {
 		let m;
-		if ((m = /^o=\S+ \S+ \S+ IN IP[46] (\S+)/.exec(line))) info.originAddress = m[1];
+		if ((m = /^o=\S+ (\S+) (\d+) IN IP[46] (\S+)/.exec(line))) {
+			info.sessionId = m[1];
+			info.version = BigInt(m[2]);
+			info.originAddress = m[3];
+		}
 		else if ((m = /^c=IN IP[46] (\S+)/.exec(line))) {
 			if (!inMedia || info.address === null) info.address = m[1];
 			if (inMedia) info.address = m[1];
