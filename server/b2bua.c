@@ -894,6 +894,7 @@ static int start_inviter(struct call *c, struct leg *l, struct sw_flow *f, const
 	rc = sip_inviter_new(c->b->env.ua, &o, &l->s);
 	if (rc < 0)
 		return rc;
+	sip_session_set_log_tag(l->s, c->id);
 	sip_session_add_state_listener(l->s, leg_state, l);
 	struct sip_request_delegate d = *rd;
 	d.data = l;
@@ -1427,6 +1428,7 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	b->n_calls++;
 	b->stats.calls++;
 	sip_session_set_delegate(inv, &leg_delegate, &c->a);
+	sip_session_set_log_tag(inv, c->id);
 	sip_session_add_state_listener(inv, leg_state, &c->a);
 
 	const struct sip_msg *req = sip_session_request(inv);

@@ -163,7 +163,10 @@ void ua_log(struct sip_ua *ua, const struct sip_session *s, const char *fmt, ...
 	va_start(ap, fmt);
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	va_end(ap);
-	snprintf(line, sizeof(line), "ua [%s] %s", s && s->id ? s->id : "-", msg);
+	if (s && s->log_tag[0])
+		snprintf(line, sizeof(line), "%s: ua [%s] %s", s->log_tag, s->id ? s->id : "-", msg);
+	else
+		snprintf(line, sizeof(line), "ua [%s] %s", s && s->id ? s->id : "-", msg);
 	ua->cfg.cb.on_log(ua->cfg.arg, line);
 }
 
@@ -804,6 +807,12 @@ struct sip_session *sip_session_replacee(const struct sip_session *s)
 	if (!s || !s->replacee || s->replacee->state == SIP_SESSION_TERMINATED)
 		return NULL;
 	return s->replacee;
+}
+
+void sip_session_set_log_tag(struct sip_session *s, const char *tag)
+{
+	if (s)
+		snprintf(s->log_tag, sizeof(s->log_tag), "%s", tag ? tag : "");
 }
 
 void sip_session_set_delegate(struct sip_session *s, const struct sip_session_delegate *d,

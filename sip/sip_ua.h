@@ -293,6 +293,9 @@ struct sip_session *sip_session_replacee(const struct sip_session *s);
 void sip_session_set_delegate(struct sip_session *s, const struct sip_session_delegate *d,
                               void *data);
 void *sip_session_data(const struct sip_session *s); /* SIP.js Session.data */
+/* The owner's short name for the session (up to 15 characters, e.g. the
+ * call's id), put first in the UA's log lines about it. */
+void sip_session_set_log_tag(struct sip_session *s, const char *tag);
 /* The SDH: set once, before the first offer or answer. The UA calls its
  * close at Terminated. */
 void sip_session_set_sdh(struct sip_session *s, struct sip_sdh sdh);

@@ -86,6 +86,7 @@ struct sip_session {
 	struct sip_session *all_prev, *all_next; /* every session of the UA */
 
 	char *id;
+	char log_tag[16]; /* the owner's name for the session in log lines */
 	char local_tag[24];
 	bool own_call_id; /* we made the Call-ID (§14.1 glare delay) */
 

@@ -925,3 +925,24 @@ Test(ua, inviter_new_validates_its_options)
 	cr_assert(sip_pl_eq_cstr(sip_session_call_id(s), "given@example.com"));
 	sip_session_unref(s);
 }
+
+/* The owner's tag (a call id) starts every UA log line about the session. */
+Test(ua, log_lines_carry_the_owners_tag)
+{
+	B->on_invite = accept_in_on_invite;
+	struct sip_session *a = make_inviter(A, false);
+	sip_session_set_log_tag(a, "c42");
+	cr_assert_eq(invite_now(a, A), 0);
+	run_for(0);
+	cr_assert_eq(sip_session_state(a), SIP_SESSION_ESTABLISHED);
+	cr_assert_gt(A->nlog, 0);
+	bool tagged = false;
+	for (int i = 0; i < 8 && i < A->nlog; i++)
+		if (strncmp(A->log[i], "c42: ua [", 9) == 0 && strstr(A->log[i], sip_session_id(a)))
+			tagged = true;
+	cr_assert(tagged, "a line starts with the tag and names the session: %s", A->log[0]);
+	/* B's session has no tag: its lines start with the UA's own prefix */
+	cr_assert_gt(B->nlog, 0);
+	cr_assert_eq(strncmp(B->log[(B->nlog - 1) % 8], "ua [", 4), 0);
+	sip_session_unref(a);
+}
