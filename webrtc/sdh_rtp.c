@@ -617,12 +617,16 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 		      err.reason ? err.reason : "too large");
 		return -EINVAL;
 	}
-	bool any_audio = false;
+	bool any_audio = false, refused_audio = false;
 	rc = -EINVAL;
 	for (unsigned i = 0; i < r->sdp->n_media; i++) {
 		const struct sdp_media *m = &r->sdp->media[i];
-		if (strcmp(m->type, "audio") != 0 || m->port == 0 || !is_plain_rtp(m->proto))
+		if (strcmp(m->type, "audio") != 0 || !is_plain_rtp(m->proto))
 			continue;
+		if (m->port == 0) {
+			refused_audio = true;
+			continue;
+		}
 		any_audio = true;
 		r->codecs.n = 0;
 		for (unsigned f = 0; f < m->n_formats && r->codecs.n < SDH_RTP_MAX_CODECS; f++) {
@@ -630,6 +634,11 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 			if (sdp_media_codec_at(m, f, &sc) != 0 || !carried(c, &sc) ||
 			    strlen(sc.encoding) >= NAME_MAX_LEN ||
 			    (sc.fmtp && strlen(sc.fmtp) >= FMTP_MAX_LEN))
+				continue;
+			bool twice = false; /* "0 8 08" lists PCMA twice: once is enough */
+			for (unsigned j = 0; j < r->codecs.n; j++)
+				twice = twice || r->codecs.c[j].pt == sc.pt;
+			if (twice)
 				continue;
 			struct codec *k = &r->codecs.c[r->codecs.n++];
 			memset(k, 0, sizeof(*k));
@@ -673,8 +682,9 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 		r->audio_idx = i;
 		return 0;
 	}
-	if (any_audio) {
-		logf_(c, "sdh_rtp: refused description: no codec in common");
+	if (any_audio || refused_audio) {
+		logf_(c, "sdh_rtp: refused description: %s",
+		      any_audio ? "no codec in common" : "the audio stream is refused (port 0)");
 		rc = -ENOTSUP;
 	} else {
 		logf_(c, "sdh_rtp: refused description: no RTP/AVP audio stream");

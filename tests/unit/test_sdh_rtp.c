@@ -396,6 +396,8 @@ Test(sdh_rtp, remote_answer_completes_our_offer)
 	sdp_free(local_desc(h, NULL));
 	/* a codec we did not offer */
 	cr_assert_eq(set_remote(h, AUDIO_PEER("4000", "96") "a=rtpmap:96 G722/8000\r\n"), -ENOTSUP);
+	/* our stream refused with port 0 */
+	cr_assert_eq(set_remote(h, AUDIO_PEER("0", "0")), -ENOTSUP);
 	/* two m= lines answer a one-line offer: refused */
 	cr_assert_eq(set_remote(h, AUDIO_PEER("4000", "0") "m=video 0 RTP/AVP 96\r\n"), -ENOTSUP);
 	cr_assert_eq(set_remote(h, AUDIO_PEER("4000", "8 101") "a=rtpmap:101 telephone-event/8000\r\n"),
