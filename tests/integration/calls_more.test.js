@@ -16,8 +16,6 @@ const { USERS, BROWSER_RTP_PORT, registeredClient, waitFor, assertGatewayInvite,
 	assertGatewaySdp, callDetail, assertTryingFirst } = require('./lib/calls');
 
 const nextPort = portAllocator(9);
-// The gateway's RTP ports below the 20000-31999 range the tests' listeners use.
-const MEDIA_PORTS = { 'media.rtp_port_min': 14000, 'media.rtp_port_max': 15999 };
 
 // A daemon with one trunk (the default plan sends unknown numbers to it),
 // a sipp for scenario when given, both stopped after the test.
@@ -25,7 +23,7 @@ async function setup(t, { transport = 'udp', scenario, set, sippArgs, sippRemote
 	const wsPort = nextPort(), sipPort = nextPort(), pbxPort = nextPort(), media = nextPort(3);
 	const daemon = await startDaemon({ ports: { ws: wsPort, sip: sipPort }, users: USERS,
 		trunks: { pbx: `sip:127.0.0.1:${pbxPort};transport=${transport}` },
-		set: { ...MEDIA_PORTS, ...set } });
+		set });
 	const clients = [];
 	let sipp = null;
 	t.after(async () => {
