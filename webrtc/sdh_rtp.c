@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -21,6 +22,7 @@
 #define BATCHES      4    /* recvmmsg calls per wake-up, so one busy port cannot starve others */
 #define PACKET_MAX   2048 /* larger datagrams are dropped (MSG_TRUNC) */
 #define DTMF_QUEUE   32
+#define EVENTS       64   /* ready sockets per epoll_wait */
 #define NAME_MAX_LEN 24
 #define FMTP_MAX_LEN 112
 
@@ -71,6 +73,11 @@ struct sdh_rtp_ctx {
 	uint32_t ptime, dtmf_interval;
 	void (*on_log)(void *, const char *);
 	void *log_arg;
+	/* Every socket of the context is in one epoll set, and only that set is
+	 * a GLib source: the loop polls one descriptor, not two per handler. */
+	int epfd;
+	GSource *ep_src;
+	struct epoll_event events[EVENTS];
 	/* one set of receive buffers for every handler of the loop */
 	uint8_t bufs[BATCH][PACKET_MAX];
 	struct iovec iov[BATCH];
@@ -119,7 +126,6 @@ struct sdh_rtp {
 	unsigned pair;
 	uint16_t port;
 	int fd_rtp, fd_rtcp;
-	GSource *src_rtp, *src_rtcp;
 	/* o= line; the rest of our last description, to see whether it changed */
 	uint64_t sess_id, version;
 	GString *last_tail;
@@ -327,6 +333,8 @@ static void codec_from_known(struct codec *c, const struct known_codec *k)
 
 /* ---- the context ---- */
 
+static gboolean on_ready(gint fd, GIOCondition cond, gpointer data);
+
 static const char *const default_codecs[] = {"PCMU", "PCMA", "G722", "opus", "telephone-event",
                                              NULL};
 
@@ -344,6 +352,13 @@ int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out
 		return -ENOMEM;
 	c->refs = 1;
 	c->loop = p->loop ? g_main_context_ref(p->loop) : g_main_context_ref(g_main_context_default());
+	c->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (c->epfd < 0) {
+		int e = -errno;
+		g_main_context_unref(c->loop);
+		free(c);
+		return e;
+	}
 	snprintf(c->address, sizeof(c->address), "%s", p->address);
 	c->addrtype = adv.ss_family == AF_INET6 ? "IP6" : "IP4";
 	int rc = -EINVAL;
@@ -381,6 +396,9 @@ int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out
 		c->iov[i].iov_base = c->bufs[i];
 		c->iov[i].iov_len = PACKET_MAX;
 	}
+	c->ep_src = g_unix_fd_source_new(c->epfd, G_IO_IN);
+	g_source_set_callback(c->ep_src, G_SOURCE_FUNC(on_ready), c, NULL);
+	g_source_attach(c->ep_src, c->loop);
 	*out = c;
 	return 0;
 fail:
@@ -398,6 +416,11 @@ void sdh_rtp_ctx_unref(struct sdh_rtp_ctx *c)
 {
 	if (!c || --c->refs > 0)
 		return;
+	if (c->ep_src) {
+		g_source_destroy(c->ep_src);
+		g_source_unref(c->ep_src);
+	}
+	close(c->epfd);
 	g_main_context_unref(c->loop);
 	free(c->pair_used);
 	free(c);
@@ -440,14 +463,11 @@ static int bind_port(const struct sdh_rtp_ctx *c, uint16_t port, int *fd_out)
 	return 0;
 }
 
-static gboolean on_readable(gint fd, GIOCondition cond, gpointer data);
-
-static GSource *watch(struct sdh_rtp *h, int fd)
+/* The event's data is the handler, its low bit set for the RTCP socket. */
+static int watch(struct sdh_rtp *h, int fd, bool rtcp)
 {
-	GSource *s = g_unix_fd_source_new(fd, G_IO_IN);
-	g_source_set_callback(s, G_SOURCE_FUNC(on_readable), h, NULL);
-	g_source_attach(s, h->ctx->loop);
-	return s;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uintptr_t)h | (rtcp ? 1u : 0u)};
+	return epoll_ctl(h->ctx->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
 }
 
 static void drop_source(GSource **s)
@@ -508,13 +528,13 @@ int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct s
 	h->fd_rtp = h->fd_rtcp = -1;
 	h->offer_rtcp_mux = opts && opts->rtcp_mux;
 	int rc = alloc_pair(h);
+	if (rc == 0 && ((rc = watch(h, h->fd_rtp, false)) != 0 || (rc = watch(h, h->fd_rtcp, true)) != 0))
+		sdh_rtp_close(h);
 	if (rc != 0) {
 		sdh_rtp_ctx_unref(c);
 		free(h);
 		return rc;
 	}
-	h->src_rtp = watch(h, h->fd_rtp);
-	h->src_rtcp = watch(h, h->fd_rtcp);
 	h->sess_id = (((uint64_t)g_random_int() << 31) ^ g_random_int()) & INT64_MAX;
 	h->m.te_pt = -1;
 	h->state = ST_IDLE;
@@ -536,8 +556,10 @@ void sdh_rtp_close(void *sdh)
 		return;
 	sdh_rtp_unbridge(h);
 	dtmf_stop(h);
-	drop_source(&h->src_rtp);
-	drop_source(&h->src_rtcp);
+	/* removed by hand: a copy of the descriptor in a forked child would keep
+	 * a closed one in the set */
+	epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_rtp, NULL);
+	epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_rtcp, NULL);
 	close(h->fd_rtp);
 	close(h->fd_rtcp);
 	h->fd_rtp = h->fd_rtcp = -1;
@@ -1126,11 +1148,10 @@ static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
 		c->iov[i].iov_len = PACKET_MAX;
 }
 
-static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
+static void drain(struct sdh_rtp *h, bool on_rtcp_port)
 {
-	struct sdh_rtp *h = data;
 	struct sdh_rtp_ctx *c = h->ctx;
-	bool on_rtcp_port = fd == h->fd_rtcp;
+	int fd = on_rtcp_port ? h->fd_rtcp : h->fd_rtp;
 	for (unsigned b = 0; b < BATCHES; b++) {
 		for (unsigned i = 0; i < BATCH; i++) {
 			struct msghdr *mh = &c->rx[i].msg_hdr;
@@ -1146,6 +1167,18 @@ static gboolean on_readable(gint fd, GIOCondition cond, gpointer data)
 		relay_batch(h, on_rtcp_port, (unsigned)n);
 		if (n < BATCH)
 			break;
+	}
+}
+
+/* Relaying runs no callback, so no handler is closed while a list of ready
+ * sockets is being worked through. */
+static gboolean on_ready(gint fd, GIOCondition cond, gpointer data)
+{
+	struct sdh_rtp_ctx *c = data;
+	int n = epoll_wait(c->epfd, c->events, EVENTS, 0);
+	for (int i = 0; i < n; i++) {
+		uint64_t tag = c->events[i].data.u64;
+		drain((struct sdh_rtp *)(uintptr_t)(tag & ~(uint64_t)1), tag & 1);
 	}
 	return G_SOURCE_CONTINUE;
 }
