@@ -461,6 +461,10 @@ static void session_free(struct sip_session *s)
 	sip_buf_free(&s->ack);
 	sip_buf_free(&s->local_sdp);
 	free(s->rinv_extra);
+	/* the replacee is referenced so that sip_session_replacee can look at it
+	 * safely; its release may free it (never s itself: a replacee names an
+	 * older session) */
+	struct sip_session *replacee = s->replacee;
 	free(s->req_bytes);
 	free(s->id);
 	free(s->via);
@@ -478,6 +482,7 @@ static void session_free(struct sip_session *s)
 	free(s->invite_extra);
 	free(s->cancel_extra);
 	free(s);
+	ua_session_release(replacee);
 }
 
 static struct sip_session *session_alloc(struct sip_ua *ua, bool inviter)
@@ -1319,7 +1324,7 @@ static int invitation_new(struct sip_ua *ua, struct sip_txn *txn, const struct s
 		session_free(s);
 		return rc == -ENOMEM ? -ENOMEM : 0;
 	}
-	s->replacee = replacee;
+	s->replacee = replacee ? ua_session_hold(replacee) : NULL; /* see session_free */
 	s->offer_in_invite = sip_msg_body(s->req).l > 0;
 	s->peer_100rel = sip_msg_has_option(msg, SIP_HDR_SUPPORTED, "100rel") ||
 	                 sip_msg_has_option(msg, SIP_HDR_REQUIRE, "100rel");
@@ -1528,7 +1533,7 @@ out:
 
 /* The CANCEL of our initial INVITE (§9.1): a copy of its Request-URI, top
  * Via, Route, From, To, Call-ID and CSeq number. */
-static int inviter_send_cancel(struct sip_session *s)
+int ua_inviter_send_cancel(struct sip_session *s)
 {
 	struct sip_ua *ua = s->ua;
 	const struct sip_msg *r = s->req;
@@ -1588,7 +1593,7 @@ int sip_inviter_cancel(struct sip_session *s, const struct sip_reject_opts *opts
 	s->cancel_extra = opts ? dup_cstr(opts->extra_headers) : NULL;
 	int rc = 0;
 	if (s->got_provisional)
-		rc = inviter_send_cancel(s);
+		rc = ua_inviter_send_cancel(s);
 	ua_set_state(s, SIP_SESSION_TERMINATING);
 	ua_leave(ua);
 	return rc;
@@ -1924,7 +1929,7 @@ static void ict_on_response(void *user, struct sip_txn *txn, const struct sip_ms
 		/* §9.1: the CANCEL waits for a provisional (a 100 from a proxy
 		 * counts too: the request reached someone who can cancel it) */
 		if (s->cancel_wanted && !s->cancel_sent)
-			inviter_send_cancel(s);
+			ua_inviter_send_cancel(s);
 		if (status == 100) {
 			if (s->inv_delegate.on_trying)
 				s->inv_delegate.on_trying(s->inv_delegate.data, s, msg);
@@ -2208,6 +2213,26 @@ int sip_ua_receive_ack(struct sip_ua *ua, const struct sip_msg *ack, const struc
 	return 0;
 }
 
+/* RFC 3891 §3: once the INVITE with Replaces is established, the session
+ * it names ends — BYE when it was established, 487 when it was still an
+ * unanswered Invitation. */
+static void end_replacee(struct sip_session *s)
+{
+	struct sip_session *r = s->replacee;
+	if (!r || r->state == SIP_SESSION_TERMINATED || r->state == SIP_SESSION_TERMINATING)
+		return;
+	ua_session_hold(r);
+	ua_log(s->ua, r, "replaced by %s", s->id);
+	r->reason = SIP_END_REPLACED;
+	if (r->state == SIP_SESSION_ESTABLISHED)
+		sip_session_bye(r, NULL);
+	else if (!r->inviter && !r->final_status)
+		sip_invitation_reject(r, &(struct sip_reject_opts){.status = 487});
+	else
+		sip_session_dispose(r);
+	ua_session_release(r);
+}
+
 void ua_uas_ack(struct sip_session *s, const struct sip_msg *ack)
 {
 	if (!s->waiting_ack || sip_msg_cseq(ack)->seq != s->uas_2xx_cseq)
@@ -2245,8 +2270,10 @@ void ua_uas_ack(struct sip_session *s, const struct sip_msg *ack)
 	}
 	if (s->state == SIP_SESSION_ESTABLISHING) {
 		ua_set_state(s, SIP_SESSION_ESTABLISHED);
-		if (s->state == SIP_SESSION_ESTABLISHED)
+		if (s->state == SIP_SESSION_ESTABLISHED) {
 			ua_session_timer_arm(s);
+			end_replacee(s);
+		}
 	}
 }
 

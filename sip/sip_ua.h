@@ -31,7 +31,42 @@
  * sip_session_dispose for that, as SIP.js's dispose()). No callback is called
  * after a session reached Terminated except the state listeners of that very
  * transition. Every callback may call back into the UA (answer, BYE, unref):
- * the UA finishes its own work first and frees nothing under its caller. */
+ * the UA finishes its own work first and frees nothing under its caller.
+ *
+ * Choices made where the RFCs or SIP.js leave room (each one tested in
+ * tests/unit/test_ua*.c):
+ *  - A re-INVITE or UPDATE with an offer arriving while our own offer is
+ *    pending gets 491; one arriving while another of theirs is unanswered
+ *    (or our 2xx to it waits for its ACK) gets 500 with Retry-After: 0-9.
+ *  - Our re-INVITE refused 491 is retried after 2.1-4 s (we made the
+ *    Call-ID) or 0-2 s (they did), in 10 ms steps, with a new offer.
+ *  - RFC 4028: when the peer asks for a session timer, the 2xx carries
+ *    Session-Expires (the peer's value, lowered to cfg.session_expires when
+ *    that is set and at least 90) and Require: timer when the peer supports
+ *    it; when the peer leaves the refresher open, a peer that supports
+ *    timers refreshes ("uac"), else we do. A Session-Expires below 90 is
+ *    answered 422 with Min-SE: 90. We refresh at SE/2 with an UPDATE
+ *    without a body when the peer's Allow lists UPDATE, else with a
+ *    re-INVITE repeating our last description; when the peer refreshes and
+ *    does not, a BYE goes at SE - min(32 s, SE/3) (end reason
+ *    SESSION_EXPIRED). A refresh refused with 422 is retried once with the
+ *    peer's Min-SE.
+ *  - RFC 3262 as UAS: RSeq starts at a random 1..32768; the reliable 1xx is
+ *    resent at T1, 2T1, 4T1... (on every transport: the reliability is end
+ *    to end) until its PRACK; no PRACK within 64*T1 rejects the INVITE with
+ *    504 (end reason TIMEOUT). A PRACK whose RAck names no reliable 1xx
+ *    waiting for one gets 481.
+ *  - RFC 3891: once an Invitation with Replaces is Established, the UA ends
+ *    the session it replaces (BYE, or 487 when that one was an unanswered
+ *    Invitation) with end reason REPLACED. Replaces naming an unknown,
+ *    ending or UAC-early dialog gets 481; early-only against a confirmed
+ *    dialog 486.
+ *  - A BYE arriving on an early dialog of an Inviter ends it (end reason
+ *    BYE_RECEIVED) and CANCELs the INVITE.
+ *  - An INVITE requiring an option tag other than 100rel, timer and replaces
+ *    is answered 420 with Unsupported. In a dialog, OPTIONS gets 200 (Allow,
+ *    Supported, Accept), an unknown method 501, SUBSCRIBE/PUBLISH/REGISTER
+ *    405 with Allow. */
 #ifndef SIPWIRE_SIP_UA_H
 #define SIPWIRE_SIP_UA_H
 
@@ -166,7 +201,9 @@ struct sip_ua_config {
 struct sip_ua *sip_ua_new(const struct sip_ua_config *cfg);
 /* Frees the UA and drops its reference to every session without sending
  * anything (sessions still referenced by owners become Terminated with
- * SIP_END_ERROR first). */
+ * SIP_END_ERROR first, Inviters never invited included; they stay valid,
+ * detached: every call on them then returns an error). Free the UA before
+ * its transaction layer. */
 void sip_ua_free(struct sip_ua *ua);
 
 /* ---- input from the owner (the endpoint) ----
@@ -349,19 +386,26 @@ struct sip_invite_opts {
 int sip_session_invite(struct sip_session *s, const struct sip_invite_opts *opts);
 
 /* REFER (RFC 3515) to target_uri, or, with replaces set, to that session's
- * remote target with ?Replaces=<its dialog> (RFC 3891, attended transfer).
- * NOTIFYs with message/sipfrag come to the delegate's on_notify. */
+ * remote target (or target_uri when also given) with ?Replaces=<its
+ * dialog> (RFC 3891, attended transfer; call-id, to-tag = its remote tag,
+ * from-tag = its local tag, escaped as a URI header). replaces must be
+ * Established (-EPROTO otherwise). NOTIFYs with message/sipfrag come to the
+ * delegate's on_notify. */
 int sip_session_refer(struct sip_session *s, const char *target_uri,
                       const struct sip_session *replaces, const struct sip_request_opts *opts);
 /* As the receiver of a REFER (after accepting it 202): report the transfer's
  * progress with a NOTIFY carrying "SIP/2.0 <status> <reason>" as
  * message/sipfrag; a final status (>= 200) terminates the implicit
- * subscription (Subscription-State: terminated;reason=noresource). */
+ * subscription (Subscription-State: terminated;reason=noresource), a
+ * provisional one says active;expires=60. -EPROTO when no accepted REFER
+ * has a subscription open. */
 int sip_session_notify_refer(struct sip_session *s, int status, const char *reason);
 
 /* SIP.js dispose(): end the session the way its state allows — reject an
  * unanswered Invitation (480), cancel an Inviter that has not been answered,
- * BYE an established (or accepted, not yet ACKed) one. */
+ * BYE an established (or accepted, not yet ACKed) one. An accepted
+ * Invitation's BYE (from dispose or bye) waits for the ACK or its timeout
+ * (RFC 3261 §15); the state is Terminating meanwhile. */
 int sip_session_dispose(struct sip_session *s);
 
 /* ---- Invitation (incoming INVITE) ---- */
@@ -371,9 +415,14 @@ struct sip_progress_opts {
 	bool with_description; /* 183 with the SDH's answer (early media); the
 	                        * same answer is repeated in the 2xx */
 	bool rel100;           /* RFC 3262: RSeq, Require: 100rel, retransmitted
-	                        * until PRACK (only when the INVITE offered 100rel) */
+	                        * until PRACK (only when the INVITE offered 100rel;
+	                        * otherwise the 1xx goes unreliably). One at a
+	                        * time: -EBUSY while one waits for its PRACK */
 	const char *extra_headers;
 };
+/* 0; -EINVAL (status, or a description without an offer in the INVITE in an
+ * unreliable 1xx: an offer goes only in a reliable one); -ECANCELED;
+ * -EPROTO once answered (or accepted). */
 int sip_invitation_progress(struct sip_session *s, const struct sip_progress_opts *opts);
 
 struct sip_invitation_accept_opts {
@@ -384,7 +433,11 @@ struct sip_invitation_accept_opts {
  * sent; -ECANCELED when a CANCEL arrived first, -EPROTO when the Invitation
  * was already answered or rejected, or the SDH's error (answered 488). The
  * session is Established when the ACK arrives; no ACK within 64*T1 sends a
- * BYE (end reason SIP_END_TIMEOUT). */
+ * BYE (end reason SIP_END_TIMEOUT). On unreliable flows the 2xx is resent
+ * at T1, 2T1... capped at T2 until the ACK. While a reliable 1xx carrying a
+ * description waits for its PRACK, the 2xx waits too (RFC 3262 §3): accept
+ * returns 0 (state Establishing), the PRACK sends it, and a reject before
+ * then wins. */
 int sip_invitation_accept(struct sip_session *s, const struct sip_invitation_accept_opts *opts);
 /* A final >= 300 (default 480); also after accept was called as long as the
  * 2xx has not been sent. */
@@ -407,8 +460,13 @@ struct sip_inviter_opts {
 	const char *extra_headers; /* complete lines ending in CRLF: P-Asserted-
 	                            * Identity, Replaces, Referred-By... */
 	int max_forwards;          /* 0: 70 */
+	/* 401/407: the INVITE again (CSeq + 1, new branch, the same offer) with
+	 * an answer to every challenge of our realm (MD5/SHA-256, qop auth);
+	 * a second challenge fails the call unless it says stale=true. */
 	struct sip_credentials credentials; /* username NULL: none */
-	bool follow_redirects;     /* 3xx: INVITE the first Contact (up to 5 times) */
+	/* 3xx: INVITE the first sip/sips Contact instead (Request-URI only; To,
+	 * Call-ID, From tag kept, CSeq + 1), up to 5 times, then on_reject */
+	bool follow_redirects;
 	bool early_media;          /* SIP.js earlyMedia: give a 1xx's SDP to the SDH */
 	bool rel100;               /* offer 100rel (Supported) and PRACK reliable 1xx */
 	const void *sdh_options;
@@ -425,8 +483,12 @@ int sip_inviter_new(struct sip_ua *ua, const struct sip_inviter_opts *opts,
  * opts->without_sdp). Forked early dialogs are kept apart; the first 2xx
  * wins, a later 2xx from another branch is ACKed and sent a BYE. */
 int sip_inviter_invite(struct sip_session *s, const struct sip_invite_opts *opts);
-/* CANCEL (after a provisional response; before one, the CANCEL waits for it
- * as RFC 3261 §9.1 says). A 2xx crossing the CANCEL is ACKed and BYEd. */
+/* CANCEL (after a provisional response, a 100 included; before one, the
+ * CANCEL waits for it as RFC 3261 §9.1 says). State Terminating until the
+ * final response (end reason CANCELED). A 2xx crossing the CANCEL is ACKed
+ * and BYEd, also with end reason CANCELED. An Inviter never invited ends at
+ * once, nothing sent. opts->extra_headers (e.g. Reason) go in the CANCEL;
+ * its status is unused. */
 int sip_inviter_cancel(struct sip_session *s, const struct sip_reject_opts *opts);
 
 #endif

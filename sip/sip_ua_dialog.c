@@ -742,10 +742,11 @@ static void incoming_offer(struct sip_session *s, struct sip_txn *txn, const str
 static void incoming_bye(struct sip_session *s, struct sip_txn *txn, const struct sip_msg *msg)
 {
 	respond_simple(s, txn, msg, 200, NULL);
-	if (s->inviter && !s->dialog) {
-		/* BYE on an early dialog of ours (§15): the call is over */
-		if (s->ict && s->inv_delegate.on_reject)
-			s->inv_delegate.on_reject(s->inv_delegate.data, s, 487, NULL);
+	if (s->inviter && !s->dialog && !s->cancel_sent) {
+		/* BYE on an early dialog (§15): the call is over; the CANCEL ends
+		 * the INVITE transaction, which runs no timer while it rings */
+		s->cancel_wanted = true;
+		ua_inviter_send_cancel(s);
 	}
 	if (s->state != SIP_SESSION_TERMINATED && s->delegate.on_bye)
 		s->delegate.on_bye(s->data, s, msg);

@@ -271,5 +271,6 @@ int ua_check_min_se(struct sip_ua *ua, struct sip_txn *txn, const struct sip_msg
 int ua_invitation_send_2xx(struct sip_session *s);
 void ua_invitation_prack(struct sip_session *s, struct sip_txn *txn, const struct sip_msg *msg);
 void ua_uas_ack(struct sip_session *s, const struct sip_msg *ack);
+int ua_inviter_send_cancel(struct sip_session *s);
 
 #endif

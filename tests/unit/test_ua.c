@@ -946,3 +946,34 @@ Test(ua, log_lines_carry_the_owners_tag)
 	cr_assert_eq(strncmp(B->log[(B->nlog - 1) % 8], "ua [", 4), 0);
 	sip_session_unref(a);
 }
+
+Test(ua_raw, bye_on_an_early_dialog_ends_the_inviter_and_cancels_its_invite)
+{
+	struct sip_session *a = make_inviter(A, false);
+	cr_assert_eq(invite_now(a, A), 0);
+	struct wmsg *inv = sent_nth(0, "INVITE ", 0);
+	answer_from_raw(inv, 180, "e1", "<sip:b1@192.0.2.21>", NULL);
+	char from[256], to[256], cid[128], text[2048];
+	hdr_copy(inv, "From", from, sizeof(from));
+	hdr_copy(inv, "To", to, sizeof(to));
+	hdr_copy(inv, "Call-ID", cid, sizeof(cid));
+	snprintf(text, sizeof(text),
+	         "BYE sip:alice@192.0.2.1:5060 SIP/2.0\n"
+	         "Via: SIP/2.0/UDP 192.0.2.21;branch=z9hG4bKearlybye\n"
+	         "Max-Forwards: 70\n"
+	         "From: %s;tag=e1\n"
+	         "To: %s\n"
+	         "Call-ID: %s\n"
+	         "CSeq: 1 BYE\n"
+	         "Content-Length: 0\n\n",
+	         to, from, cid);
+	inject_from(1, text);
+	cr_assert_eq(resp_count(0, "SIP/2.0 200", "BYE"), 1);
+	cr_assert_eq(sent_count(0, "CANCEL "), 1);
+	cr_assert_eq(sip_session_state(a), SIP_SESSION_TERMINATED);
+	cr_assert_eq(sip_session_end_reason(a), SIP_END_BYE_RECEIVED);
+	cr_assert_eq(A->rec.n_bye, 1);
+	answer_from_raw(inv, 487, "e1", NULL, NULL);
+	cr_assert_eq(A->rec.n_reject, 0, "no callback after Terminated");
+	sip_session_unref(a);
+}

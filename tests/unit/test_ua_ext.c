@@ -443,7 +443,7 @@ Test(uarefer, attended_transfer_refer_carries_an_escaped_replaces_and_invite_fin
 	invite_with_replaces();
 	cr_assert_eq(B->n_invitations, 3);
 	cr_assert_eq(sip_session_replacee(B->inv), b1);
-	sip_session_unref(second_a);
+	struct sip_session *repl = B->inv, *repl_a = second_a;
 	/* early-only against a confirmed dialog: 486; an unknown dialog: 481 */
 	snprintf(replaces_hdr, sizeof(replaces_hdr),
 	         "Replaces: %.*s;to-tag=%.*s;from-tag=%.*s;early-only\r\n", (int)bc.l, bc.p, (int)bl.l,
@@ -456,6 +456,15 @@ Test(uarefer, attended_transfer_refer_carries_an_escaped_replaces_and_invite_fin
 	cr_assert_eq(resp_count(1, "SIP/2.0 481", "INVITE"), 1);
 	cr_assert_eq(B->n_invitations, 3);
 	sip_session_unref(second_a);
+	/* once the new session is established, the one it replaces ends */
+	cr_assert_eq(sip_invitation_accept(repl, NULL), 0);
+	run_for(0);
+	cr_assert_eq(sip_session_state(repl), SIP_SESSION_ESTABLISHED);
+	cr_assert_eq(sip_session_state(b1), SIP_SESSION_TERMINATED);
+	cr_assert_eq(sip_session_end_reason(b1), SIP_END_REPLACED);
+	cr_assert_eq(sip_session_end_reason(a1), SIP_END_BYE_RECEIVED);
+	cr_assert_null(sip_session_replacee(repl), "it is over");
+	sip_session_unref(repl_a);
 	sip_session_unref(a1);
 	sip_session_unref(a2);
 }
