@@ -146,24 +146,6 @@ int ua_send_request(struct sip_session *s, struct sip_dialog *d, enum sip_method
 	return rc;
 }
 
-static bool lines_ok(const char *s)
-{
-	if (!s || !*s)
-		return true;
-	size_t n = strlen(s);
-	if (n < 2 || s[n - 2] != '\r' || s[n - 1] != '\n' || s[0] == '\r')
-		return false;
-	for (size_t i = 0; i < n; i++) {
-		if (s[i] == '\r' && (i + 1 >= n || s[i + 1] != '\n'))
-			return false;
-		if (s[i] == '\n' && (i == 0 || s[i - 1] != '\r'))
-			return false;
-		if (s[i] == '\n' && i + 1 < n && s[i + 1] == '\r')
-			return false;
-	}
-	return true;
-}
-
 static void reinvite_done(struct sip_session *s, struct ua_request *r, int status,
                           const struct sip_msg *resp);
 
@@ -542,7 +524,7 @@ int sip_incoming_accept(struct sip_incoming_request *rq, const struct sip_accept
 		opts = &none;
 	struct sip_session *s = rq->s;
 	int status = opts->status ? opts->status : rq->method == SIP_METHOD_REFER ? 202 : 200;
-	if (status < 200 || status > 299 || !lines_ok(opts->extra_headers))
+	if (status < 200 || status > 299 || !ua_clean_lines(opts->extra_headers))
 		return -EINVAL;
 	if (!s->ua)
 		return -EPROTO;
@@ -633,7 +615,7 @@ int sip_incoming_reject(struct sip_incoming_request *rq, const struct sip_reject
 	int status = opts && opts->status ? opts->status
 	             : rq->method == SIP_METHOD_INVITE || rq->method == SIP_METHOD_UPDATE ? 488
 	                                                                                  : 500;
-	if (status < 300 || status > 699 || (opts && !lines_ok(opts->extra_headers)))
+	if (status < 300 || status > 699 || (opts && !ua_clean_lines(opts->extra_headers)))
 		return -EINVAL;
 	if (!s->ua)
 		return -EPROTO;
@@ -891,7 +873,7 @@ static int plain_request(struct sip_session *s, enum sip_method m,
 		return -EINVAL;
 	if (s->state != SIP_SESSION_ESTABLISHED)
 		return -EPROTO;
-	if (opts && (!lines_ok(opts->extra_headers) || (opts->body && !opts->ctype)))
+	if (opts && (!ua_clean_lines(opts->extra_headers) || (opts->body && !opts->ctype)))
 		return -EINVAL;
 	struct sip_ua *ua = s->ua;
 	ua_enter(ua);
@@ -966,7 +948,7 @@ int sip_session_invite(struct sip_session *s, const struct sip_invite_opts *opts
 		return -EINVAL;
 	if (s->state != SIP_SESSION_ESTABLISHED)
 		return -EPROTO;
-	if (opts && !lines_ok(opts->extra_headers))
+	if (opts && !ua_clean_lines(opts->extra_headers))
 		return -EINVAL;
 	if (s->out_reinvite || s->in_offer || s->waiting_ack || s->rinv_waiting)
 		return -EBUSY;
@@ -1102,7 +1084,7 @@ int sip_session_refer(struct sip_session *s, const char *target_uri,
 		return -EINVAL;
 	if (s->state != SIP_SESSION_ESTABLISHED)
 		return -EPROTO;
-	if (opts && !lines_ok(opts->extra_headers))
+	if (opts && !ua_clean_lines(opts->extra_headers))
 		return -EINVAL;
 	struct sip_buf refer_to;
 	sip_buf_init(&refer_to, 0);

@@ -203,7 +203,20 @@ struct sip_ua {
 	struct sip_msg *scratch;
 };
 
-/* ---- sip_ua.c, used by sip_ua_dialog.c ---- */
+/* ---- sip_ua.c, used by sip_ua_dialog.c and sip_ua_inviter.c ---- */
+char *ua_strdup(const char *s);
+char *ua_strdup_pl(sip_pl pl);
+bool ua_clean_value(const char *s);  /* no CR or LF */
+bool ua_clean_lines(const char *s);  /* complete header lines, or NULL/"" */
+sip_pl ua_header_value(const struct sip_msg *m, enum sip_hdr_id id);
+int ua_token(struct sip_ua *ua, char *out, size_t size, size_t len);
+struct sip_session *ua_session_alloc(struct sip_ua *ua, bool inviter);
+void ua_session_free(struct sip_session *s);
+void ua_session_link(struct sip_session *s);
+int ua_set_transport(struct sip_session *s, const struct sip_ua_transport *t);
+int ua_make_id(struct sip_session *s, sip_pl call_id);
+/* Keep a copy of the initial INVITE in s->req (parsed). */
+int ua_keep_message(struct sip_session *s, const char *bytes, size_t len);
 void ua_enter(struct sip_ua *ua);
 void ua_leave(struct sip_ua *ua);
 uint64_t ua_now(const struct sip_ua *ua);
