@@ -885,6 +885,9 @@ static int start_inviter(struct call *c, struct leg *l, struct sw_flow *f, const
 	    .max_forwards = c->max_forwards,
 	    .extra_headers = passthrough_credentials(c, extra, sizeof extra),
 	    .early_media = true,
+	    /* A PBX that redirects (302 to a queue, a voicemail) is followed,
+	     * over the same flow, up to five times. */
+	    .follow_redirects = true,
 	    .sdh = sw_media_sdh(l->media),
 	    .delegate = &leg_delegate,
 	    .data = l,
@@ -1458,7 +1461,8 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 		reject_a(c, 503, "Call Limit Reached");
 		return;
 	}
-	/* The endpoint answered Max-Forwards 0 with 483 already. */
+	/* The endpoint answered Max-Forwards 0 with 483 already; the other leg
+	 * carries one less (a call looping back through the gateway ends). */
 	int mf = sip_msg_max_forwards(req);
 	c->max_forwards = mf < 0 ? 70 : mf - 1;
 
@@ -1504,6 +1508,11 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	CALL_LOG(SIPWIRE_LOG_INFO, c, "route %s: %s %s%s%s", c->route.rule_name,
 	         sw_route_kind_name(c->route.kind), c->route_user,
 	         c->route.trunk_name ? " at " : "", c->route.trunk_name ? c->route.trunk_name : "");
+	if (c->route.kind != SW_ROUTE_ECHO && c->max_forwards < 1) {
+		set_end(c, "gateway", "Max-Forwards exhausted");
+		reject_a(c, 483, NULL);
+		return;
+	}
 	start_no_answer_timer(c);
 
 	switch (c->route.kind) {

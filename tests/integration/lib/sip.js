@@ -301,10 +301,12 @@ class Call {
 	// A request inside (or starting) this call. Returns {text, branch}.
 	buildRequest({ method, cseq, branch, extra = [], body = '', contentType, uri, to }) {
 		branch = branch || 'z9hG4bK' + randomToken(8);
+		// A Max-Forwards among the extra lines replaces the usual 70.
+		const ownMf = extra.some((l) => /^max-forwards:/i.test(l));
 		const lines = [
 			`${method} ${uri || this.remoteTarget} SIP/2.0`,
 			`Via: SIP/2.0/WSS ${this.client.viaHost};branch=${branch}`,
-			'Max-Forwards: 70',
+			...(ownMf ? [] : ['Max-Forwards: 70']),
 			...this.routeSet.map((r) => `Route: ${r}`),
 			`To: ${to || this.remoteHeader}`,
 			`From: ${this.localHeader}`,
