@@ -977,3 +977,98 @@ Test(ua_raw, bye_on_an_early_dialog_ends_the_inviter_and_cancels_its_invite)
 	cr_assert_eq(A->rec.n_reject, 0, "no callback after Terminated");
 	sip_session_unref(a);
 }
+
+/* ---- options handed through, timers from the configuration ---- */
+
+static const int opt_initial = 1, opt_reinvite = 2, opt_accept = 3;
+
+static void accept_with_options(struct side *sd, struct sip_session *s)
+{
+	(void)sd;
+	sip_session_set_sdh_options(s, &opt_initial, &opt_reinvite);
+	cr_assert_eq(sip_invitation_accept(
+	                 s, &(struct sip_invitation_accept_opts){.sdh_options = &opt_accept,
+	                                                         .extra_headers = "X-Acc: 1\r\n"}),
+	             0);
+	cr_assert_eq(sd->sdh.last_opts, &opt_accept, "the answer is made with accept's options");
+}
+
+Test(ua, sdh_options_reach_the_sdh_for_each_offer_and_answer)
+{
+	B->on_invite = accept_with_options;
+	struct sip_session *a = make_inviter(A, false);
+	sip_session_set_sdh_options(a, &opt_initial, &opt_reinvite);
+	cr_assert_eq(invite_now(a, A), 0);
+	cr_assert_eq(A->sdh.last_opts, &opt_initial);
+	run_for(0);
+	cr_assert_eq(A->sdh.last_opts, &opt_initial, "the answer set with the initial options");
+	cr_assert_str_eq(hdr(sent_resp(1, "SIP/2.0 200", "INVITE", 0), "X-Acc"), "1");
+	cr_assert_eq(sip_session_invite(a, NULL), 0);
+	cr_assert_eq(A->sdh.last_opts, &opt_reinvite);
+	run_for(0);
+	cr_assert_eq(B->sdh.last_opts, &opt_reinvite, "B's SDH answers with its re-INVITE options");
+	cr_assert_eq(sip_session_sdh(a)->ctx, &A->sdh);
+	sip_session_unref(a);
+}
+
+Test(ua, a_new_transport_changes_via_and_contact_of_later_requests)
+{
+	struct sip_session *a = established_call();
+	struct sip_ua_transport t = A->tp;
+	t.via = "SIP/2.0/TCP 192.0.2.1:5062";
+	t.contact = "<sip:alice@192.0.2.1:5062;transport=tcp>";
+	sip_session_set_transport(a, &t);
+	cr_assert_eq(sip_session_dest(a)->flow, &A->flow);
+	cr_assert_eq(sip_session_invite(a, NULL), 0);
+	struct wmsg *ri = sent_nth(0, "INVITE ", 1);
+	cr_assert(strncmp(hdr(ri, "Via"), "SIP/2.0/TCP 192.0.2.1:5062;branch=z9hG4bK", 41) == 0);
+	/* the dialog keeps the Contact it was made with; a bad value is refused */
+	t.via = "SIP/2.0/UDP x\r\nX: 1";
+	sip_session_set_transport(a, &t);
+	run_for(0);
+	cr_assert_eq(sip_session_bye(a, NULL), 0);
+	cr_assert(strncmp(hdr(sent_nth(0, "BYE ", 0), "Via"), "SIP/2.0/TCP 192.0.2.1:5062;", 27) == 0);
+	run_for(0);
+	sip_session_unref(a);
+}
+
+Test(ua, the_configured_t1_and_t2_shape_the_2xx_schedule)
+{
+	sip_ua_free(B->ua);
+	struct sip_ua_config uc = {
+	    .txn = B->txn,
+	    .now_ms = clock_ms,
+	    .random = fake_random_forced,
+	    .timers = {.t1 = 100, .t2 = 1000},
+	    .cb = {.send = wire_send, .on_invite = ua_on_invite, .on_log = side_log},
+	    .arg = B,
+	};
+	B->ua = sip_ua_new(&uc);
+	dropper = drop_acks;
+	B->on_invite = accept_in_on_invite;
+	struct sip_session *a = make_inviter(A, false);
+	cr_assert_eq(invite_now(a, A), 0);
+	uint64_t t0 = now;
+	run_for(7000);
+	uint64_t want[] = {0, 100, 300, 700, 1500, 2500, 3500, 4500, 5500};
+	for (unsigned i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+		cr_assert_eq(sent_resp(1, "SIP/2.0 200", "INVITE", (int)i)->at - t0, want[i]);
+	cr_assert_eq(sent_nth(1, "BYE ", 0)->at - t0, 6400, "64*T1");
+	sip_session_unref(a);
+}
+
+Test(ua_raw, an_invite_without_a_usable_transport_description_gets_500)
+{
+	A->tp.contact = NULL;
+	inject_from(1, "INVITE sip:alice@192.0.2.1:5060 SIP/2.0\n"
+	               "Via: SIP/2.0/UDP 192.0.2.2:5060;branch=z9hG4bKnotp\n"
+	               "Max-Forwards: 70\n"
+	               "From: <sip:bob@example.com>;tag=b1\n"
+	               "To: <sip:alice@example.com>\n"
+	               "Call-ID: notp@example.com\n"
+	               "CSeq: 1 INVITE\n"
+	               "Contact: <sip:bob@192.0.2.2>\n"
+	               "Content-Length: 0\n\n");
+	cr_assert_not_null(sent_resp(0, "SIP/2.0 500", "INVITE", 0));
+	cr_assert_eq(A->n_invitations, 0);
+}
