@@ -347,6 +347,9 @@ static void call_check_done(struct call *c)
 			return;
 	c->finishing = true;
 	c->reap = g_idle_source_new();
+	/* Not at idle priority: a busy loop is never idle, and a call that
+	 * waits to be reaped still counts against calls.max_calls. */
+	g_source_set_priority(c->reap, G_PRIORITY_HIGH);
 	g_source_set_callback(c->reap, call_reap, c, NULL);
 	g_source_attach(c->reap, c->b->env.ctx);
 }
@@ -1351,7 +1354,9 @@ static gboolean no_answer_fired(gpointer data)
 
 static void start_no_answer_timer(struct call *c)
 {
-	c->no_answer = g_timeout_source_new_seconds(c->b->cfg->calls.no_answer_timeout);
+	/* Milliseconds: the seconds variant is coalesced and may fire up to a
+	 * second early. */
+	c->no_answer = g_timeout_source_new(c->b->cfg->calls.no_answer_timeout * 1000u);
 	g_source_set_callback(c->no_answer, no_answer_fired, c, NULL);
 	g_source_attach(c->no_answer, c->b->env.ctx);
 }
