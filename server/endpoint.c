@@ -633,7 +633,10 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 		.auto_180 = cfg->calls.auto_180,
 		.session_expires = cfg->calls.session_expires,
 		.user_agent = "sipwire/" SIPWIRE_VERSION,
-		.cb = {.send = txn_send, .on_invite = ua_on_invite, .on_log = ua_log},
+		/* Its lines are all debug: not even formatted below that level. */
+		.cb = {.send = txn_send,
+		       .on_invite = ua_on_invite,
+		       .on_log = cfg->log_level >= SIPWIRE_LOG_DEBUG ? ua_log : NULL},
 		.arg = ep,
 	};
 	ep->ua = sip_ua_new(&ucfg);
