@@ -56,6 +56,19 @@ struct sip_msg *sip_msg_new(const struct sip_limits *limits)
 
 void sip_msg_free(struct sip_msg *m) { free(m); }
 
+struct sip_msg *sip_msg_compact(const struct sip_msg *m)
+{
+	/* The struct holds views and indices, no pointer into itself. */
+	size_t size = sizeof(*m) + m->nhdr * sizeof(struct sip_hdr);
+	struct sip_msg *c = malloc(size);
+	if (!c)
+		return NULL;
+	memcpy(c, m, size);
+	c->slots = m->nhdr;
+	c->lim.max_headers = m->nhdr;
+	return c;
+}
+
 static void msg_reset(struct sip_msg *m)
 {
 	/* Only the fixed part; header slots are overwritten as they are filled. */

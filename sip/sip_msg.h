@@ -69,6 +69,13 @@ struct sip_msg;
  * Returns NULL when out of memory. */
 struct sip_msg *sip_msg_new(const struct sip_limits *limits);
 void sip_msg_free(struct sip_msg *m);
+/* A copy of a parsed message with room for its own fields only (a message
+ * object for the default limits has room for 136 fields, ~5 KiB of them):
+ * for parsed messages that are kept, such as a transaction's request. The
+ * views still point into the buffer m was parsed from. A compact copy may be
+ * read like any message; parsing into it again takes messages with no more
+ * fields than it has. NULL when out of memory. */
+struct sip_msg *sip_msg_compact(const struct sip_msg *m);
 
 /* Parse buf. On SIP_PARSE_OK and SIP_PARSE_KEEPALIVE, *consumed is the number
  * of bytes the message (or keep-alive) took: in stream mode the next message

@@ -84,6 +84,8 @@ struct sip_txn_layer {
 	size_t live;
 	unsigned depth;          /* nesting of public calls */
 	struct sip_msg *scratch; /* for parsing responses handed to respond() */
+	struct sip_msg *req_scratch; /* for parsing a transaction's request
+	                              * before it keeps a compact copy */
 };
 
 static const char *const state_names[] = {
@@ -391,15 +393,15 @@ static const struct sip_msg *txn_req(const struct sip_txn *cx)
 	struct sip_txn *x = (struct sip_txn *)(uintptr_t)cx;
 	if (x->req)
 		return x->req;
-	struct sip_msg *m = sip_msg_new(NULL);
+	/* Transactions live for tens of seconds (Timers L, M, J): keep a copy
+	 * sized to the request's fields, not a full message object. */
+	struct sip_msg *m = x->layer->req_scratch;
 	size_t consumed;
 	struct sip_parse_error err;
-	if (!m || sip_msg_parse(m, x->req_bytes.p, x->req_bytes.len, SIP_PARSE_DATAGRAM, &consumed,
-	                        &err) != SIP_PARSE_OK) {
-		sip_msg_free(m);
+	if (sip_msg_parse(m, x->req_bytes.p, x->req_bytes.len, SIP_PARSE_DATAGRAM, &consumed,
+	                  &err) != SIP_PARSE_OK)
 		return NULL;
-	}
-	return x->req = m;
+	return x->req = sip_msg_compact(m);
 }
 
 /* A transaction keeping a copy of the request in bytes. parsed: the caller's
@@ -880,7 +882,8 @@ struct sip_txn_layer *sip_txn_layer_new(const struct sip_txn_layer_config *cfg)
 	if (!l->cfg.timers.t4)
 		l->cfg.timers.t4 = def.t4;
 	l->scratch = sip_msg_new(NULL);
-	if (!l->scratch || table_init(&l->client) || table_init(&l->server)) {
+	l->req_scratch = sip_msg_new(NULL);
+	if (!l->scratch || !l->req_scratch || table_init(&l->client) || table_init(&l->server)) {
 		sip_txn_layer_free(l);
 		return NULL;
 	}
@@ -904,6 +907,7 @@ void sip_txn_layer_free(struct sip_txn_layer *layer)
 	free(layer->server.buckets);
 	free(layer->heap);
 	sip_msg_free(layer->scratch);
+	sip_msg_free(layer->req_scratch);
 	free(layer);
 }
 

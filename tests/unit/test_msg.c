@@ -161,6 +161,48 @@ Test(msg, header_access_by_id_name_and_iteration)
 	done(&p);
 }
 
+/* A compact copy reads like the original, with room for its own fields. */
+Test(msg, compact_copy_reads_the_same)
+{
+	struct parsed p = parse(INVITE);
+	cr_assert_eq(p.r, SIP_PARSE_OK);
+	struct sip_msg *c = sip_msg_compact(p.m);
+	cr_assert_not_null(c);
+	sip_msg_free(p.m); /* the views point into p.buf, not into the original */
+	p.m = NULL;
+	cr_assert_eq(sip_msg_hdr_count(c), 14);
+	cr_assert(sip_msg_is_request(c));
+	cr_assert_eq(sip_msg_method(c), SIP_METHOD_INVITE);
+	expect_pl(sip_msg_ruri(c), "sip:bob@biloxi.example.com");
+	expect_pl(sip_msg_call_id(c), "a84b4c76e66710@pc33.atlanta.example.com");
+	cr_assert_eq(sip_msg_cseq(c)->seq, 314159);
+	expect_pl(sip_msg_from(c)->tag, "1928301774");
+	cr_assert_eq(sip_msg_via_count(c), 3);
+	const struct sip_hdr *x = sip_msg_hdr_by_name(c, SIP_PL("x-custom"));
+	cr_assert_not_null(x);
+	expect_pl(sip_msg_hdr_next(c, x)->value, "two");
+	cr_assert(sip_msg_has_option(c, SIP_HDR_SUPPORTED, "outbound"));
+	expect_pl(sip_msg_body(c), "v=0\r\no=x\r\n");
+
+	/* It takes a message with no more fields again, and refuses a longer
+	 * one as over its limit (not by writing past its end). */
+	size_t used;
+	struct sip_parse_error err;
+	const char *small = "OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/UDP h;branch=z9hG4bK1\r\n"
+	                    "From: <sip:a@b>;tag=1\r\nTo: <sip:a@b>\r\nCall-ID: c\r\n"
+	                    "CSeq: 1 OPTIONS\r\nContent-Length: 0\r\n\r\n";
+	cr_assert_eq(sip_msg_parse(c, small, strlen(small), SIP_PARSE_DATAGRAM, &used, &err),
+	             SIP_PARSE_OK);
+	cr_assert_eq(sip_msg_hdr_count(c), 6);
+	struct sip_msg *tiny = sip_msg_compact(c);
+	cr_assert_not_null(tiny);
+	cr_assert_eq(sip_msg_parse(tiny, p.buf, p.len, SIP_PARSE_DATAGRAM, &used, &err),
+	             SIP_PARSE_ERROR);
+	sip_msg_free(tiny);
+	sip_msg_free(c);
+	done(&p);
+}
+
 Test(msg, response)
 {
 	struct parsed p = parse("SIP/2.0 180 Ringing\n"
