@@ -1457,6 +1457,9 @@ static void timer_fire(struct sip_session *s, enum ua_timer_kind k)
 	case UT_SESSION:
 		ua_session_timer_fire(s);
 		break;
+	case UT_CANCEL_WAIT:
+		ua_inviter_cancel_timeout(s);
+		break;
 	default:
 		break;
 	}

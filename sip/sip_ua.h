@@ -486,7 +486,9 @@ int sip_inviter_invite(struct sip_session *s, const struct sip_invite_opts *opts
 /* CANCEL (after a provisional response, a 100 included; before one, the
  * CANCEL waits for it as RFC 3261 §9.1 says). State Terminating until the
  * final response (end reason CANCELED). A 2xx crossing the CANCEL is ACKed
- * and BYEd, also with end reason CANCELED. An Inviter never invited ends at
+ * and BYEd, also with end reason CANCELED. No final response 64*T1 after the
+ * CANCEL: the INVITE is given up (on_reject 408, end reason CANCELED). An
+ * Inviter never invited ends at
  * once, nothing sent. opts->extra_headers (e.g. Reason) go in the CANCEL;
  * its status is unused. */
 int sip_inviter_cancel(struct sip_session *s, const struct sip_reject_opts *opts);

@@ -222,8 +222,10 @@ int ua_inviter_send_cancel(struct sip_session *s)
 		rc = ua_request_start(s, UR_CANCEL, SIP_METHOD_CANCEL, s->invite_cseq, b.p, b.len, NULL,
 		                      NULL);
 	sip_buf_free(&b);
-	if (!rc)
+	if (!rc) {
 		s->cancel_sent = true;
+		ua_timer_start(s, UT_CANCEL_WAIT, ua_now(ua) + 64ull * ua_t1(ua));
+	}
 	return rc;
 }
 
@@ -539,6 +541,22 @@ static void inviter_final_failure(struct sip_session *s, int status, const struc
 	else if (d.on_reject)
 		d.on_reject(d.data, s, status, resp);
 	ua_terminate(s, why);
+}
+
+/* §9.1: no final response 64*T1 after our CANCEL: the INVITE is given up
+ * (its transaction, which runs no timer in Proceeding, is ended too). */
+void ua_inviter_cancel_timeout(struct sip_session *s)
+{
+	if (s->state == SIP_SESSION_TERMINATED || s->dialog)
+		return;
+	ua_log(s->ua, s, "no final response 64*T1 after the CANCEL");
+	struct sip_txn *ict = s->ict;
+	s->ict = NULL;
+	if (ict) {
+		sip_txn_set_user(ict, NULL, NULL);
+		sip_txn_transport_error(ict, ua_now(s->ua));
+	}
+	inviter_final_failure(s, 408, NULL);
 }
 
 static void ict_on_response(void *user, struct sip_txn *txn, const struct sip_msg *msg)

@@ -22,6 +22,7 @@ enum ua_timer_kind {
 	UT_PRACK_WAIT,/* UAS: 64*T1 for the PRACK */
 	UT_GLARE,     /* UAC: retry a re-INVITE refused 491 */
 	UT_SESSION,   /* RFC 4028: refresh (we refresh) or expiry (peer refreshes) */
+	UT_CANCEL_WAIT, /* UAC: 64*T1 for the INVITE's final answer after our CANCEL */
 	UT_COUNT,
 };
 
@@ -285,5 +286,6 @@ int ua_invitation_send_2xx(struct sip_session *s);
 void ua_invitation_prack(struct sip_session *s, struct sip_txn *txn, const struct sip_msg *msg);
 void ua_uas_ack(struct sip_session *s, const struct sip_msg *ack);
 int ua_inviter_send_cancel(struct sip_session *s);
+void ua_inviter_cancel_timeout(struct sip_session *s);
 
 #endif

@@ -1072,3 +1072,30 @@ Test(ua_raw, an_invite_without_a_usable_transport_description_gets_500)
 	cr_assert_not_null(sent_resp(0, "SIP/2.0 500", "INVITE", 0));
 	cr_assert_eq(A->n_invitations, 0);
 }
+
+static bool drop_from_b_after_180(const struct wmsg *m)
+{
+	return m->from == 1 && strncmp(m->bytes, "SIP/2.0 180", 11) != 0;
+}
+
+Test(ua_auto, an_invite_cancelled_but_never_answered_is_given_up_at_64_t1)
+{
+	dropper = drop_from_b_after_180;
+	B->on_invite = keep_ringing;
+	struct sip_session *a = make_inviter(A, false);
+	cr_assert_eq(invite_now(a, A), 0);
+	run_for(0);
+	cr_assert_eq(A->rec.n_progress, 1);
+	cr_assert_eq(sip_inviter_cancel(a, NULL), 0);
+	uint64_t t0 = now;
+	run_for(31999);
+	cr_assert_eq(sip_session_state(a), SIP_SESSION_TERMINATING);
+	run_for(1);
+	cr_assert_eq(sip_session_state(a), SIP_SESSION_TERMINATED);
+	cr_assert_eq(now - t0, 32000);
+	cr_assert_eq(sip_session_end_reason(a), SIP_END_CANCELED);
+	cr_assert_eq(A->rec.last_reject, 408);
+	run_for(40000);
+	cr_assert_eq(sip_txn_layer_count(A->txn), 0, "the INVITE transaction ended too");
+	sip_session_unref(a);
+}
