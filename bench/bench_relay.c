@@ -233,5 +233,10 @@ int main(int argc, char **argv)
 	       (unsigned long long)received, sent ? 100.0 * (double)(sent - received) / (double)sent : 0.0);
 	printf("relay CPU %.3f s (%.1f%% of one core)  %.2f us per relayed packet\n", rep.cpu_s,
 	       100.0 * rep.cpu_s / elapsed, rep.relayed ? rep.cpu_s * 1e6 / (double)rep.relayed : 0.0);
+	for (unsigned i = 0; i < n_peers; i++)
+		close(peer[i]);
+	free(peer);
+	free(peer_port);
+	free(leg_port);
 	return received > 0 ? 0 : 1;
 }

@@ -69,6 +69,24 @@ struct sip_msg *sip_msg_compact(const struct sip_msg *m)
 	return c;
 }
 
+int sip_msg_parse_kept(const char *buf, size_t len, enum sip_parse_mode mode,
+                       const struct sip_limits *limits, struct sip_msg **out)
+{
+	*out = NULL;
+	struct sip_msg *m = sip_msg_new(limits);
+	if (!m)
+		return -ENOMEM;
+	size_t used;
+	struct sip_parse_error err;
+	int rc = 0;
+	if (sip_msg_parse(m, buf, len, mode, &used, &err) != SIP_PARSE_OK)
+		rc = -EBADMSG;
+	else if (!(*out = sip_msg_compact(m)))
+		rc = -ENOMEM;
+	sip_msg_free(m);
+	return rc;
+}
+
 static void msg_reset(struct sip_msg *m)
 {
 	/* Only the fixed part; header slots are overwritten as they are filled. */

@@ -76,6 +76,11 @@ void sip_msg_free(struct sip_msg *m);
  * read like any message; parsing into it again takes messages with no more
  * fields than it has. NULL when out of memory. */
 struct sip_msg *sip_msg_compact(const struct sip_msg *m);
+/* Parse buf (which must outlive the message) into a compact message of its
+ * own: what to keep parsed for a while. 0 with *out set, -EBADMSG when it
+ * does not parse as one whole message, -ENOMEM. limits NULL: the defaults. */
+int sip_msg_parse_kept(const char *buf, size_t len, enum sip_parse_mode mode,
+                       const struct sip_limits *limits, struct sip_msg **out);
 
 /* Parse buf. On SIP_PARSE_OK and SIP_PARSE_KEEPALIVE, *consumed is the number
  * of bytes the message (or keep-alive) took: in stream mode the next message

@@ -84,8 +84,6 @@ struct sip_txn_layer {
 	size_t live;
 	unsigned depth;          /* nesting of public calls */
 	struct sip_msg *scratch; /* for parsing responses handed to respond() */
-	struct sip_msg *req_scratch; /* for parsing a transaction's request
-	                              * before it keeps a compact copy */
 };
 
 static const char *const state_names[] = {
@@ -395,13 +393,9 @@ static const struct sip_msg *txn_req(const struct sip_txn *cx)
 		return x->req;
 	/* Transactions live for tens of seconds (Timers L, M, J): keep a copy
 	 * sized to the request's fields, not a full message object. */
-	struct sip_msg *m = x->layer->req_scratch;
-	size_t consumed;
-	struct sip_parse_error err;
-	if (sip_msg_parse(m, x->req_bytes.p, x->req_bytes.len, SIP_PARSE_DATAGRAM, &consumed,
-	                  &err) != SIP_PARSE_OK)
+	if (sip_msg_parse_kept(x->req_bytes.p, x->req_bytes.len, SIP_PARSE_DATAGRAM, NULL, &x->req))
 		return NULL;
-	return x->req = sip_msg_compact(m);
+	return x->req;
 }
 
 /* A transaction keeping a copy of the request in bytes. parsed: the caller's
@@ -882,8 +876,7 @@ struct sip_txn_layer *sip_txn_layer_new(const struct sip_txn_layer_config *cfg)
 	if (!l->cfg.timers.t4)
 		l->cfg.timers.t4 = def.t4;
 	l->scratch = sip_msg_new(NULL);
-	l->req_scratch = sip_msg_new(NULL);
-	if (!l->scratch || !l->req_scratch || table_init(&l->client) || table_init(&l->server)) {
+	if (!l->scratch || table_init(&l->client) || table_init(&l->server)) {
 		sip_txn_layer_free(l);
 		return NULL;
 	}
@@ -907,7 +900,6 @@ void sip_txn_layer_free(struct sip_txn_layer *layer)
 	free(layer->server.buckets);
 	free(layer->heap);
 	sip_msg_free(layer->scratch);
-	sip_msg_free(layer->req_scratch);
 	free(layer);
 }
 

@@ -920,16 +920,15 @@ int ua_keep_message(struct sip_session *s, const char *bytes, size_t len)
 		return -ENOMEM;
 	memcpy(copy, bytes, len);
 	copy[len] = '\0';
-	if (!s->req && !(s->req = sip_msg_new(NULL))) {
+	/* Kept for the session's life: a copy sized to its fields. */
+	struct sip_msg *m;
+	int rc = sip_msg_parse_kept(copy, len, SIP_PARSE_DATAGRAM, NULL, &m);
+	if (rc) {
 		free(copy);
-		return -ENOMEM;
+		return rc;
 	}
-	size_t used;
-	struct sip_parse_error err;
-	if (sip_msg_parse(s->req, copy, len, SIP_PARSE_DATAGRAM, &used, &err) != SIP_PARSE_OK) {
-		free(copy);
-		return -EBADMSG;
-	}
+	sip_msg_free(s->req);
+	s->req = m;
 	free(s->req_bytes);
 	s->req_bytes = copy;
 	s->req_len = len;

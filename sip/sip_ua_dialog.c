@@ -304,20 +304,13 @@ static struct sip_incoming_request *incoming_new(struct sip_session *s, struct s
 		return NULL;
 	sip_pl raw = sip_msg_raw(msg);
 	rq->bytes = malloc(raw.l + 1);
-	rq->msg = sip_msg_new(NULL);
-	size_t used;
-	struct sip_parse_error err;
-	if (!rq->bytes || !rq->msg) {
-		sip_msg_free(rq->msg);
-		free(rq->bytes);
+	if (!rq->bytes) {
 		free(rq);
 		return NULL;
 	}
 	memcpy(rq->bytes, raw.p, raw.l);
 	rq->bytes[raw.l] = '\0';
-	if (sip_msg_parse(rq->msg, rq->bytes, raw.l, SIP_PARSE_DATAGRAM, &used, &err) !=
-	    SIP_PARSE_OK) {
-		sip_msg_free(rq->msg);
+	if (sip_msg_parse_kept(rq->bytes, raw.l, SIP_PARSE_DATAGRAM, NULL, &rq->msg)) {
 		free(rq->bytes);
 		free(rq);
 		return NULL;
