@@ -1701,7 +1701,9 @@ static int trunk_parse(struct trunk_state *t, const struct sipwire_trunk *cfg)
 		            &t->hop_tp, &psips) < 0)
 			return -EINVAL;
 		/* Loose routing: the proxy is a Route, the trunk stays the target. */
-		snprintf(t->route, sizeof t->route, "<%s;lr>", cfg->outbound_proxy);
+		struct sip_uri pu;
+		bool lr = sip_uri_parse(pl_of(cfg->outbound_proxy), &pu) == 0 && pu.lr;
+		snprintf(t->route, sizeof t->route, "<%s%s>", cfg->outbound_proxy, lr ? "" : ";lr");
 	}
 	return 0;
 }
