@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "sip/sip_build.h"
+#include "sip/sip_timer_heap.h"
 
 #define MAGIC_COOKIE "z9hG4bK"
 
@@ -25,8 +26,7 @@ enum timer_slot {
 };
 
 struct txn_timer {
-	uint64_t at;
-	size_t heap_idx; /* SIZE_MAX when not armed */
+	struct sip_timer tm; /* first: the heap's pointer is the txn_timer's */
 	struct sip_txn *txn;
 	enum timer_slot slot;
 };
@@ -77,8 +77,7 @@ struct txn_table {
 struct sip_txn_layer {
 	struct sip_txn_layer_config cfg;
 	struct txn_table client, server;
-	struct txn_timer **heap;
-	size_t heap_len, heap_cap;
+	struct sip_timer_heap timers;
 	struct sip_txn *all;     /* live transactions */
 	struct sip_txn *zombies; /* ended, freed on the way out */
 	size_t live;
@@ -179,79 +178,16 @@ static void table_remove(struct txn_table *t, struct sip_txn *x)
 	t->count--;
 }
 
-/* ---- the timer heap ---- */
-
-static void heap_swap(struct sip_txn_layer *l, size_t a, size_t b)
-{
-	struct txn_timer *t = l->heap[a];
-	l->heap[a] = l->heap[b];
-	l->heap[b] = t;
-	l->heap[a]->heap_idx = a;
-	l->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct sip_txn_layer *l, size_t i)
-{
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (l->heap[parent]->at <= l->heap[i]->at)
-			break;
-		heap_swap(l, i, parent);
-		i = parent;
-	}
-}
-
-static void heap_down(struct sip_txn_layer *l, size_t i)
-{
-	for (;;) {
-		size_t left = 2 * i + 1, right = left + 1, min = i;
-		if (left < l->heap_len && l->heap[left]->at < l->heap[min]->at)
-			min = left;
-		if (right < l->heap_len && l->heap[right]->at < l->heap[min]->at)
-			min = right;
-		if (min == i)
-			return;
-		heap_swap(l, i, min);
-		i = min;
-	}
-}
+/* ---- timers (sip_timer_heap) ---- */
 
 static void timer_stop(struct sip_txn *x, enum timer_slot slot)
 {
-	struct sip_txn_layer *l = x->layer;
-	struct txn_timer *t = &x->timers[slot];
-	if (t->heap_idx == SIZE_MAX)
-		return;
-	size_t i = t->heap_idx;
-	t->heap_idx = SIZE_MAX;
-	l->heap_len--;
-	if (i == l->heap_len)
-		return;
-	struct txn_timer *moved = l->heap[l->heap_len];
-	l->heap[i] = moved;
-	moved->heap_idx = i;
-	heap_up(l, i);
-	heap_down(l, moved->heap_idx);
+	sip_timer_heap_stop(&x->layer->timers, &x->timers[slot].tm);
 }
 
 static int timer_start(struct sip_txn *x, enum timer_slot slot, uint64_t at)
 {
-	struct sip_txn_layer *l = x->layer;
-	timer_stop(x, slot);
-	if (l->heap_len == l->heap_cap) {
-		size_t cap = l->heap_cap ? l->heap_cap * 2 : 64;
-		struct txn_timer **h = realloc(l->heap, cap * sizeof(*h));
-		if (!h)
-			return -ENOMEM;
-		l->heap = h;
-		l->heap_cap = cap;
-	}
-	struct txn_timer *t = &x->timers[slot];
-	t->at = at;
-	t->heap_idx = l->heap_len;
-	l->heap[l->heap_len++] = t;
-	heap_up(l, t->heap_idx);
-	return 0;
+	return sip_timer_heap_start(&x->layer->timers, &x->timers[slot].tm, at);
 }
 
 /* ---- lifetime ---- */
@@ -413,7 +349,7 @@ static struct sip_txn *txn_alloc(struct sip_txn_layer *l, enum sip_txn_kind kind
 	x->kind = kind;
 	x->dest = *dest;
 	for (int s = 0; s < TIMER_SLOTS; s++) {
-		x->timers[s].heap_idx = SIZE_MAX;
+		sip_timer_init(&x->timers[s].tm);
 		x->timers[s].txn = x;
 		x->timers[s].slot = (enum timer_slot)s;
 	}
@@ -898,7 +834,7 @@ void sip_txn_layer_free(struct sip_txn_layer *layer)
 	}
 	free(layer->client.buckets);
 	free(layer->server.buckets);
-	free(layer->heap);
+	sip_timer_heap_free(&layer->timers);
 	sip_msg_free(layer->scratch);
 	free(layer);
 }
@@ -920,9 +856,9 @@ size_t sip_txn_layer_count(const struct sip_txn_layer *layer)
 
 uint64_t sip_txn_layer_next_deadline(const struct sip_txn_layer *layer)
 {
-	if (!layer || !layer->heap_len)
+	if (!layer)
 		return UINT64_MAX;
-	return layer->heap[0]->at;
+	return sip_timer_heap_next(&layer->timers);
 }
 
 static void txn_fire(struct sip_txn *x, enum timer_slot slot, uint64_t now)
@@ -948,8 +884,9 @@ void sip_txn_layer_tick(struct sip_txn_layer *layer, uint64_t now_ms)
 	if (!layer)
 		return;
 	layer_enter(layer);
-	while (layer->heap_len && layer->heap[0]->at <= now_ms) {
-		struct txn_timer *t = layer->heap[0];
+	struct sip_timer *top;
+	while ((top = sip_timer_heap_top(&layer->timers)) && top->at <= now_ms) {
+		struct txn_timer *t = (struct txn_timer *)top;
 		timer_stop(t->txn, t->slot);
 		txn_fire(t->txn, t->slot, now_ms);
 	}

@@ -170,81 +170,18 @@ void ua_log(struct sip_ua *ua, const struct sip_session *s, const char *fmt, ...
 	ua->cfg.cb.on_log(ua->cfg.arg, line);
 }
 
-/* ---- the timer heap (a binary min-heap of armed session timers) ---- */
-
-static void heap_swap(struct sip_ua *ua, size_t a, size_t b)
-{
-	struct ua_timer *t = ua->heap[a];
-	ua->heap[a] = ua->heap[b];
-	ua->heap[b] = t;
-	ua->heap[a]->heap_idx = a;
-	ua->heap[b]->heap_idx = b;
-}
-
-static void heap_up(struct sip_ua *ua, size_t i)
-{
-	while (i > 0) {
-		size_t parent = (i - 1) / 2;
-		if (ua->heap[parent]->at <= ua->heap[i]->at)
-			break;
-		heap_swap(ua, i, parent);
-		i = parent;
-	}
-}
-
-static void heap_down(struct sip_ua *ua, size_t i)
-{
-	for (;;) {
-		size_t l = 2 * i + 1, r = l + 1, m = i;
-		if (l < ua->heap_len && ua->heap[l]->at < ua->heap[m]->at)
-			m = l;
-		if (r < ua->heap_len && ua->heap[r]->at < ua->heap[m]->at)
-			m = r;
-		if (m == i)
-			return;
-		heap_swap(ua, i, m);
-		i = m;
-	}
-}
+/* ---- session timers (sip_timer_heap) ---- */
 
 void ua_timer_stop(struct sip_session *s, enum ua_timer_kind k)
 {
-	struct ua_timer *t = &s->timers[k];
-	struct sip_ua *ua = s->ua;
-	if (t->heap_idx == SIZE_MAX || !ua)
-		return;
-	size_t i = t->heap_idx;
-	t->heap_idx = SIZE_MAX;
-	ua->heap_len--;
-	if (i == ua->heap_len)
-		return;
-	ua->heap[i] = ua->heap[ua->heap_len];
-	ua->heap[i]->heap_idx = i;
-	heap_up(ua, i);
-	heap_down(ua, ua->heap[i]->heap_idx);
+	if (s->ua)
+		sip_timer_heap_stop(&s->ua->timers, &s->timers[k].tm);
 }
 
 void ua_timer_start(struct sip_session *s, enum ua_timer_kind k, uint64_t at)
 {
-	struct sip_ua *ua = s->ua;
-	if (!ua)
-		return;
-	ua_timer_stop(s, k);
-	struct ua_timer *t = &s->timers[k];
-	if (ua->heap_len == ua->heap_cap) {
-		size_t cap = ua->heap_cap ? ua->heap_cap * 2 : 64;
-		struct ua_timer **h = realloc(ua->heap, cap * sizeof(*h));
-		if (!h) {
-			ua_log(ua, s, "out of memory arming a timer");
-			return;
-		}
-		ua->heap = h;
-		ua->heap_cap = cap;
-	}
-	t->at = at;
-	t->heap_idx = ua->heap_len;
-	ua->heap[ua->heap_len++] = t;
-	heap_up(ua, t->heap_idx);
+	if (s->ua && sip_timer_heap_start(&s->ua->timers, &s->timers[k].tm, at) != 0)
+		ua_log(s->ua, s, "out of memory arming a timer");
 }
 
 static void timers_stop_all(struct sip_session *s)
@@ -320,7 +257,7 @@ void sip_ua_free(struct sip_ua *ua)
 		session_detach(ua->all);
 	sip_dialog_table_free(ua->dialogs);
 	sip_msg_free(ua->scratch);
-	free(ua->heap);
+	sip_timer_heap_free(&ua->timers);
 	free(ua->allow);
 	free(ua->supported);
 	free(ua->user_agent);
@@ -346,9 +283,9 @@ void ua_leave(struct sip_ua *ua)
 
 uint64_t sip_ua_next_deadline(const struct sip_ua *ua)
 {
-	if (!ua || !ua->heap_len)
+	if (!ua)
 		return UINT64_MAX;
-	return ua->heap[0]->at;
+	return sip_timer_heap_next(&ua->timers);
 }
 
 size_t sip_ua_session_count(const struct sip_ua *ua) { return ua ? ua->nsessions : 0; }
@@ -361,8 +298,9 @@ void sip_ua_tick(struct sip_ua *ua)
 		return;
 	ua_enter(ua);
 	uint64_t now = ua_now(ua);
-	while (ua->heap_len && ua->heap[0]->at <= now) {
-		struct ua_timer *t = ua->heap[0];
+	struct sip_timer *top;
+	while ((top = sip_timer_heap_top(&ua->timers)) && top->at <= now) {
+		struct ua_timer *t = (struct ua_timer *)top;
 		struct sip_session *s = t->s;
 		ua_timer_stop(s, t->kind);
 		ua_session_hold(s);
@@ -494,7 +432,7 @@ struct sip_session *ua_session_alloc(struct sip_ua *ua, bool inviter)
 	s->inviter = inviter;
 	s->state = SIP_SESSION_INITIAL;
 	for (int k = 0; k < UT_COUNT; k++) {
-		s->timers[k].heap_idx = SIZE_MAX;
+		sip_timer_init(&s->timers[k].tm);
 		s->timers[k].s = s;
 		s->timers[k].kind = (enum ua_timer_kind)k;
 	}

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 
 #include "sip/sip_build.h"
+#include "sip/sip_timer_heap.h"
 #include "sip/sip_ua.h"
 
 #define UA_MAX_EARLY 8     /* early dialogs of one forked INVITE */
@@ -27,8 +28,7 @@ enum ua_timer_kind {
 };
 
 struct ua_timer {
-	uint64_t at;
-	size_t heap_idx; /* SIZE_MAX: not armed */
+	struct sip_timer tm; /* first: the heap's pointer is the ua_timer's */
 	struct sip_session *s;
 	enum ua_timer_kind kind;
 };
@@ -198,8 +198,7 @@ struct sip_ua {
 	struct sip_session *ended;    /* Terminated, UA reference to drop */
 	struct sip_session *all;      /* every session not yet freed */
 	struct ua_request *requests;
-	struct ua_timer **heap;
-	size_t heap_len, heap_cap;
+	struct sip_timer_heap timers;
 	unsigned depth;
 	struct sip_msg *scratch;
 };
