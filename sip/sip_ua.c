@@ -1082,6 +1082,13 @@ int ua_invitation_send_2xx(struct sip_session *s)
 	    .ctype = s->answer.len ? s->answer_ctype : NULL,
 	    .body = s->answer.len ? sip_buf_pl(&s->answer) : SIP_PL_NULL,
 	};
+	/* our offer went in a reliable 1xx and its answer came in the PRACK:
+	 * the offer/answer is over, the 2xx carries no description */
+	bool done_early = !s->offer_in_invite && s->remote_offer_set;
+	if (done_early) {
+		r.ctype = NULL;
+		r.body = SIP_PL_NULL;
+	}
 	struct sip_buf b;
 	sip_buf_init(&b, 0);
 	rc = ua_build_response(s, s->req, &r, &b);
@@ -1101,7 +1108,7 @@ int ua_invitation_send_2xx(struct sip_session *s)
 	sip_buf_free(&s->uas_2xx);
 	s->uas_2xx = b;
 	s->uas_2xx_cseq = sip_msg_cseq(s->req)->seq;
-	s->uas_2xx_offer = !s->offer_in_invite;
+	s->uas_2xx_offer = !s->offer_in_invite && !done_early;
 	s->waiting_ack = true;
 	uint64_t now = ua_now(ua);
 	if (!s->dest.reliable) {

@@ -301,7 +301,30 @@ static void inviter_prack(struct sip_session *s, struct sip_dialog *d, size_t id
 	char rack[64];
 	snprintf(rack, sizeof(rack), "RAck: %u %u INVITE\r\n", (unsigned)rseq,
 	         (unsigned)s->invite_cseq);
-	ua_send_request(s, d, SIP_METHOD_PRACK, UR_PLAIN, NULL, rack, NULL);
+	/* an offer-less INVITE: the first reliable 1xx with a description
+	 * carries the offer and our PRACK the answer (RFC 3262 §5) */
+	struct sip_buf answer;
+	sip_buf_init(&answer, 0);
+	const char *ctype = NULL;
+	if (s->invite_without_sdp && !s->answer_applied && ua_sdh_has(s, resp)) {
+		if (ua_sdh_set(s, resp, s->sdh_opts_initial) == 0 &&
+		    ua_sdh_get(s, s->sdh_opts_initial, &answer, &ctype) == 0) {
+			s->answer_applied = true;
+			s->answer_from = d;
+			sip_buf_reset(&s->local_sdp);
+			sip_buf_append(&s->local_sdp, answer.p, answer.len);
+			s->local_ctype = ctype;
+		} else {
+			ua_log(s->ua, s, "the offer in the reliable %d was refused", sip_msg_status(resp));
+			ua_sdh_rollback(s);
+			sip_buf_reset(&answer);
+		}
+	}
+	struct sip_request_opts o = {.ctype = answer.len ? ctype : NULL,
+	                             .body = answer.len ? answer.p : NULL,
+	                             .body_len = answer.len};
+	ua_send_request(s, d, SIP_METHOD_PRACK, UR_PLAIN, &o, rack, NULL);
+	sip_buf_free(&answer);
 }
 
 static bool killed_branch(struct sip_session *s, sip_pl tag)
@@ -403,7 +426,11 @@ static void inviter_2xx(struct sip_session *s, const struct sip_msg *resp)
 	const char *ack_ctype = NULL;
 	struct sip_buf ack_body;
 	sip_buf_init(&ack_body, 0);
-	if (s->invite_without_sdp) {
+	if (s->invite_without_sdp && s->answer_applied && s->answer_from == d) {
+		/* offer and answer went in a reliable 1xx and our PRACK */
+	} else if (s->invite_without_sdp) {
+		if (s->answer_applied)
+			ua_sdh_rollback(s); /* another branch's early offer */
 		if (!ua_sdh_has(s, resp) || ua_sdh_set(s, resp, s->sdh_opts_initial) != 0 ||
 		    ua_sdh_get(s, s->sdh_opts_initial, &ack_body, &ack_ctype) != 0)
 			failure = SIP_END_ERROR;
@@ -418,11 +445,12 @@ static void inviter_2xx(struct sip_session *s, const struct sip_msg *resp)
 		failure = SIP_END_ERROR; /* a 2xx without the answer we need */
 	}
 	rc = inviter_send_ack(s, ack_body.len ? ack_ctype : NULL, sip_buf_pl(&ack_body));
-	sip_buf_reset(&s->local_sdp);
 	if (ack_body.len) {
+		sip_buf_reset(&s->local_sdp);
 		sip_buf_append(&s->local_sdp, ack_body.p, ack_body.len);
 		s->local_ctype = ack_ctype;
-	} else {
+	} else if (!s->invite_without_sdp) {
+		sip_buf_reset(&s->local_sdp);
 		sip_buf_append(&s->local_sdp, s->answer.p, s->answer.len);
 		s->local_ctype = s->answer_ctype;
 	}

@@ -167,6 +167,48 @@ Test(ua100rel, prack_with_a_wrong_rack_gets_481)
 	sip_session_unref(a);
 }
 
+static void reliable_183_offer(struct side *sd, struct sip_session *s)
+{
+	(void)sd;
+	cr_assert_eq(sip_invitation_progress(s, &(struct sip_progress_opts){
+	                                            .status = 183, .with_description = true}),
+	             -EINVAL, "no offer in an unreliable 1xx");
+	cr_assert_eq(sip_invitation_progress(s, &(struct sip_progress_opts){
+	                                            .status = 183,
+	                                            .with_description = true,
+	                                            .rel100 = true}),
+	             0);
+}
+
+Test(ua100rel, offerless_invite_gets_the_offer_in_a_reliable_1xx_and_answers_in_the_prack)
+{
+	use_full_delegate = true;
+	B->on_invite = reliable_183_offer;
+	struct sip_session *a = make_inviter(A, true);
+	struct sip_request_delegate rd = req_delegate(A);
+	cr_assert_eq(sip_inviter_invite(a, &(struct sip_invite_opts){.delegate = &rd,
+	                                                             .without_sdp = true}),
+	             0);
+	cr_assert_str_eq(body_of(sent_nth(0, "INVITE ", 0)), "");
+	run_for(0);
+	struct wmsg *p = sent_resp(1, "SIP/2.0 183", "INVITE", 0);
+	cr_assert(strstr(body_of(p), "o=B 1 1 ") != NULL, "B's offer");
+	struct wmsg *prack = sent_nth(0, "PRACK ", 0);
+	cr_assert(strstr(body_of(prack), "o=A 1 1 ") != NULL, "A's answer");
+	cr_assert(strstr(B->sdh.remote, "o=A 1 1 ") != NULL);
+	cr_assert_eq(B->rec.n_description, 1);
+	cr_assert_eq(sip_invitation_accept(B->inv, NULL), 0);
+	run_for(0);
+	struct wmsg *ok = sent_resp(1, "SIP/2.0 200", "INVITE", 0);
+	cr_assert_str_eq(body_of(ok), "", "the offer/answer is over");
+	cr_assert_str_eq(body_of(sent_nth(0, "ACK ", 0)), "");
+	cr_assert_eq(sip_session_state(a), SIP_SESSION_ESTABLISHED);
+	cr_assert_eq(sip_session_state(B->inv), SIP_SESSION_ESTABLISHED);
+	cr_assert_eq(A->sdh.n_set, 1);
+	cr_assert_eq(A->sdh.n_get, 1);
+	sip_session_unref(a);
+}
+
 /* ---- session timers (RFC 4028) ---- */
 
 static char a_tag[64];
