@@ -16,7 +16,6 @@
 #include "sip/sip_build.h"
 #include "sip/sip_registerer.h"
 #include "sip/sip_uri.h"
-#include "webrtc/sdp.h"
 
 #define MAX_FORKS 16      /* bindings rung at once for one user */
 #define MAX_TRUNK_ADDRS 8 /* addresses kept per trunk */
@@ -68,7 +67,6 @@ struct leg {
  * request has its outcome. */
 struct relay {
 	struct relay *next;
-	struct call *call;
 	struct leg *from; /* the leg the request came in on */
 	struct sip_incoming_request *rq; /* NULL once answered or gone */
 	enum sip_method method;
@@ -134,8 +132,6 @@ static bool plan_registered(void *arg, sip_pl user, sip_pl host);
 /* ---- small helpers ---- */
 
 static sip_pl pl_of(const char *s) { return sip_pl_from_cstr(s); }
-
-static struct leg *peer_of(struct leg *l) { return l->peer; }
 
 static const char *side(const struct leg *l) { return l->is_a ? "caller" : "callee"; }
 
@@ -210,6 +206,27 @@ static int contact_udp_addr(sip_pl contact, struct sockaddr_storage *out)
 	return 0;
 }
 
+/* The fields of m with these ids as header lines ("Name: value\r\n") in buf.
+ * Returns their length; 0 when there are none or they do not fit (a
+ * challenge or credentials cut short would only fail later). */
+static size_t copy_fields(const struct sip_msg *m, const enum sip_hdr_id *ids, size_t n_ids,
+                          char *buf, size_t size)
+{
+	size_t n = 0;
+	buf[0] = '\0';
+	for (size_t k = 0; k < n_ids; k++)
+		for (const struct sip_hdr *h = sip_msg_hdr(m, ids[k]); h; h = sip_msg_hdr_next(m, h)) {
+			int w = snprintf(buf + n, size - n, "%s: %.*s\r\n", sip_hdr_name(ids[k]),
+			                 (int)h->value.l, h->value.p);
+			if (w < 0 || (size_t)w >= size - n) {
+				buf[0] = '\0';
+				return 0;
+			}
+			n += (size_t)w;
+		}
+	return n;
+}
+
 /* "Display" <uri> of a From/To value, without its parameters (the tag). */
 static void addr_without_params(const struct sip_addr *a, char *out, size_t size)
 {
@@ -263,6 +280,10 @@ static void write_cdr(struct call *c)
 	json_str(j, "b_call_id", bl ? sip_session_call_id(bl->s) : SIP_PL(""));
 	json_str(j, "from", req && sip_msg_from(req) ? sip_msg_from(req)->uri_text : SIP_PL(""));
 	json_str(j, "to", req ? sip_msg_ruri(req) : SIP_PL(""));
+	/* Who the gateway took the call from: a registered user or a trunk. */
+	json_str(j, "caller", pl_of(c->caller_user[0] ? c->caller_user
+	                          : c->caller_trunk >= 0 ? c->b->trunks[c->caller_trunk].cfg->name
+	                                                 : ""));
 	json_str(j, "route", pl_of(c->route.rule_name ? c->route.rule_name : ""));
 	json_str(j, "target", pl_of(sw_route_kind_name(c->route.kind)));
 	json_time(j, "start", c->start_us);
@@ -386,7 +407,6 @@ static struct relay *relay_new(struct call *c, struct leg *from,
 	struct relay *r = calloc(1, sizeof *r);
 	if (!r)
 		return NULL;
-	r->call = c;
 	r->from = from;
 	r->rq = rq;
 	r->method = sip_incoming_method(rq);
@@ -401,12 +421,8 @@ static void relay_accept(void *data, struct sip_session *s, const struct sip_msg
 	struct relay *r = data;
 	if (!r->rq || !session_live(r->from))
 		return;
-	struct sip_accept_opts o = {.status = sip_msg_status(resp)};
-	if (r->method == SIP_METHOD_INFO || r->method == SIP_METHOD_MESSAGE ||
-	    r->method == SIP_METHOD_REFER) {
-		/* The peer's body (an INFO answer) is not ours to repeat. */
-	}
-	sip_incoming_accept(r->rq, &o);
+	/* The status only: the peer's body (an INFO answer) is its own. */
+	sip_incoming_accept(r->rq, &(struct sip_accept_opts){.status = sip_msg_status(resp)});
 	r->rq = NULL;
 }
 
@@ -432,7 +448,7 @@ static void relay_body_request(struct leg *l, struct sip_incoming_request *rq,
                                int (*send)(struct sip_session *, const struct sip_request_opts *))
 {
 	struct call *c = l->call;
-	struct leg *p = peer_of(l);
+	struct leg *p = l->peer;
 	if (!session_live(p) || sip_session_state(p->s) != SIP_SESSION_ESTABLISHED) {
 		sip_incoming_reject(rq, &(struct sip_reject_opts){.status = 488, .reason =
 		                                                      "Not Bridged"});
@@ -495,7 +511,7 @@ static void on_reinvite(void *data, struct sip_session *s, struct sip_incoming_r
 	struct leg *l = data;
 	struct call *c = l->call;
 	const struct sip_msg *m = sip_incoming_message(rq);
-	struct leg *p = peer_of(l);
+	struct leg *p = l->peer;
 	if (c->route.kind == SW_ROUTE_ECHO || !sip_msg_body(m).l || !session_live(p)) {
 		sip_incoming_accept(rq, NULL); /* this leg's SDH answers alone */
 		return;
@@ -528,7 +544,7 @@ static void on_refer(void *data, struct sip_session *s, struct sip_incoming_requ
 {
 	struct leg *l = data;
 	struct call *c = l->call;
-	struct leg *p = peer_of(l);
+	struct leg *p = l->peer;
 	const struct sip_msg *m = sip_incoming_message(rq);
 	const struct sip_hdr *rt = sip_msg_hdr(m, SIP_HDR_REFER_TO);
 	if (!rt) {
@@ -573,16 +589,14 @@ static void on_refer(void *data, struct sip_session *s, struct sip_incoming_requ
 static void on_notify(void *data, struct sip_session *s, struct sip_incoming_request *rq)
 {
 	struct leg *l = data;
-	struct leg *p = peer_of(l);
+	struct leg *p = l->peer;
 	const struct sip_msg *m = sip_incoming_message(rq);
 	sip_pl body = sip_msg_body(m);
 	int status = 0;
 	/* message/sipfrag: "SIP/2.0 200 OK" */
-	if (body.l > 12 && !memcmp(body.p, "SIP/2.0 ", 8)) {
-		status = 0;
-		for (size_t i = 8; i < 11; i++)
-			status = status * 10 + (body.p[i] - '0');
-	}
+	if (body.l >= 11 && !memcmp(body.p, "SIP/2.0 ", 8) && sip_is_digit((unsigned char)body.p[8]) &&
+	    sip_is_digit((unsigned char)body.p[9]) && sip_is_digit((unsigned char)body.p[10]))
+		status = (body.p[8] - '0') * 100 + (body.p[9] - '0') * 10 + (body.p[10] - '0');
 	sip_incoming_accept(rq, NULL);
 	if (status >= 100 && status < 700 && session_live(p))
 		sip_session_notify_refer(p->s, status, NULL);
@@ -633,14 +647,17 @@ static void leg_state(void *arg, struct sip_session *s, enum sip_session_state s
 	 * caller takes every leg that rings for it. Legs that lost a fork or
 	 * were transferred away have no peer and end alone. */
 	struct leg *p = l->peer;
-	if (l->transfer_to && p) {
+	if (l->transfer_to) {
 		/* A transferor that hangs up before the target answers (blind
-		 * transfer) leaves its peer waiting for the target. */
+		 * transfer, RFC 3515 lets it) leaves its peer waiting for the
+		 * target; the NOTIFYs just have nowhere to go. */
 		l->transfer_to->transferor = NULL;
 		l->transfer_to = NULL;
-		p->peer = NULL;
-		l->peer = NULL;
-		p = NULL;
+		if (p) {
+			p->peer = NULL;
+			l->peer = NULL;
+			p = NULL;
+		}
 	}
 	for (size_t i = 0; i < c->n_b; i++)
 		if (c->bl[i]->transferee == l) /* nobody left to connect the target to */
@@ -662,12 +679,6 @@ static void leg_state(void *arg, struct sip_session *s, enum sip_session_state s
 		leg_end(p);
 	} else if (l->is_a && !c->winner) {
 		end_all_b(c, NULL);
-	}
-	/* A transfer this leg asked for goes on without it (RFC 3515: the
-	 * transferor may hang up); the NOTIFYs just have nowhere to go. */
-	if (l->transfer_to) {
-		l->transfer_to->transferor = NULL;
-		l->transfer_to = NULL;
 	}
 	if (l->transferor) {
 		l->transferor->transfer_to = NULL;
@@ -796,15 +807,7 @@ static void b_reject(void *data, struct sip_session *s, int status, const struct
 		/* The PBX challenges the browser, which answers in a new INVITE. */
 		enum sip_hdr_id id = st == 401 ? SIP_HDR_WWW_AUTHENTICATE : SIP_HDR_PROXY_AUTHENTICATE;
 		char extra[4096];
-		size_t n = 0;
-		for (const struct sip_hdr *h = sip_msg_hdr(resp, id); h; h = sip_msg_hdr_next(resp, h)) {
-			int w = snprintf(extra + n, sizeof extra - n, "%s: %.*s\r\n", sip_hdr_name(id),
-			                 (int)h->value.l, h->value.p);
-			if (w < 0 || (size_t)w >= sizeof extra - n)
-				break;
-			n += (size_t)w;
-		}
-		extra[n] = '\0';
+		copy_fields(resp, &id, 1, extra, sizeof extra);
 		set_end(c, "callee", "challenged");
 		c->final_status = st;
 		c->b->stats.rejected++;
@@ -848,21 +851,10 @@ static struct leg *leg_new_b(struct call *c)
  * there are none or the call is not a pass-through one. */
 static const char *passthrough_credentials(const struct call *c, char *buf, size_t size)
 {
+	static const enum sip_hdr_id ids[] = {SIP_HDR_AUTHORIZATION, SIP_HDR_PROXY_AUTHORIZATION};
 	if (!c->passthrough)
 		return NULL;
-	const struct sip_msg *req = sip_session_request(c->a.s);
-	size_t n = 0;
-	static const enum sip_hdr_id ids[] = {SIP_HDR_AUTHORIZATION, SIP_HDR_PROXY_AUTHORIZATION};
-	for (size_t k = 0; k < 2; k++)
-		for (const struct sip_hdr *h = sip_msg_hdr(req, ids[k]); h;
-		     h = sip_msg_hdr_next(req, h)) {
-			int w = snprintf(buf + n, size - n, "%s: %.*s\r\n", sip_hdr_name(ids[k]),
-			                 (int)h->value.l, h->value.p);
-			if (w < 0 || (size_t)w >= size - n)
-				return NULL;
-			n += (size_t)w;
-		}
-	return n ? buf : NULL;
+	return copy_fields(sip_session_request(c->a.s), ids, 2, buf, size) ? buf : NULL;
 }
 
 /* Start an Inviter on leg l toward ruri over flow f. */
@@ -970,7 +962,6 @@ static int ring_binding(void *arg, const struct sip_registrar_binding *bd)
 	if (ru && ru->host.l)
 		snprintf(to, sizeof to, "<sip:%s@%.*s>", c->route_user, (int)ru->host.l, ru->host.p);
 	b_from(c, NULL, from, sizeof from);
-	snprintf(l->user, sizeof l->user, "%s", c->route_user);
 	int rc = start_inviter(c, l, f, ruri, to, from, NULL, fx->like, fx->rd, NULL);
 	sw_flow_unref(f);
 	if (rc == 0) {
@@ -994,12 +985,10 @@ static void route_to_user(struct call *c)
 	sip_registrar_lookup(b->env.reg, pl_of(c->route_user), SIP_PL_NULL,
 	                     (uint64_t)g_get_monotonic_time() / 1000, ring_binding, &fx);
 	user_count(b, c->route_user, +1);
-	/* The count goes with the first leg that holds it. */
+	/* The count goes with the first leg, released when it goes. */
 	if (c->n_b)
 		snprintf(c->bl[0]->user, sizeof c->bl[0]->user, "%s", c->route_user);
-	for (size_t i = 1; i < c->n_b; i++)
-		c->bl[i]->user[0] = '\0';
-	if (!c->n_b)
+	else
 		user_count(b, c->route_user, -1);
 	if (!fx.started) {
 		set_end(c, "gateway", "user not reachable");
@@ -1014,28 +1003,18 @@ static void trunk_resolved(void *arg, int err, const struct sockaddr_storage *ta
 	struct call *c = arg;
 	c->resolving = NULL;
 	struct trunk_state *t = &c->b->trunks[c->trunk];
-	if (err == 0) {
-		t->n_addrs = n < MAX_TRUNK_ADDRS ? n : MAX_TRUNK_ADDRS;
-		memcpy(t->addrs, targets, t->n_addrs * sizeof *targets);
-		t->resolved_at = g_get_monotonic_time();
-	} else {
+	t->n_addrs = err == 0 ? (n < MAX_TRUNK_ADDRS ? n : MAX_TRUNK_ADDRS) : 0;
+	memcpy(t->addrs, targets, t->n_addrs * sizeof *targets);
+	if (err)
 		CALL_LOG(SIPWIRE_LOG_WARN, c, "trunk %s: %s does not resolve: %s", t->cfg->name,
-		         t->host, strerror(-err));
-		t->n_addrs = 0;
-	}
+		         t->hop_host, strerror(-err));
+	/* An answer is kept a while, a failure too: a trunk whose name does not
+	 * resolve is passed over (try_trunk goes on to the next) until then. */
+	t->resolved_at = g_get_monotonic_time();
 	c->trunk_addr = 0;
 	if (!session_live(&c->a)) {
 		call_check_done(c);
 		return;
-	}
-	if (!t->n_addrs) {
-		c->trunk_addr = 0;
-		c->trunk++;
-		if (c->trunk >= c->b->n_trunks) {
-			set_end(c, "gateway", "trunk unreachable");
-			reject_a(c, 503, "Trunk Unreachable");
-			return;
-		}
 	}
 	try_trunk(c);
 }
@@ -1383,7 +1362,7 @@ static void route_passthrough(struct call *c, const struct sw_flow *f)
 		try_trunk(c);
 		return;
 	}
-	if (trunk_of_source(b, f) != (int)b->n_trunks - 1) {
+	if ((c->caller_trunk = trunk_of_source(b, f)) != (int)b->n_trunks - 1) {
 		CALL_LOG(SIPWIRE_LOG_INFO, c, "refused: %s is not the PBX", f->peer_str);
 		set_end(c, "gateway", "caller not allowed");
 		reject_a(c, 403, NULL);
