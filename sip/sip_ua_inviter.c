@@ -381,6 +381,8 @@ static int inviter_send_ack(struct sip_session *s, const char *ctype, sip_pl bod
 	return ua->cfg.cb.send(ua->cfg.arg, &s->dest, s->ack.p, s->ack.len);
 }
 
+static void inviter_final_failure(struct sip_session *s, int status, const struct sip_msg *resp);
+
 static void inviter_2xx(struct sip_session *s, const struct sip_msg *resp)
 {
 	struct sip_ua *ua = s->ua;
@@ -414,7 +416,11 @@ static void inviter_2xx(struct sip_session *s, const struct sip_msg *resp)
 		}
 	}
 	if (rc || !d) {
-		ua_log(ua, s, "2xx refused by the dialog layer (%d)", rc);
+		/* no usable Contact: no dialog to ACK or BYE in. The call cannot
+		 * go on; the peer's 2xx retransmissions time out on its side. */
+		ua_log(ua, s, "2xx refused by the dialog layer (%d): the call fails", rc);
+		s->reason = SIP_END_ERROR;
+		inviter_final_failure(s, 502, NULL);
 		return;
 	}
 	early_drop_all_but(s, d);

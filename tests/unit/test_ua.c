@@ -1099,3 +1099,15 @@ Test(ua_auto, an_invite_cancelled_but_never_answered_is_given_up_at_64_t1)
 	cr_assert_eq(sip_txn_layer_count(A->txn), 0, "the INVITE transaction ended too");
 	sip_session_unref(a);
 }
+
+Test(ua_raw, a_2xx_without_a_contact_fails_the_call)
+{
+	struct sip_session *a = make_inviter(A, false);
+	cr_assert_eq(invite_now(a, A), 0);
+	answer_from_raw(sent_nth(0, "INVITE ", 0), 200, "nc", NULL, sdp_b1);
+	cr_assert_eq(sip_session_state(a), SIP_SESSION_TERMINATED);
+	cr_assert_eq(sip_session_end_reason(a), SIP_END_ERROR);
+	cr_assert_eq(A->rec.last_reject, 502);
+	cr_assert_eq(sent_count(0, "ACK "), 0, "no dialog to ACK in");
+	sip_session_unref(a);
+}
