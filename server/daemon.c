@@ -149,6 +149,9 @@ int sw_daemon_run(const struct sipwire_config *cfg)
 	         st.transactions);
 	rc = 0;
 out:
+	/* Calls and trunk registrations end while their transports can still
+	 * carry the BYEs and the REGISTER that removes the binding. */
+	sw_endpoint_stop(d.ep);
 	sw_ws_free(d.ws);
 	sw_trunk_free(d.trunk);
 	sw_endpoint_free(d.ep);

@@ -667,6 +667,14 @@ fail:
 	return rc;
 }
 
+void sw_endpoint_stop(struct sw_endpoint *ep)
+{
+	if (!ep)
+		return;
+	sw_b2bua_free(ep->b2bua);
+	ep->b2bua = NULL;
+}
+
 void sw_endpoint_free(struct sw_endpoint *ep)
 {
 	if (!ep)

@@ -27,6 +27,12 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
                     GMainContext *ctx);
 void sw_endpoint_free(struct sw_endpoint *ep);
 
+/* Ends the calls in protocol (BYE, CANCEL, final responses) and removes the
+ * trunks' registrations (REGISTER with Expires: 0). Call it once the loop has
+ * stopped and before the transports are freed, so that those requests leave
+ * (sw_endpoint_free does it too, but by then the transports are gone). */
+void sw_endpoint_stop(struct sw_endpoint *ep);
+
 /* The sink transports deliver to. */
 struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep);
 
