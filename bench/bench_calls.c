@@ -53,11 +53,8 @@
 #define _GNU_SOURCE
 #include <arpa/inet.h>
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
 #include <netinet/in.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -68,41 +65,21 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "load.h"
 #include "sip/sip_auth.h"
 #include "sip/sip_hdr.h"
 #include "sip/sip_msg.h"
 #include "ws_client.h"
 
-/* ---- options ---- */
+/* ---- options (beside the shared ones, load.h) ---- */
 
 struct options {
-	const char *host;
-	unsigned port;
-	const char *path;
-	unsigned connections;
-	unsigned users; /* 0: one user per connection */
-	const char *user_prefix;
-	const char *password_prefix;
-	const char *realm;
-	const char *callee; /* user part of the Request-URI */
-	double rate;        /* 0: closed loop */
-	unsigned outstanding;
-	bool outstanding_given;
+	const char *callee;  /* user part of the Request-URI */
 	unsigned concurrent; /* 0: not the concurrent mode */
 	unsigned hold_ms;
-	double duration;
-	double warmup;
-	uint64_t count; /* 0: no bound but the duration */
-	unsigned timeout_ms;
-	unsigned expires;
 	bool do_register;
-	int server_pid;
 	int uas_pid;
-	int server_core; /* -1: not pinned to one core */
-	bool tls;        /* WSS */
-	bool udp;        /* plain SIP over UDP straight to a UAS: its own latency */
-	unsigned connect_concurrency;
-	const char *label;
+	bool udp; /* plain SIP over UDP straight to a UAS: its own latency */
 };
 
 /* ---- failures ---- */
@@ -178,17 +155,17 @@ struct stats {
 enum run_phase { PH_CONNECT, PH_REGISTER, PH_WARMUP, PH_MEASURE, PH_DRAIN };
 
 struct ctx {
-	struct options o;
+	struct load_options o;
+	struct options own;
 	struct wsc *pool;
 	struct conn *conns;
 	unsigned opened; /* connections open after the connect phase */
 	unsigned registered, reg_failed;
-	unsigned rr; /* round-robin cursor for paced starts */
 	uint32_t run_id;
 	uint32_t next_number;
 	uint64_t in_flight; /* calls not idle */
 	uint64_t up;        /* calls answered and not yet ended */
-	uint64_t sched_next;
+	struct load_driver driver;
 	uint64_t ramp_started; /* concurrent: calls started while ramping up */
 	enum run_phase phase;
 	struct stats st;
@@ -214,12 +191,7 @@ static bool conn_open(const struct conn *c)
 /* Over UDP every connection is a client on the one socket: always usable. */
 static bool usable(const struct ctx *x, const struct conn *c)
 {
-	return x->o.udp || conn_open(c);
-}
-
-static unsigned user_of(const struct ctx *x, unsigned conn_i)
-{
-	return x->o.users ? conn_i % x->o.users : conn_i;
+	return x->own.udp || conn_open(c);
 }
 
 static bool measuring(const struct ctx *x)
@@ -236,7 +208,7 @@ static int send_msg(struct ctx *x, struct conn *c, int n)
 {
 	if (n < 0 || (size_t)n >= sizeof x->scratch)
 		return -ENOSPC;
-	if (!x->o.udp)
+	if (!x->own.udp)
 		return wsc_send_text(x->pool, c->ws, x->scratch, (size_t)n);
 	if (sendto(x->udp_fd, x->scratch, (size_t)n, 0, (const struct sockaddr *)&x->udp_peer,
 	           sizeof x->udp_peer) < 0)
@@ -258,8 +230,8 @@ static int common_headers(struct ctx *x, struct conn *c, struct call *k, char *p
 	                "From: <sip:%s%u@%s>;tag=%08" PRIx32 "c%un%" PRIu32 "\r\n"
 	                "Call-ID: %08" PRIx32 "-%u-%u-%" PRIu32 "\r\n"
 	                "CSeq: %" PRIu32 " %s\r\n",
-	                x->o.callee, x->o.realm, to_tag ? ";tag=" : "", to_tag ? to_tag : "",
-	                x->o.user_prefix, user_of(x, ci), x->o.realm, c->tag, (unsigned)k->slot,
+	                x->own.callee, x->o.realm, to_tag ? ";tag=" : "", to_tag ? to_tag : "",
+	                x->o.user_prefix, load_user_of(&x->o, ci), x->o.realm, c->tag, (unsigned)k->slot,
 	                k->number, x->run_id, ci, (unsigned)k->slot, k->number, cseq, method);
 }
 
@@ -294,7 +266,7 @@ static int send_invite(struct ctx *x, struct conn *c, struct call *k, const char
 	int n = snprintf(x->scratch, sizeof x->scratch,
 	                 "INVITE sip:%s@%s SIP/2.0\r\n"
 	                 "Via: SIP/2.0/%s %s;branch=z9hG4bK%016" PRIx64 "\r\n",
-	                 x->o.callee, x->o.realm, x->via_transport, c->host, k->invite_branch);
+	                 x->own.callee, x->o.realm, x->via_transport, c->host, k->invite_branch);
 	if (n < 0 || (size_t)n >= sizeof x->scratch)
 		return -ENOSPC;
 	int m = common_headers(x, c, k, x->scratch + n, sizeof x->scratch - (size_t)n, NULL,
@@ -354,7 +326,7 @@ static int send_error_ack(struct ctx *x, struct conn *c, struct call *k)
 	int n = snprintf(x->scratch, sizeof x->scratch,
 	                 "ACK sip:%s@%s SIP/2.0\r\n"
 	                 "Via: SIP/2.0/%s %s;branch=z9hG4bK%016" PRIx64 "\r\n",
-	                 x->o.callee, x->o.realm, x->via_transport, c->host, k->invite_branch);
+	                 x->own.callee, x->o.realm, x->via_transport, c->host, k->invite_branch);
 	if (n < 0 || (size_t)n >= sizeof x->scratch)
 		return -ENOSPC;
 	int m = common_headers(x, c, k, x->scratch + n, sizeof x->scratch - (size_t)n,
@@ -471,26 +443,14 @@ static void call_answer_challenge(struct ctx *x, struct conn *c, struct call *k,
 		call_fail(x, c, k, FAIL_AUTH);
 		return;
 	}
-	unsigned ci = conn_index(x, c);
-	char user[96], password[96], uri[256], cnonce[24];
-	snprintf(user, sizeof user, "%s%u", x->o.user_prefix, user_of(x, ci));
-	snprintf(password, sizeof password, "%s%u", x->o.password_prefix, user_of(x, ci));
-	snprintf(uri, sizeof uri, "sip:%s@%s", x->o.callee, x->o.realm);
-	snprintf(cnonce, sizeof cnonce, "%016" PRIx64, wsc_rand());
+	char uri[256];
+	snprintf(uri, sizeof uri, "sip:%s@%s", x->own.callee, x->o.realm);
 	size_t sdp_len = sdp_offer(x, c, k);
-	struct sip_auth_client_params p = {
-	    .username = sip_pl_from_cstr(user),
-	    .password = sip_pl_from_cstr(password),
-	    .method = sip_pl_from_cstr("INVITE"),
-	    .uri = sip_pl_from_cstr(uri),
-	    .body = (sip_pl){x->sdp, sdp_len},
-	    .cnonce = sip_pl_from_cstr(cnonce),
-	    .nc = 1,
-	};
 	const char *name = proxy ? "Proxy-Authorization: " : "Authorization: ";
 	size_t nl = strlen(name);
 	memcpy(x->auth, name, nl);
-	int n = sip_auth_client_answer(&ch, &p, x->auth + nl, sizeof x->auth - nl - 2);
+	int n = load_digest_answer(&x->o, conn_index(x, c), &ch, "INVITE", uri,
+	                           (sip_pl){x->sdp, sdp_len}, x->auth + nl, sizeof x->auth - nl - 2);
 	if (n < 0) {
 		call_fail(x, c, k, FAIL_AUTH);
 		return;
@@ -559,8 +519,8 @@ static void on_invite_answer(struct ctx *x, struct conn *c, struct call *k, int 
 		conn_close(x, c);
 		return;
 	}
-	k->bye_at = now + (uint64_t)x->o.hold_ms * 1000000u;
-	if (!x->o.hold_ms)
+	k->bye_at = now + (uint64_t)x->own.hold_ms * 1000000u;
+	if (!x->own.hold_ms)
 		call_bye(x, c, k);
 }
 
@@ -582,28 +542,22 @@ static void end_stray_call(struct ctx *x, struct conn *c, unsigned si, uint32_t 
 
 static int reg_send(struct ctx *x, struct conn *c, const char *auth)
 {
-	unsigned ci = conn_index(x, c);
-	unsigned user = user_of(x, ci);
 	c->reg_cseq++;
-	int n = snprintf(x->scratch, sizeof x->scratch,
-	                 "REGISTER sip:%s SIP/2.0\r\n"
-	                 "Via: SIP/2.0/%s %s;branch=z9hG4bK%016" PRIx64 "\r\n"
-	                 "Max-Forwards: 70\r\n"
-	                 "To: <sip:%s%u@%s>\r\n"
-	                 "From: <sip:%s%u@%s>;tag=%08" PRIx32 "r\r\n"
-	                 "Call-ID: %08" PRIx32 "-%u-r\r\n"
-	                 "CSeq: %" PRIu32 " REGISTER\r\n"
-	                 "Contact: <sip:k%08" PRIx32 "@%s;transport=%s>\r\n"
-	                 "Expires: %u\r\n"
-	                 "%s%s%s"
-	                 "Allow: ACK,CANCEL,INVITE,MESSAGE,BYE,OPTIONS,INFO,NOTIFY,REFER\r\n"
-	                 "User-Agent: sipwire-bench\r\n"
-	                 "Content-Length: 0\r\n"
-	                 "\r\n",
-	                 x->o.realm, x->via_transport, c->host, wsc_rand(), x->o.user_prefix, user,
-	                 x->o.realm, x->o.user_prefix, user, x->o.realm, c->tag, x->run_id, ci,
-	                 c->reg_cseq, c->tag, c->host, x->contact_transport, x->o.expires,
-	                 auth ? "Authorization: " : "", auth ? auth : "", auth ? "\r\n" : "");
+	struct load_register r = {
+	    .conn = conn_index(x, c),
+	    .run_id = x->run_id,
+	    .tag = c->tag,
+	    .cseq = c->reg_cseq,
+	    .host = c->host,
+	    .via_transport = x->via_transport,
+	    .contact_transport = x->contact_transport,
+	    .tag_key = "r",
+	    .call_key = "r",
+	    .auth = auth,
+	};
+	int n = load_register_format(x->scratch, sizeof x->scratch, &x->o, &r);
+	if (n < 0)
+		return n;
 	return send_msg(x, c, n);
 }
 
@@ -642,21 +596,10 @@ static void on_register_answer(struct ctx *x, struct conn *c, int status, uint32
 		reg_fail(x, c);
 		return;
 	}
-	unsigned ci = conn_index(x, c);
-	char user[96], password[96], uri[160], cnonce[24];
-	snprintf(user, sizeof user, "%s%u", x->o.user_prefix, user_of(x, ci));
-	snprintf(password, sizeof password, "%s%u", x->o.password_prefix, user_of(x, ci));
+	char uri[160];
 	snprintf(uri, sizeof uri, "sip:%s", x->o.realm);
-	snprintf(cnonce, sizeof cnonce, "%016" PRIx64, wsc_rand());
-	struct sip_auth_client_params p = {
-	    .username = sip_pl_from_cstr(user),
-	    .password = sip_pl_from_cstr(password),
-	    .method = sip_pl_from_cstr("REGISTER"),
-	    .uri = sip_pl_from_cstr(uri),
-	    .cnonce = sip_pl_from_cstr(cnonce),
-	    .nc = 1,
-	};
-	if (sip_auth_client_answer(&ch, &p, x->auth, sizeof x->auth) < 0) {
+	if (load_digest_answer(&x->o, conn_index(x, c), &ch, "REGISTER", uri, (sip_pl){0}, x->auth,
+	                       sizeof x->auth) < 0) {
 		reg_fail(x, c);
 		return;
 	}
@@ -840,7 +783,7 @@ static void on_datagram(struct ctx *x, char *p, size_t len)
 
 static void io_poll(struct ctx *x, int timeout_ms)
 {
-	if (!x->o.udp) {
+	if (!x->own.udp) {
 		wsc_poll(x->pool, timeout_ms);
 		return;
 	}
@@ -917,60 +860,37 @@ static void check_timers(struct ctx *x, uint64_t now)
 	}
 }
 
-static bool may_start(const struct ctx *x)
+static bool may_start(void *arg)
 {
+	const struct ctx *x = arg;
 	return (x->phase == PH_WARMUP || x->phase == PH_MEASURE) &&
 	       (!x->o.count || x->phase != PH_MEASURE || x->st.started < x->o.count);
 }
 
-static struct call *idle_call(struct conn *c, unsigned slots)
+/* ---- the slots, as the drivers see them ---- */
+
+static bool slots_usable(void *arg, unsigned conn)
 {
-	for (unsigned s = 0; s < slots; s++)
-		if (c->calls[s].phase == CALL_IDLE)
-			return &c->calls[s];
-	return NULL;
+	const struct ctx *x = arg;
+	return usable(x, &x->conns[conn]);
 }
 
-/* Closed loop: every idle slot of every open connection starts again. */
-static void fill_closed_loop(struct ctx *x)
+static unsigned slots_busy(void *arg, unsigned conn)
 {
-	uint64_t now = wsc_now_ns();
-	for (unsigned i = 0; i < x->o.connections && may_start(x); i++) {
-		struct conn *c = &x->conns[i];
-		if (!usable(x, c) || c->busy == x->o.outstanding)
-			continue;
-		for (unsigned s = 0; s < x->o.outstanding && may_start(x); s++)
-			if (c->calls[s].phase == CALL_IDLE && usable(x, c))
-				call_start(x, c, &c->calls[s], now);
-	}
+	const struct ctx *x = arg;
+	return x->conns[conn].busy;
 }
 
-/* The next open connection, round robin, with an idle slot; NULL if none. */
-static struct conn *next_conn(struct ctx *x)
+static bool slots_idle(void *arg, unsigned conn, unsigned slot)
 {
-	for (unsigned tried = 0; tried < x->o.connections; tried++) {
-		struct conn *k = &x->conns[x->rr];
-		x->rr = (x->rr + 1) % x->o.connections;
-		if (usable(x, k) && k->busy < x->o.outstanding)
-			return k;
-	}
-	return NULL;
+	const struct ctx *x = arg;
+	return x->conns[conn].calls[slot].phase == CALL_IDLE;
 }
 
-/* Paced: start every call that is due on the next connection with an idle
- * slot. When none has one, the rest wait for the next turn of the loop; their
- * latency still counts from when they were due. */
-static void fill_paced(struct ctx *x)
+static void slots_start(void *arg, unsigned conn, unsigned slot, uint64_t due)
 {
-	uint64_t now = wsc_now_ns();
-	uint64_t step = (uint64_t)(1e9 / x->o.rate);
-	while (x->sched_next <= now && may_start(x)) {
-		struct conn *c = next_conn(x);
-		if (!c)
-			return;
-		call_start(x, c, idle_call(c, x->o.outstanding), x->sched_next);
-		x->sched_next += step;
-	}
+	struct ctx *x = arg;
+	call_start(x, &x->conns[conn], &x->conns[conn].calls[slot], due);
 }
 
 /* Concurrent: ramp up paced at N per hold time, then replace each call that
@@ -978,18 +898,18 @@ static void fill_paced(struct ctx *x)
 static void fill_concurrent(struct ctx *x)
 {
 	uint64_t now = wsc_now_ns();
-	uint64_t step = (uint64_t)x->o.hold_ms * 1000000u / x->o.concurrent;
-	while (x->in_flight < x->o.concurrent && may_start(x)) {
-		bool ramping = x->ramp_started < x->o.concurrent;
-		if (ramping && x->sched_next > now)
+	uint64_t step = (uint64_t)x->own.hold_ms * 1000000u / x->own.concurrent;
+	while (x->in_flight < x->own.concurrent && may_start(x)) {
+		bool ramping = x->ramp_started < x->own.concurrent;
+		if (ramping && x->driver.sched_next > now)
 			return;
-		struct conn *c = next_conn(x);
-		if (!c)
+		int c = load_next_conn(&x->driver);
+		if (c < 0)
 			return;
-		call_start(x, c, idle_call(c, x->o.outstanding), now);
+		load_start_idle(&x->driver, (unsigned)c, now);
 		if (ramping) {
 			x->ramp_started++;
-			x->sched_next += step;
+			x->driver.sched_next += step;
 		}
 	}
 }
@@ -1003,17 +923,12 @@ static double pct_us(const struct stats *st, double q)
 
 static uint64_t fail_total(const struct stats *st)
 {
-	uint64_t t = 0;
-	for (int i = 0; i < FAIL__COUNT; i++)
-		t += st->fail[i];
-	return t;
+	return load_fail_total(st->fail, FAIL__COUNT);
 }
 
 static void print_failures(const struct stats *st)
 {
-	for (int i = 0; i < FAIL__COUNT; i++)
-		if (st->fail[i])
-			printf("  failures %-16s %" PRIu64 "\n", FAIL_NAMES[i], st->fail[i]);
+	load_print_failures(FAIL_NAMES, st->fail, FAIL__COUNT);
 	for (int s = 0; s < 700; s++)
 		if (st->bad_status[s])
 			printf("  INVITE answered %d %s: %" PRIu32 "\n", s, st->reason[s],
@@ -1038,9 +953,7 @@ static void print_codes(const uint32_t *by_code)
 
 static void result_failures(const struct stats *st)
 {
-	printf(" failures=%" PRIu64, fail_total(st));
-	for (int i = 0; i < FAIL__COUNT; i++)
-		printf(" fail_%s=%" PRIu64, FAIL_NAMES[i], st->fail[i]);
+	load_result_failures(FAIL_NAMES, st->fail, FAIL__COUNT);
 	printf(" invite_codes=");
 	print_codes(st->bad_status);
 	printf(" bye_codes=");
@@ -1069,65 +982,44 @@ static void memory_sample(struct ctx *x, struct memory_watch *m, uint64_t now)
 	}
 }
 
-static const char *mode_name(const struct options *o)
+static const char *mode_name(const struct ctx *x)
 {
-	return o->concurrent ? "concurrent" : o->rate > 0 ? "paced" : "closed";
+	return x->own.concurrent ? "concurrent" : x->o.rate > 0 ? "paced" : "closed";
 }
 
 static int run_load(struct ctx *x)
 {
-	const struct options *o = &x->o;
+	const struct load_options *o = &x->o;
+	const struct options *own = &x->own;
 	struct memory_watch mem = {0};
-	if (o->concurrent && o->server_pid)
+	if (own->concurrent && o->server_pid)
 		mem.have_base = !wsc_proc_usage_read(o->server_pid, true, &mem.base);
 	uint64_t t = wsc_now_ns();
 	x->phase = PH_WARMUP;
 	uint64_t measure_at = t + wsc_sec_to_ns(o->warmup);
 	uint64_t stop_at = measure_at + wsc_sec_to_ns(o->duration);
-	uint64_t t0 = t, last_timer_check = t;
-	struct wsc_proc_usage u0 = {0}, u1 = {0}, a0 = {0}, a1 = {0};
-	double client0 = 0;
-	bool have_server = false, have_uas = false;
-	struct wsc_core_watch srv_core = {.core = o->server_core},
-	                      cli_core = {.core = wsc_own_core()};
-	x->sched_next = t;
-	uint64_t drain_until = 0, t1 = 0;
-	double client1 = 0;
+	uint64_t last_timer_check = t;
+	struct load_window w;
+	load_window_init(&w, o, own->uas_pid, t);
+	x->driver.sched_next = t;
+	uint64_t drain_until = 0;
 	bool started = false;
 	for (;;) {
 		uint64_t now = wsc_now_ns();
 		if (!started && now >= measure_at) {
 			started = true;
 			x->phase = PH_MEASURE;
-			t0 = now;
-			have_server =
-			    o->server_pid && !wsc_proc_usage_read(o->server_pid, false, &u0);
-			have_uas = o->uas_pid && !wsc_proc_usage_read(o->uas_pid, false, &a0);
-			wsc_core_watch_start(&srv_core);
-			wsc_core_watch_start(&cli_core);
-			client0 = wsc_self_cpu_us();
+			load_window_start(&w, now);
 		}
-		bool all_closed = !o->udp && !wsc_counts(x->pool).open && !x->in_flight;
+		bool all_closed = !own->udp && !wsc_counts(x->pool).open && !x->in_flight;
 		if (x->phase == PH_MEASURE &&
 		    (now >= stop_at || (o->count && x->st.started >= o->count) || all_closed)) {
 			/* The window ends here: what completes later (the calls still
 			 * held, their BYEs) is not counted, as what completed in it
 			 * from before it began was. */
 			x->phase = PH_DRAIN;
-			t1 = now;
-			client1 = wsc_self_cpu_us();
-			/* A process that ended took its CPU time along: then the
-			 * difference means nothing. */
-			if (have_server)
-				have_server = !wsc_proc_usage_read(o->server_pid, false, &u1) &&
-				              u1.cpu_ticks >= u0.cpu_ticks &&
-				              u1.processes >= u0.processes;
-			if (have_uas)
-				have_uas = !wsc_proc_usage_read(o->uas_pid, false, &a1) &&
-				           a1.cpu_ticks >= a0.cpu_ticks;
-			wsc_core_watch_stop(&srv_core);
-			wsc_core_watch_stop(&cli_core);
-			drain_until = now + timeout_ns(x) * 2 + (uint64_t)o->hold_ms * 1000000u +
+			load_window_stop(&w, now);
+			drain_until = now + timeout_ns(x) * 2 + (uint64_t)own->hold_ms * 1000000u +
 			              wsc_sec_to_ns(0.1);
 		}
 		if (x->phase == PH_DRAIN && (!x->in_flight || now >= drain_until))
@@ -1136,48 +1028,34 @@ static int run_load(struct ctx *x)
 			check_timers(x, now);
 			last_timer_check = now;
 		}
-		if (x->phase == PH_MEASURE && o->concurrent)
+		if (x->phase == PH_MEASURE && own->concurrent)
 			memory_sample(x, &mem, now);
 		if (all_closed) {
 			fprintf(stderr, "bench_calls: every connection is closed\n");
 			break;
 		}
-		if (o->concurrent)
+		if (own->concurrent)
 			fill_concurrent(x);
 		else if (o->rate > 0)
-			fill_paced(x);
+			load_fill_paced(&x->driver);
 		else
-			fill_closed_loop(x);
+			load_fill_closed_loop(&x->driver);
 		io_poll(x, 1);
 	}
-	if (!t1) { /* closed before the window began */
-		t1 = wsc_now_ns();
-		client1 = wsc_self_cpu_us();
-		have_server = have_uas = false;
+	if (!w.t1) { /* closed before the window began */
+		w.t1 = wsc_now_ns();
+		w.client1 = wsc_self_cpu_us();
+		w.server.have = w.uas.have = false;
 	}
 	check_timers(x, UINT64_MAX); /* whatever is left did not finish in time */
 
 	struct stats *st = &x->st;
 	struct wsc_counts k = wsc_counts(x->pool);
 	wsc_latency_sort(&st->setup);
-	double secs = (double)(t1 - t0) / 1e9;
-	double setup_rate = (double)st->setups / secs;
-	double rate = (double)st->ok / secs;
-	double srv_cpu = have_server ? wsc_ticks_us(u1.cpu_ticks - u0.cpu_ticks) : -1;
-	double srv_us = have_server && st->ok ? srv_cpu / (double)st->ok : -1;
-	double srv_load = have_server ? srv_cpu / 1e6 / secs : -1;
-	double uas_cpu = have_uas ? wsc_ticks_us(a1.cpu_ticks - a0.cpu_ticks) : -1;
-	double uas_us = have_uas && st->ok ? uas_cpu / (double)st->ok : -1;
-	double uas_load = have_uas ? uas_cpu / 1e6 / secs : -1;
-	double cli_us = st->ok ? (client1 - client0) / (double)st->ok : 0;
-	double cli_load = (client1 - client0) / 1e6 / secs;
-	/* What else ran on each pinned core: its busy share minus the known
-	 * users (both counted in ticks, so a quiet core can come out a little
-	 * below zero: that is zero). sipp shares the tool's core. */
-	double srv_other =
-	    srv_core.busy >= 0 && have_server ? fmax(0, srv_core.busy - srv_load) : -1;
-	double cli_other =
-	    cli_core.busy >= 0 ? fmax(0, cli_core.busy - cli_load - (have_uas ? uas_load : 0)) : -1;
+	struct load_figures f;
+	load_window_figures(&w, st->ok, &f);
+	double setup_rate = (double)st->setups / f.secs;
+	double rate = (double)st->ok / f.secs;
 	double n_up = mem.calls_up ? (double)mem.calls_up : 1;
 	bool have_mem = mem.have_base && mem.have;
 	double pss_per =
@@ -1188,17 +1066,17 @@ static int run_load(struct ctx *x)
 	printf("bench_calls %s: %s, %u connections (%u failed to open), %u calls in flight "
 	       "each at most, hold %u ms\n",
 	       o->label,
-	       o->concurrent ? "concurrent calls"
-	       : o->rate > 0 ? "paced"
-	                     : "closed loop",
-	       x->opened, k.connect_failed, o->outstanding, o->hold_ms);
-	if (o->do_register)
+	       own->concurrent ? "concurrent calls"
+	       : o->rate > 0   ? "paced"
+	                       : "closed loop",
+	       x->opened, k.connect_failed, o->outstanding, own->hold_ms);
+	if (own->do_register)
 		printf("  registered connections %u (%u failed)\n", x->registered, x->reg_failed);
-	if (o->concurrent)
-		printf("  calls kept up          %u\n", o->concurrent);
+	if (own->concurrent)
+		printf("  calls kept up          %u\n", own->concurrent);
 	if (o->rate > 0)
 		printf("  offered rate           %.0f calls/s\n", o->rate);
-	printf("  measured               %.2f s (after %.1f s warm-up)\n", secs, o->warmup);
+	printf("  measured               %.2f s (after %.1f s warm-up)\n", f.secs, o->warmup);
 	printf("  calls started          %" PRIu64 "\n", st->started);
 	printf("  calls answered (2xx)   %" PRIu64 " (%.0f setups/s)\n", st->setups, setup_rate);
 	printf("  calls complete         %" PRIu64 " (%.0f/s, BYE answered 200)\n", st->ok, rate);
@@ -1208,25 +1086,9 @@ static int run_load(struct ctx *x)
 	printf("  setup p50/p90/p99      %.0f / %.0f / %.0f us\n", pct_us(st, 0.50),
 	       pct_us(st, 0.90), pct_us(st, 0.99));
 	printf("  setup max              %.0f us\n", pct_us(st, 1.0));
-	printf("  failures               %" PRIu64 "\n", fail_total(st));
 	print_failures(st);
-	if (k.lost)
-		printf("  connections lost       %u (closed by the server or broken)\n", k.lost);
-	if (have_server)
-		printf("  server CPU             %.1f us per complete call (%.0f%% of a core, %u "
-		       "processes)\n",
-		       srv_us, 100 * srv_load, u1.processes);
-	if (srv_other >= 0)
-		printf("  server's core          %.0f%% busy, %.0f%% of it not the server\n",
-		       100 * srv_core.busy, 100 * srv_other);
-	if (have_uas)
-		printf("  called party (UAS) CPU %.1f us per complete call (%.0f%% of a core)\n",
-		       uas_us, 100 * uas_load);
-	printf("  load tool CPU          %.1f us per complete call (%.0f%% of a core)\n", cli_us,
-	       100 * cli_load);
-	if (cli_other >= 0)
-		printf("  load tool's core       %.0f%% busy, %.0f%% of it not the tool%s\n",
-		       100 * cli_core.busy, 100 * cli_other, have_uas ? " or the UAS" : "");
+	load_print_lost(x->pool);
+	load_print_cpu(&w, &f, "complete call");
 	if (have_mem) {
 		printf("  server PSS             %" PRIu64 " KiB with no call, %" PRIu64
 		       " KiB with %" PRIu64 " calls up\n",
@@ -1238,20 +1100,16 @@ static int run_load(struct ctx *x)
 	       " challenged=%" PRIu64
 	       " setup_rate=%.0f rate=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f "
 	       "max_us=%.0f",
-	       o->label, mode_name(o), x->opened, o->outstanding, o->concurrent, o->hold_ms,
-	       o->rate, secs, st->started, st->setups, st->ok, st->challenged, setup_rate, rate,
+	       o->label, mode_name(x), x->opened, o->outstanding, own->concurrent, own->hold_ms,
+	       o->rate, f.secs, st->started, st->setups, st->ok, st->challenged, setup_rate, rate,
 	       pct_us(st, 0.50), pct_us(st, 0.90), pct_us(st, 0.99), pct_us(st, 1.0));
 	result_failures(st);
-	printf(" server_cpu_us_per_call=%.1f server_core_load=%.3f uas_cpu_us_per_call=%.1f "
-	       "uas_core_load=%.3f client_cpu_us_per_call=%.1f client_core_load=%.3f "
-	       "server_core_busy=%.3f server_core_other=%.3f client_core_other=%.3f "
-	       "calls_up=%" PRIu64 " pss_base_kib=%" PRIu64 " pss_calls_kib=%" PRIu64
+	load_result_cpu(&w, &f, "call", true);
+	printf(" calls_up=%" PRIu64 " pss_base_kib=%" PRIu64 " pss_calls_kib=%" PRIu64
 	       " pss_kib_per_call=%.1f rss_kib_per_call=%.1f registered=%u reg_failed=%u "
 	       "connect_failed=%u conn_lost=%u\n",
-	       srv_us, srv_load, uas_us, uas_load, cli_us, cli_load, srv_core.busy, srv_other,
-	       cli_other, mem.calls_up, have_mem ? mem.base.pss_kib : 0,
-	       have_mem ? mem.best.pss_kib : 0, pss_per, rss_per, x->registered, x->reg_failed,
-	       k.connect_failed, k.lost);
+	       mem.calls_up, have_mem ? mem.base.pss_kib : 0, have_mem ? mem.best.pss_kib : 0,
+	       pss_per, rss_per, x->registered, x->reg_failed, k.connect_failed, k.lost);
 	return fail_total(st) || k.connect_failed || k.lost || x->reg_failed || !st->ok ? 1 : 0;
 }
 
@@ -1333,201 +1191,72 @@ static void usage(FILE *f)
 	           "  --label NAME             name on the RESULT line [server]\n");
 }
 
-static int parse_options(int argc, char **argv, struct options *o)
+enum { O_CALLEE = LOAD_OPTION_TOOL, O_CONC, O_HOLDMS, O_REG, O_UAS, O_UDP };
+
+static const struct option OWN_OPTIONS[] = {
+    {"callee", required_argument, NULL, O_CALLEE},
+    {"concurrent", required_argument, NULL, O_CONC},
+    {"hold-ms", required_argument, NULL, O_HOLDMS},
+    {"register", no_argument, NULL, O_REG},
+    {"uas-pid", required_argument, NULL, O_UAS},
+    {"udp", no_argument, NULL, O_UDP},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_own(void *arg, int id, const char *value)
 {
-	*o = (struct options){
-	    .host = "127.0.0.1",
-	    .port = 8080,
-	    .path = "/",
-	    .connections = 100,
-	    .user_prefix = "u",
-	    .password_prefix = "pw",
-	    .realm = "sipwire.test",
-	    .callee = "bench",
-	    .outstanding = 1,
-	    .duration = 10,
-	    .timeout_ms = 5000,
-	    .expires = 600,
-	    .connect_concurrency = 256,
-	    .label = "server",
-	    .server_core = -1,
-	};
-	enum {
-		O_HOST = 256,
-		O_PORT,
-		O_PATH,
-		O_CONN,
-		O_USERS,
-		O_UPFX,
-		O_PPFX,
-		O_REALM,
-		O_CALLEE,
-		O_RATE,
-		O_OUT,
-		O_CONC,
-		O_HOLDMS,
-		O_DUR,
-		O_WARM,
-		O_COUNT,
-		O_TMO,
-		O_REG,
-		O_EXP,
-		O_PID,
-		O_UAS,
-		O_CORE,
-		O_CC,
-		O_TLS,
-		O_UDP,
-		O_LABEL,
-		O_HELP,
-	};
-	static const struct option longs[] = {
-	    {"host", required_argument, NULL, O_HOST},
-	    {"port", required_argument, NULL, O_PORT},
-	    {"path", required_argument, NULL, O_PATH},
-	    {"connections", required_argument, NULL, O_CONN},
-	    {"users", required_argument, NULL, O_USERS},
-	    {"user-prefix", required_argument, NULL, O_UPFX},
-	    {"password-prefix", required_argument, NULL, O_PPFX},
-	    {"realm", required_argument, NULL, O_REALM},
-	    {"callee", required_argument, NULL, O_CALLEE},
-	    {"rate", required_argument, NULL, O_RATE},
-	    {"outstanding", required_argument, NULL, O_OUT},
-	    {"concurrent", required_argument, NULL, O_CONC},
-	    {"hold-ms", required_argument, NULL, O_HOLDMS},
-	    {"duration", required_argument, NULL, O_DUR},
-	    {"warmup", required_argument, NULL, O_WARM},
-	    {"count", required_argument, NULL, O_COUNT},
-	    {"timeout", required_argument, NULL, O_TMO},
-	    {"register", no_argument, NULL, O_REG},
-	    {"expires", required_argument, NULL, O_EXP},
-	    {"server-pid", required_argument, NULL, O_PID},
-	    {"uas-pid", required_argument, NULL, O_UAS},
-	    {"server-core", required_argument, NULL, O_CORE},
-	    {"connect-concurrency", required_argument, NULL, O_CC},
-	    {"tls", no_argument, NULL, O_TLS},
-	    {"udp", no_argument, NULL, O_UDP},
-	    {"label", required_argument, NULL, O_LABEL},
-	    {"help", no_argument, NULL, O_HELP},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt;
+	struct options *o = arg;
 	unsigned long long v;
-	while ((opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-		int bad = 0;
-		switch (opt) {
-		case O_HOST:
-			o->host = optarg;
-			break;
-		case O_PORT:
-			bad = wsc_parse_uint(optarg, 65535, &v);
-			o->port = (unsigned)v;
-			break;
-		case O_PATH:
-			o->path = optarg;
-			break;
-		case O_CONN:
-			bad = wsc_parse_uint(optarg, 1000000, &v);
-			o->connections = (unsigned)v;
-			break;
-		case O_USERS:
-			bad = wsc_parse_uint(optarg, 100000000, &v);
-			o->users = (unsigned)v;
-			break;
-		case O_UPFX:
-			o->user_prefix = optarg;
-			break;
-		case O_PPFX:
-			o->password_prefix = optarg;
-			break;
-		case O_REALM:
-			o->realm = optarg;
-			break;
-		case O_CALLEE:
-			o->callee = optarg;
-			break;
-		case O_RATE:
-			bad = wsc_parse_double(optarg, &o->rate);
-			break;
-		case O_OUT:
-			bad = wsc_parse_uint(optarg, 10000, &v);
-			o->outstanding = (unsigned)v;
-			o->outstanding_given = true;
-			break;
-		case O_CONC:
-			bad = wsc_parse_uint(optarg, 1000000, &v);
-			o->concurrent = (unsigned)v;
-			break;
-		case O_HOLDMS:
-			bad = wsc_parse_uint(optarg, 3600000, &v);
-			o->hold_ms = (unsigned)v;
-			break;
-		case O_DUR:
-			bad = wsc_parse_double(optarg, &o->duration);
-			break;
-		case O_WARM:
-			bad = wsc_parse_double(optarg, &o->warmup);
-			break;
-		case O_COUNT:
-			bad = wsc_parse_uint(optarg, UINT64_MAX, &v);
-			o->count = v;
-			break;
-		case O_TMO:
-			bad = wsc_parse_uint(optarg, 600000, &v);
-			o->timeout_ms = (unsigned)v;
-			break;
-		case O_REG:
-			o->do_register = true;
-			break;
-		case O_EXP:
-			bad = wsc_parse_uint(optarg, 604800, &v);
-			o->expires = (unsigned)v;
-			break;
-		case O_PID:
-			bad = wsc_parse_uint(optarg, 1u << 30, &v);
-			o->server_pid = (int)v;
-			break;
-		case O_UAS:
-			bad = wsc_parse_uint(optarg, 1u << 30, &v);
-			o->uas_pid = (int)v;
-			break;
-		case O_CORE:
-			bad = wsc_parse_uint(optarg, 4095, &v);
-			o->server_core = (int)v;
-			break;
-		case O_CC:
-			bad = wsc_parse_uint(optarg, 100000, &v);
-			o->connect_concurrency = (unsigned)v;
-			break;
-		case O_TLS:
-			o->tls = true;
-			break;
-		case O_UDP:
-			o->udp = true;
-			break;
-		case O_LABEL:
-			o->label = optarg;
-			break;
-		case O_HELP:
-			usage(stdout);
-			exit(0);
-		default:
-			return -EINVAL;
-		}
-		if (bad) {
-			fprintf(stderr, "bench_calls: bad value for --%s: %s\n",
-			        longs[opt - O_HOST].name, optarg);
-			return -EINVAL;
-		}
+	int bad = 0;
+	switch (id) {
+	case O_CALLEE:
+		o->callee = value;
+		break;
+	case O_CONC:
+		bad = wsc_parse_uint(value, 1000000, &v);
+		o->concurrent = (unsigned)v;
+		break;
+	case O_HOLDMS:
+		bad = wsc_parse_uint(value, 3600000, &v);
+		o->hold_ms = (unsigned)v;
+		break;
+	case O_REG:
+		o->do_register = true;
+		break;
+	case O_UAS:
+		bad = wsc_parse_uint(value, 1u << 30, &v);
+		o->uas_pid = (int)v;
+		break;
+	case O_UDP:
+		o->udp = true;
+		break;
 	}
-	if (optind != argc || !o->connections || !o->outstanding || !o->connect_concurrency ||
-	    o->duration <= 0 || !o->timeout_ms || (o->concurrent && !o->hold_ms) ||
-	    (o->udp && (o->tls || o->do_register))) {
-		fprintf(stderr, "bench_calls: bad arguments (see --help)\n");
+	return bad;
+}
+
+static bool own_valid(void *arg, const struct load_options *shared)
+{
+	const struct options *o = arg;
+	return !(o->concurrent && !o->hold_ms) && !(o->udp && (shared->tls || o->do_register));
+}
+
+static int parse_options(int argc, char **argv, struct ctx *x)
+{
+	x->own = (struct options){.callee = "bench"};
+	const struct load_tool tool = {
+	    .name = "bench_calls",
+	    .outstanding_max = 10000,
+	    .options = OWN_OPTIONS,
+	    .parse = parse_own,
+	    .valid = own_valid,
+	    .usage = usage,
+	    .arg = &x->own,
+	};
+	struct load_options *o = &x->o;
+	if (load_options_parse(argc, argv, &tool, o))
 		return -EINVAL;
-	}
-	if (o->concurrent) {
-		unsigned need = (o->concurrent + o->connections - 1) / o->connections;
+	if (x->own.concurrent) {
+		unsigned need = (x->own.concurrent + o->connections - 1) / o->connections;
 		if (o->outstanding < need)
 			o->outstanding = need;
 		o->rate = 0;
@@ -1540,35 +1269,18 @@ static int parse_options(int argc, char **argv, struct options *o)
 int main(int argc, char **argv)
 {
 	static struct ctx x;
-	if (parse_options(argc, argv, &x.o)) {
+	if (parse_options(argc, argv, &x)) {
 		usage(stderr);
 		return 2;
 	}
-	/* OpenSSL writes to the socket without MSG_NOSIGNAL: a server that
-	 * closes a WSS connection must cost an error, not the process. */
-	signal(SIGPIPE, SIG_IGN);
-	if (wsc_raise_nofile(x.o.connections))
-		fprintf(stderr, "bench_calls: cannot raise the descriptor limit to %u\n",
-		        x.o.connections + 64);
-	wsc_rand_seed();
-	x.run_id = (uint32_t)wsc_rand();
-	struct wsc_options wo = {
-	    .host = x.o.host,
-	    .port = x.o.port,
-	    .path = x.o.path,
-	    .tls = x.o.tls,
-	    .connections = x.o.connections,
-	    .connect_concurrency = x.o.connect_concurrency,
-	};
-	int rc = wsc_new(&x.pool, &wo, &(struct wsc_handlers){on_sip, on_close, &x});
-	if (rc == -EINVAL) {
-		fprintf(stderr, "bench_calls: --host must be an IPv4 address: %s\n", x.o.host);
+	if (load_pool_new("bench_calls", &x.o, &(struct wsc_handlers){on_sip, on_close, &x},
+	                  &x.pool))
 		return 2;
-	}
+	x.run_id = (uint32_t)wsc_rand();
 	x.msg = sip_msg_new(NULL);
 	x.conns = calloc(x.o.connections, sizeof *x.conns);
 	struct call *calls = calloc((size_t)x.o.connections * x.o.outstanding, sizeof *calls);
-	if (rc || !x.msg || !x.conns || !calls) {
+	if (!x.msg || !x.conns || !calls) {
 		fprintf(stderr, "bench_calls: out of memory\n");
 		return 2;
 	}
@@ -1581,34 +1293,28 @@ int main(int argc, char **argv)
 		snprintf(x.conns[i].host, sizeof x.conns[i].host, "%08" PRIx32 ".invalid",
 		         x.conns[i].tag);
 	}
-	x.via_transport = x.o.udp ? "UDP" : "WS";
-	x.contact_transport = x.o.udp ? "udp" : "ws";
+	x.driver = (struct load_driver){
+	    .o = &x.o,
+	    .s = {&x, slots_usable, slots_busy, slots_idle, slots_start, may_start},
+	};
+	x.via_transport = x.own.udp ? "UDP" : "WS";
+	x.contact_transport = x.own.udp ? "udp" : "ws";
 	x.udp_fd = x.udp_ep = -1;
-	if (x.o.udp && udp_open(&x)) {
+	if (x.own.udp && udp_open(&x)) {
 		fprintf(stderr, "bench_calls: no UDP socket toward %s:%u\n", x.o.host, x.o.port);
 		return 2;
 	}
-	if (x.o.server_pid) {
-		struct wsc_proc_usage u;
-		if (wsc_proc_usage_read(x.o.server_pid, false, &u)) {
-			fprintf(stderr, "bench_calls: no process %d\n", x.o.server_pid);
-			return 2;
-		}
-	}
-	uint64_t t = wsc_now_ns();
-	unsigned open = x.o.udp ? x.o.connections : wsc_connect_all(x.pool, 60);
-	x.opened = open;
-	fprintf(stderr, "bench_calls: %u of %u connections open in %.2f s\n", open, x.o.connections,
-	        (double)(wsc_now_ns() - t) / 1e9);
-	if (!open) {
-		struct wsc_counts k = wsc_counts(x.pool);
-		printf("RESULT label=%s mode=%s connections=0 connect_failed=%u conn_lost=%u\n",
-		       x.o.label, mode_name(&x.o), k.connect_failed, k.lost);
+	struct wsc_proc_usage u;
+	if (load_server_check("bench_calls", &x.o, false, &u))
+		return 2;
+	x.opened = load_connect("bench_calls", x.pool, &x.o, x.own.udp);
+	if (!x.opened) {
+		load_result_unopened(&x.o, mode_name(&x), x.pool);
 		return 1;
 	}
-	if (x.o.do_register)
+	if (x.own.do_register)
 		register_all(&x);
-	rc = run_load(&x);
+	int rc = run_load(&x);
 	wsc_free(x.pool);
 	wsc_latency_free(&x.st.setup);
 	free(calls);

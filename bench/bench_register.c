@@ -36,10 +36,7 @@
  * Prints a table and one machine-readable line starting with "RESULT ". */
 #define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
 #include <inttypes.h>
-#include <math.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -47,37 +44,18 @@
 #include <string.h>
 #include <time.h>
 
+#include "load.h"
 #include "sip/sip_auth.h"
 #include "sip/sip_hdr.h"
 #include "sip/sip_msg.h"
 #include "ws_client.h"
 
-/* ---- options ---- */
+/* ---- options (beside the shared ones, load.h) ---- */
 
 struct options {
-	const char *host;
-	unsigned port;
-	const char *path;
-	unsigned connections;
-	unsigned users; /* 0: one user per connection */
-	const char *user_prefix;
-	const char *password_prefix;
-	const char *realm;
-	double rate; /* 0: closed loop */
-	unsigned outstanding;
-	double duration;
-	double warmup;
-	uint64_t count; /* 0: no bound but the duration */
-	unsigned timeout_ms;
-	unsigned expires;
-	int server_pid;
-	int server_core; /* -1: not pinned to one core */
-	bool tls;        /* WSS */
 	bool hold;
 	double settle;
-	unsigned connect_concurrency;
 	unsigned hold_concurrency;
-	const char *label;
 };
 
 /* ---- failures ---- */
@@ -115,6 +93,7 @@ struct conn {
 	struct wsc_conn *ws;
 	bool registered_once;
 	uint32_t tag;  /* From tag, Contact user and Via host come from it */
+	char host[32]; /* of Via and Contact: TAG.invalid */
 	unsigned busy; /* slots in flight */
 	struct reg_slot *slots;
 };
@@ -129,15 +108,15 @@ struct stats {
 enum run_phase { PH_CONNECT, PH_WARMUP, PH_MEASURE, PH_DRAIN, PH_HOLD_REGISTER, PH_DONE };
 
 struct ctx {
-	struct options o;
+	struct load_options o;
+	struct options own;
 	struct wsc *pool;
 	struct conn *conns;
 	unsigned opened; /* connections open after the connect phase */
-	unsigned rr;     /* round-robin cursor for paced starts */
 	uint32_t run_id;
 	uint64_t in_flight;
-	uint64_t sched_next; /* paced: when the next registration is due */
-	uint64_t hold_next;  /* hold: next connection to register */
+	struct load_driver driver;
+	uint64_t hold_next; /* hold: next connection to register */
 	enum run_phase phase;
 	struct stats st;
 	struct sip_msg *msg;
@@ -164,11 +143,6 @@ static bool conn_open(const struct conn *c)
 	return c->ws && wsc_conn_is_open(c->ws);
 }
 
-static unsigned user_of(const struct ctx *x, unsigned conn_i)
-{
-	return x->o.users ? conn_i % x->o.users : conn_i;
-}
-
 static void conn_close(struct ctx *x, struct conn *c)
 {
 	wsc_close(x->pool, c->ws);
@@ -187,30 +161,25 @@ static void reg_fail(struct ctx *x, struct conn *c, struct reg_slot *s, enum fai
 static int reg_send(struct ctx *x, struct conn *c, unsigned si, const char *auth)
 {
 	struct reg_slot *s = &c->slots[si];
-	unsigned ci = conn_index(x, c);
-	unsigned user = user_of(x, ci);
+	char tag_key[16], call_key[16];
+	snprintf(tag_key, sizeof tag_key, "s%u", si);
+	snprintf(call_key, sizeof call_key, "%u", si);
 	s->cseq++;
-	int n = snprintf(x->scratch, sizeof x->scratch,
-	                 "REGISTER sip:%s SIP/2.0\r\n"
-	                 "Via: SIP/2.0/WS %08" PRIx32 ".invalid;branch=z9hG4bK%016" PRIx64 "\r\n"
-	                 "Max-Forwards: 70\r\n"
-	                 "To: <sip:%s%u@%s>\r\n"
-	                 "From: <sip:%s%u@%s>;tag=%08" PRIx32 "s%u\r\n"
-	                 "Call-ID: %08" PRIx32 "-%u-%u\r\n"
-	                 "CSeq: %" PRIu32 " REGISTER\r\n"
-	                 "Contact: <sip:k%08" PRIx32 "@%08" PRIx32 ".invalid;transport=ws>\r\n"
-	                 "Expires: %u\r\n"
-	                 "%s%s%s"
-	                 "Allow: ACK,CANCEL,INVITE,MESSAGE,BYE,OPTIONS,INFO,NOTIFY,REFER\r\n"
-	                 "User-Agent: sipwire-bench\r\n"
-	                 "Content-Length: 0\r\n"
-	                 "\r\n",
-	                 x->o.realm, c->tag, wsc_rand(), x->o.user_prefix, user, x->o.realm,
-	                 x->o.user_prefix, user, x->o.realm, c->tag, si, x->run_id, ci, si, s->cseq,
-	                 c->tag, c->tag, x->o.expires, auth ? "Authorization: " : "",
-	                 auth ? auth : "", auth ? "\r\n" : "");
-	if (n < 0 || (size_t)n >= sizeof x->scratch)
-		return -ENOSPC;
+	struct load_register r = {
+	    .conn = conn_index(x, c),
+	    .run_id = x->run_id,
+	    .tag = c->tag,
+	    .cseq = s->cseq,
+	    .host = c->host,
+	    .via_transport = "WS",
+	    .contact_transport = "ws",
+	    .tag_key = tag_key,
+	    .call_key = call_key,
+	    .auth = auth,
+	};
+	int n = load_register_format(x->scratch, sizeof x->scratch, &x->o, &r);
+	if (n < 0)
+		return n;
 	return wsc_send_text(x->pool, c->ws, x->scratch, (size_t)n);
 }
 
@@ -262,22 +231,10 @@ static void reg_answer_challenge(struct ctx *x, struct conn *c, unsigned si)
 		reg_fail(x, c, s, FAIL_BAD_CHALLENGE);
 		return;
 	}
-	unsigned ci = conn_index(x, c);
-	char user[96], password[96], uri[160], cnonce[24];
-	snprintf(user, sizeof user, "%s%u", x->o.user_prefix, user_of(x, ci));
-	snprintf(password, sizeof password, "%s%u", x->o.password_prefix, user_of(x, ci));
+	char uri[160], auth[1024];
 	snprintf(uri, sizeof uri, "sip:%s", x->o.realm);
-	snprintf(cnonce, sizeof cnonce, "%016" PRIx64, wsc_rand());
-	struct sip_auth_client_params p = {
-	    .username = sip_pl_from_cstr(user),
-	    .password = sip_pl_from_cstr(password),
-	    .method = sip_pl_from_cstr("REGISTER"),
-	    .uri = sip_pl_from_cstr(uri),
-	    .cnonce = sip_pl_from_cstr(cnonce),
-	    .nc = 1,
-	};
-	char auth[1024];
-	if (sip_auth_client_answer(&ch, &p, auth, sizeof auth) < 0) {
+	if (load_digest_answer(&x->o, conn_index(x, c), &ch, "REGISTER", uri, (sip_pl){0}, auth,
+	                       sizeof auth) < 0) {
 		reg_fail(x, c, s, FAIL_BAD_CHALLENGE);
 		return;
 	}
@@ -390,53 +347,37 @@ static void on_close(void *arg, struct wsc_conn *ws)
 			reg_fail(x, c, &c->slots[i], FAIL_CLOSED);
 }
 
-static bool may_start(const struct ctx *x)
+static bool may_start(void *arg)
 {
+	const struct ctx *x = arg;
 	return (x->phase == PH_WARMUP || x->phase == PH_MEASURE) &&
 	       (!x->o.count || x->phase != PH_MEASURE || x->st.started < x->o.count);
 }
 
-/* Closed loop: every idle slot of every open connection starts again. */
-static void fill_closed_loop(struct ctx *x)
+/* ---- the slots, as the drivers see them ---- */
+
+static bool slots_usable(void *arg, unsigned conn)
 {
-	uint64_t now = wsc_now_ns();
-	for (unsigned i = 0; i < x->o.connections && may_start(x); i++) {
-		struct conn *c = &x->conns[i];
-		if (!conn_open(c) || c->busy == x->o.outstanding)
-			continue;
-		for (unsigned s = 0; s < x->o.outstanding && may_start(x); s++)
-			if (c->slots[s].phase == REG_IDLE && conn_open(c))
-				reg_start(x, c, s, now);
-	}
+	const struct ctx *x = arg;
+	return conn_open(&x->conns[conn]);
 }
 
-/* Paced: start every registration that is due, on the next connection with
- * an idle slot. When no connection has one, the rest wait for the next turn
- * of the loop; their latency still counts from when they were due. */
-static void fill_paced(struct ctx *x)
+static unsigned slots_busy(void *arg, unsigned conn)
 {
-	uint64_t now = wsc_now_ns();
-	uint64_t step = (uint64_t)(1e9 / x->o.rate);
-	while (x->sched_next <= now && may_start(x)) {
-		unsigned tried = 0;
-		struct conn *c = NULL;
-		for (; tried < x->o.connections; tried++) {
-			struct conn *k = &x->conns[x->rr];
-			x->rr = (x->rr + 1) % x->o.connections;
-			if (conn_open(k) && k->busy < x->o.outstanding) {
-				c = k;
-				break;
-			}
-		}
-		if (!c)
-			return;
-		for (unsigned s = 0; s < x->o.outstanding; s++)
-			if (c->slots[s].phase == REG_IDLE) {
-				reg_start(x, c, s, x->sched_next);
-				break;
-			}
-		x->sched_next += step;
-	}
+	const struct ctx *x = arg;
+	return x->conns[conn].busy;
+}
+
+static bool slots_idle(void *arg, unsigned conn, unsigned slot)
+{
+	const struct ctx *x = arg;
+	return x->conns[conn].slots[slot].phase == REG_IDLE;
+}
+
+static void slots_start(void *arg, unsigned conn, unsigned slot, uint64_t due)
+{
+	struct ctx *x = arg;
+	reg_start(x, &x->conns[conn], slot, due);
 }
 
 static double pct_us(const struct stats *st, double q)
@@ -446,61 +387,37 @@ static double pct_us(const struct stats *st, double q)
 
 static uint64_t fail_total(const struct stats *st)
 {
-	uint64_t t = 0;
-	for (int i = 0; i < FAIL__COUNT; i++)
-		t += st->fail[i];
-	return t;
+	return load_fail_total(st->fail, FAIL__COUNT);
 }
 
 static void print_failures(const struct stats *st)
 {
-	for (int i = 0; i < FAIL__COUNT; i++)
-		if (st->fail[i])
-			printf("  failures %-16s %" PRIu64 "\n", FAIL_NAMES[i], st->fail[i]);
+	load_print_failures(FAIL_NAMES, st->fail, FAIL__COUNT);
 	for (int s = 0; s < 700; s++)
 		if (st->bad_status[s])
 			printf("  unexpected status %d: %" PRIu32 "\n", s, st->bad_status[s]);
 }
 
-static void result_failures(const struct stats *st)
-{
-	printf(" failures=%" PRIu64, fail_total(st));
-	for (int i = 0; i < FAIL__COUNT; i++)
-		printf(" fail_%s=%" PRIu64, FAIL_NAMES[i], st->fail[i]);
-}
-
 static int run_load(struct ctx *x)
 {
-	const struct options *o = &x->o;
+	const struct load_options *o = &x->o;
 	uint64_t t = wsc_now_ns();
 	x->phase = o->warmup > 0 ? PH_WARMUP : PH_MEASURE;
 	uint64_t measure_at = t + wsc_sec_to_ns(o->warmup);
 	uint64_t stop_at = measure_at + wsc_sec_to_ns(o->duration);
-	uint64_t t0 = t, last_timeout_check = t;
-	struct wsc_proc_usage u0 = {0}, u1 = {0};
-	double client0 = 0;
-	bool have_server = false;
-	struct wsc_core_watch srv_core = {.core = o->server_core},
-	                      cli_core = {.core = wsc_own_core()};
-	x->sched_next = t;
-	if (x->phase == PH_MEASURE) {
-		have_server = o->server_pid && !wsc_proc_usage_read(o->server_pid, false, &u0);
-		wsc_core_watch_start(&srv_core);
-		wsc_core_watch_start(&cli_core);
-		client0 = wsc_self_cpu_us();
-	}
+	uint64_t last_timeout_check = t;
+	struct load_window w;
+	load_window_init(&w, o, 0, t);
+	x->driver.sched_next = t;
+	if (x->phase == PH_MEASURE)
+		load_window_start(&w, t);
 	uint64_t drain_until = 0;
 	for (;;) {
 		uint64_t now = wsc_now_ns();
 		if (x->phase == PH_WARMUP && now >= measure_at) {
 			x->phase = PH_MEASURE;
 			stats_reset(&x->st);
-			t0 = now;
-			have_server =
-			    o->server_pid && !wsc_proc_usage_read(o->server_pid, false, &u0);
-			wsc_core_watch_start(&srv_core);
-			wsc_core_watch_start(&cli_core);
-			client0 = wsc_self_cpu_us();
+			load_window_start(&w, now);
 		}
 		if (x->phase == PH_MEASURE &&
 		    (now >= stop_at || (o->count && x->st.started >= o->count))) {
@@ -518,80 +435,45 @@ static int run_load(struct ctx *x)
 			break;
 		}
 		if (o->rate > 0)
-			fill_paced(x);
+			load_fill_paced(&x->driver);
 		else
-			fill_closed_loop(x);
+			load_fill_closed_loop(&x->driver);
 		wsc_poll(x->pool, o->rate > 0 ? 1 : 10);
 	}
-	uint64_t t1 = wsc_now_ns();
-	double client1 = wsc_self_cpu_us();
-	if (have_server)
-		/* A process of the server that ended took its CPU time along:
-		 * then the difference means nothing. */
-		have_server = !wsc_proc_usage_read(o->server_pid, false, &u1) &&
-		              u1.cpu_ticks >= u0.cpu_ticks && u1.processes >= u0.processes;
-	wsc_core_watch_stop(&srv_core);
-	wsc_core_watch_stop(&cli_core);
+	load_window_stop(&w, wsc_now_ns());
 	check_timeouts(x, UINT64_MAX); /* whatever is left did not finish in time */
 
 	struct stats *st = &x->st;
 	wsc_latency_sort(&st->lat);
-	double secs = (double)(t1 - t0) / 1e9;
-	double rate = (double)st->ok / secs;
-	double srv_us =
-	    have_server && st->ok ? wsc_ticks_us(u1.cpu_ticks - u0.cpu_ticks) / (double)st->ok : -1;
-	double srv_load = have_server ? wsc_ticks_us(u1.cpu_ticks - u0.cpu_ticks) / 1e6 / secs : -1;
-	double cli_us = st->ok ? (client1 - client0) / (double)st->ok : 0;
-	double cli_load = (client1 - client0) / 1e6 / secs;
-	/* What else ran on each pinned core: its busy share minus our own. */
-	/* Both are counted in ticks, so a quiet core can come out a little
-	 * below zero: that is zero. */
-	double srv_other =
-	    srv_core.busy >= 0 && have_server ? fmax(0, srv_core.busy - srv_load) : -1;
-	double cli_other = cli_core.busy >= 0 ? fmax(0, cli_core.busy - cli_load) : -1;
+	struct load_figures f;
+	load_window_figures(&w, st->ok, &f);
+	double rate = (double)st->ok / f.secs;
 
 	printf("bench_register %s: %s, %u connections (%u failed to open), %u outstanding each\n",
 	       o->label, o->rate > 0 ? "paced" : "closed loop", x->opened,
 	       wsc_counts(x->pool).connect_failed, o->outstanding);
 	if (o->rate > 0)
 		printf("  offered rate           %.0f REGISTER/s\n", o->rate);
-	printf("  measured               %.2f s (after %.1f s warm-up)\n", secs, o->warmup);
+	printf("  measured               %.2f s (after %.1f s warm-up)\n", f.secs, o->warmup);
 	printf("  registrations started  %" PRIu64 "\n", st->started);
 	printf("  registrations ok       %" PRIu64 "\n", st->ok);
 	printf("  registrations/s        %.0f\n", rate);
 	printf("  latency p50/p90/p99    %.0f / %.0f / %.0f us\n", pct_us(st, 0.50),
 	       pct_us(st, 0.90), pct_us(st, 0.99));
 	printf("  latency max            %.0f us\n", pct_us(st, 1.0));
-	printf("  failures               %" PRIu64 "\n", fail_total(st));
 	print_failures(st);
-	if (wsc_counts(x->pool).lost)
-		printf("  connections lost       %u (closed by the server or broken)\n",
-		       wsc_counts(x->pool).lost);
-	if (have_server) {
-		printf("  server CPU             %.1f us per registration (%.0f%% of a core, %u "
-		       "processes)\n",
-		       srv_us, 100 * srv_load, u1.processes);
-	}
-	if (srv_other >= 0)
-		printf("  server's core          %.0f%% busy, %.0f%% of it not the server\n",
-		       100 * srv_core.busy, 100 * srv_other);
-	printf("  load tool CPU          %.1f us per registration (%.0f%% of a core)\n", cli_us,
-	       100 * cli_load);
-	if (cli_other >= 0)
-		printf("  load tool's core       %.0f%% busy, %.0f%% of it not the tool\n",
-		       100 * cli_core.busy, 100 * cli_other);
+	load_print_lost(x->pool);
+	load_print_cpu(&w, &f, "registration");
 	printf("RESULT label=%s mode=%s connections=%u outstanding=%u offered_rate=%.0f "
 	       "seconds=%.3f started=%" PRIu64 " ok=%" PRIu64
 	       " rate=%.0f p50_us=%.0f p90_us=%.0f p99_us=%.0f max_us=%.0f",
-	       o->label, o->rate > 0 ? "paced" : "closed", x->opened, o->outstanding, o->rate, secs,
-	       st->started, st->ok, rate, pct_us(st, 0.50), pct_us(st, 0.90), pct_us(st, 0.99),
-	       pct_us(st, 1.0));
-	result_failures(st);
-	printf(" server_cpu_us_per_reg=%.1f server_core_load=%.3f client_cpu_us_per_reg=%.1f "
-	       "client_core_load=%.3f server_core_busy=%.3f server_core_other=%.3f "
-	       "client_core_other=%.3f connect_failed=%u conn_lost=%u\n",
-	       srv_us, srv_load, cli_us, cli_load, srv_core.busy, srv_other, cli_other,
-	       wsc_counts(x->pool).connect_failed, wsc_counts(x->pool).lost);
+	       o->label, o->rate > 0 ? "paced" : "closed", x->opened, o->outstanding, o->rate,
+	       f.secs, st->started, st->ok, rate, pct_us(st, 0.50), pct_us(st, 0.90),
+	       pct_us(st, 0.99), pct_us(st, 1.0));
+	load_result_failures(FAIL_NAMES, st->fail, FAIL__COUNT);
+	load_result_cpu(&w, &f, "reg", false);
+	printf(" connect_failed=%u conn_lost=%u\n", wsc_counts(x->pool).connect_failed,
+	       wsc_counts(x->pool).lost);
 	return fail_total(st) || wsc_counts(x->pool).connect_failed || wsc_counts(x->pool).lost ||
 	               !st->ok
 	           ? 1
@@ -602,13 +484,13 @@ static int run_load(struct ctx *x)
  * --hold-concurrency in flight), let the server settle, read its memory. */
 static int run_hold(struct ctx *x, const struct wsc_proc_usage *before)
 {
-	const struct options *o = &x->o;
+	const struct load_options *o = &x->o;
 	x->phase = PH_HOLD_REGISTER;
 	uint64_t deadline =
 	    wsc_now_ns() + wsc_sec_to_ns(o->duration) + (uint64_t)o->timeout_ms * 1000000u;
 	uint64_t last_check = wsc_now_ns();
 	while (wsc_now_ns() < deadline) {
-		while (x->hold_next < o->connections && x->in_flight < o->hold_concurrency) {
+		while (x->hold_next < o->connections && x->in_flight < x->own.hold_concurrency) {
 			struct conn *c = &x->conns[x->hold_next++];
 			if (conn_open(c))
 				reg_start(x, c, 0, wsc_now_ns());
@@ -624,7 +506,7 @@ static int run_hold(struct ctx *x, const struct wsc_proc_usage *before)
 	}
 	check_timeouts(x, UINT64_MAX);
 	/* Idle: keep answering pings while the server settles. */
-	uint64_t settle_until = wsc_now_ns() + wsc_sec_to_ns(o->settle);
+	uint64_t settle_until = wsc_now_ns() + wsc_sec_to_ns(x->own.settle);
 	while (wsc_now_ns() < settle_until)
 		wsc_poll(x->pool, 50);
 	/* Counted after settling: the memory read next is for these. */
@@ -655,11 +537,8 @@ static int run_hold(struct ctx *x, const struct wsc_proc_usage *before)
 	       registered);
 	printf("  registration latency p50/p99/max  %.0f / %.0f / %.0f us\n", pct_us(st, 0.5),
 	       pct_us(st, 0.99), pct_us(st, 1.0));
-	printf("  failures               %" PRIu64 "\n", fail_total(st));
 	print_failures(st);
-	if (wsc_counts(x->pool).lost)
-		printf("  connections lost       %u (closed by the server or broken)\n",
-		       wsc_counts(x->pool).lost);
+	load_print_lost(x->pool);
 	if (have) {
 		printf("  server PSS             %" PRIu64 " KiB before, %" PRIu64
 		       " KiB held, %" PRIu64 " KiB 1 s after closing (%u processes)\n",
@@ -677,7 +556,7 @@ static int run_hold(struct ctx *x, const struct wsc_proc_usage *before)
 	       o->label, o->connections, registered, wsc_counts(x->pool).connect_failed,
 	       wsc_counts(x->pool).lost, before->pss_kib, held.pss_kib, after.pss_kib,
 	       before->rss_kib, held.rss_kib, pss_per, rss_per, pct_us(st, 0.5), pct_us(st, 0.99));
-	result_failures(st);
+	load_result_failures(FAIL_NAMES, st->fail, FAIL__COUNT);
 	printf("\n");
 	return registered == o->connections ? 0 : 1;
 }
@@ -714,220 +593,76 @@ static void usage(FILE *f)
 	           "  --label NAME             name on the RESULT line [server]\n");
 }
 
-static int parse_options(int argc, char **argv, struct options *o)
+enum { O_HOLD = LOAD_OPTION_TOOL, O_SETTLE, O_HC };
+
+static const struct option OWN_OPTIONS[] = {
+    {"hold", no_argument, NULL, O_HOLD},
+    {"settle", required_argument, NULL, O_SETTLE},
+    {"hold-concurrency", required_argument, NULL, O_HC},
+    {NULL, 0, NULL, 0},
+};
+
+static int parse_own(void *arg, int id, const char *value)
 {
-	*o = (struct options){
-	    .host = "127.0.0.1",
-	    .port = 8080,
-	    .path = "/",
-	    .connections = 100,
-	    .user_prefix = "u",
-	    .password_prefix = "pw",
-	    .realm = "sipwire.test",
-	    .outstanding = 1,
-	    .duration = 10,
-	    .timeout_ms = 5000,
-	    .expires = 600,
-	    .settle = 2,
-	    .connect_concurrency = 256,
-	    .hold_concurrency = 200,
-	    .label = "server",
-	    .server_core = -1,
-	};
-	enum {
-		O_HOST = 256,
-		O_PORT,
-		O_PATH,
-		O_CONN,
-		O_USERS,
-		O_UPFX,
-		O_PPFX,
-		O_REALM,
-		O_RATE,
-		O_OUT,
-		O_DUR,
-		O_WARM,
-		O_COUNT,
-		O_TMO,
-		O_EXP,
-		O_PID,
-		O_CORE,
-		O_HOLD,
-		O_SETTLE,
-		O_CC,
-		O_HC,
-		O_LABEL,
-		O_TLS,
-		O_HELP,
-	};
-	static const struct option longs[] = {
-	    {"host", required_argument, NULL, O_HOST},
-	    {"port", required_argument, NULL, O_PORT},
-	    {"path", required_argument, NULL, O_PATH},
-	    {"connections", required_argument, NULL, O_CONN},
-	    {"users", required_argument, NULL, O_USERS},
-	    {"user-prefix", required_argument, NULL, O_UPFX},
-	    {"password-prefix", required_argument, NULL, O_PPFX},
-	    {"realm", required_argument, NULL, O_REALM},
-	    {"rate", required_argument, NULL, O_RATE},
-	    {"outstanding", required_argument, NULL, O_OUT},
-	    {"duration", required_argument, NULL, O_DUR},
-	    {"warmup", required_argument, NULL, O_WARM},
-	    {"count", required_argument, NULL, O_COUNT},
-	    {"timeout", required_argument, NULL, O_TMO},
-	    {"expires", required_argument, NULL, O_EXP},
-	    {"server-pid", required_argument, NULL, O_PID},
-	    {"server-core", required_argument, NULL, O_CORE},
-	    {"hold", no_argument, NULL, O_HOLD},
-	    {"settle", required_argument, NULL, O_SETTLE},
-	    {"connect-concurrency", required_argument, NULL, O_CC},
-	    {"hold-concurrency", required_argument, NULL, O_HC},
-	    {"label", required_argument, NULL, O_LABEL},
-	    {"tls", no_argument, NULL, O_TLS},
-	    {"help", no_argument, NULL, O_HELP},
-	    {NULL, 0, NULL, 0},
-	};
-	int opt;
+	struct options *o = arg;
 	unsigned long long v;
-	while ((opt = getopt_long(argc, argv, "", longs, NULL)) != -1) {
-		int bad = 0;
-		switch (opt) {
-		case O_HOST:
-			o->host = optarg;
-			break;
-		case O_PORT:
-			bad = wsc_parse_uint(optarg, 65535, &v);
-			o->port = (unsigned)v;
-			break;
-		case O_PATH:
-			o->path = optarg;
-			break;
-		case O_CONN:
-			bad = wsc_parse_uint(optarg, 1000000, &v);
-			o->connections = (unsigned)v;
-			break;
-		case O_USERS:
-			bad = wsc_parse_uint(optarg, 100000000, &v);
-			o->users = (unsigned)v;
-			break;
-		case O_UPFX:
-			o->user_prefix = optarg;
-			break;
-		case O_PPFX:
-			o->password_prefix = optarg;
-			break;
-		case O_REALM:
-			o->realm = optarg;
-			break;
-		case O_RATE:
-			bad = wsc_parse_double(optarg, &o->rate);
-			break;
-		case O_OUT:
-			bad = wsc_parse_uint(optarg, 1000, &v);
-			o->outstanding = (unsigned)v;
-			break;
-		case O_DUR:
-			bad = wsc_parse_double(optarg, &o->duration);
-			break;
-		case O_WARM:
-			bad = wsc_parse_double(optarg, &o->warmup);
-			break;
-		case O_COUNT:
-			bad = wsc_parse_uint(optarg, UINT64_MAX, &v);
-			o->count = v;
-			break;
-		case O_TMO:
-			bad = wsc_parse_uint(optarg, 600000, &v);
-			o->timeout_ms = (unsigned)v;
-			break;
-		case O_EXP:
-			bad = wsc_parse_uint(optarg, 604800, &v);
-			o->expires = (unsigned)v;
-			break;
-		case O_PID:
-			bad = wsc_parse_uint(optarg, 1u << 30, &v);
-			o->server_pid = (int)v;
-			break;
-		case O_CORE:
-			bad = wsc_parse_uint(optarg, 4095, &v);
-			o->server_core = (int)v;
-			break;
-		case O_HOLD:
-			o->hold = true;
-			break;
-		case O_SETTLE:
-			bad = wsc_parse_double(optarg, &o->settle);
-			break;
-		case O_CC:
-			bad = wsc_parse_uint(optarg, 100000, &v);
-			o->connect_concurrency = (unsigned)v;
-			break;
-		case O_HC:
-			bad = wsc_parse_uint(optarg, 100000, &v);
-			o->hold_concurrency = (unsigned)v;
-			break;
-		case O_TLS:
-			o->tls = true;
-			break;
-		case O_LABEL:
-			o->label = optarg;
-			break;
-		case O_HELP:
-			usage(stdout);
-			exit(0);
-		default:
-			return -EINVAL;
-		}
-		if (bad) {
-			fprintf(stderr, "bench_register: bad value for --%s: %s\n",
-			        longs[opt - O_HOST].name, optarg);
-			return -EINVAL;
-		}
+	int bad = 0;
+	switch (id) {
+	case O_HOLD:
+		o->hold = true;
+		break;
+	case O_SETTLE:
+		bad = wsc_parse_double(value, &o->settle);
+		break;
+	case O_HC:
+		bad = wsc_parse_uint(value, 100000, &v);
+		o->hold_concurrency = (unsigned)v;
+		break;
 	}
-	if (optind != argc || !o->connections || !o->outstanding || !o->connect_concurrency ||
-	    !o->hold_concurrency || o->duration <= 0 || !o->timeout_ms) {
-		fprintf(stderr, "bench_register: bad arguments (see --help)\n");
+	return bad;
+}
+
+static bool own_valid(void *arg, const struct load_options *shared)
+{
+	(void)shared;
+	const struct options *o = arg;
+	return o->hold_concurrency;
+}
+
+static int parse_options(int argc, char **argv, struct ctx *x)
+{
+	x->own = (struct options){.settle = 2, .hold_concurrency = 200};
+	const struct load_tool tool = {
+	    .name = "bench_register",
+	    .outstanding_max = 1000,
+	    .options = OWN_OPTIONS,
+	    .parse = parse_own,
+	    .valid = own_valid,
+	    .usage = usage,
+	    .arg = &x->own,
+	};
+	if (load_options_parse(argc, argv, &tool, &x->o))
 		return -EINVAL;
-	}
-	if (o->hold)
-		o->outstanding = 1;
+	if (x->own.hold)
+		x->o.outstanding = 1;
 	return 0;
 }
 
-/* Enough descriptors for C connections plus a few, raising the hard limit
- * too when allowed (root). */
 int main(int argc, char **argv)
 {
 	static struct ctx x;
-	if (parse_options(argc, argv, &x.o)) {
+	if (parse_options(argc, argv, &x)) {
 		usage(stderr);
 		return 2;
 	}
-	/* OpenSSL writes to the socket without MSG_NOSIGNAL: a server that
-	 * closes a WSS connection must cost an error, not the process. */
-	signal(SIGPIPE, SIG_IGN);
-	if (wsc_raise_nofile(x.o.connections))
-		fprintf(stderr, "bench_register: cannot raise the descriptor limit to %u\n",
-		        x.o.connections + 64);
-	wsc_rand_seed();
-	x.run_id = (uint32_t)wsc_rand();
-	struct wsc_options wo = {
-	    .host = x.o.host,
-	    .port = x.o.port,
-	    .path = x.o.path,
-	    .tls = x.o.tls,
-	    .connections = x.o.connections,
-	    .connect_concurrency = x.o.connect_concurrency,
-	};
-	int rc = wsc_new(&x.pool, &wo, &(struct wsc_handlers){on_sip, on_close, &x});
-	if (rc == -EINVAL) {
-		fprintf(stderr, "bench_register: --host must be an IPv4 address: %s\n", x.o.host);
+	if (load_pool_new("bench_register", &x.o, &(struct wsc_handlers){on_sip, on_close, &x},
+	                  &x.pool))
 		return 2;
-	}
+	x.run_id = (uint32_t)wsc_rand();
 	x.msg = sip_msg_new(NULL);
 	x.conns = calloc(x.o.connections, sizeof *x.conns);
 	struct reg_slot *slots = calloc((size_t)x.o.connections * x.o.outstanding, sizeof *slots);
-	if (rc || !x.msg || !x.conns || !slots) {
+	if (!x.msg || !x.conns || !slots) {
 		fprintf(stderr, "bench_register: out of memory\n");
 		return 2;
 	}
@@ -935,25 +670,24 @@ int main(int argc, char **argv)
 		x.conns[i].ws = wsc_conn_at(x.pool, i);
 		x.conns[i].tag = (uint32_t)wsc_rand();
 		x.conns[i].slots = slots + (size_t)i * x.o.outstanding;
+		snprintf(x.conns[i].host, sizeof x.conns[i].host, "%08" PRIx32 ".invalid",
+		         x.conns[i].tag);
 	}
+	x.driver = (struct load_driver){
+	    .o = &x.o,
+	    .s = {&x, slots_usable, slots_busy, slots_idle, slots_start, may_start},
+	};
 
 	struct wsc_proc_usage before = {0};
-	if (x.o.server_pid && wsc_proc_usage_read(x.o.server_pid, x.o.hold, &before)) {
-		fprintf(stderr, "bench_register: no process %d\n", x.o.server_pid);
+	if (load_server_check("bench_register", &x.o, x.own.hold, &before))
 		return 2;
-	}
-	uint64_t t = wsc_now_ns();
-	unsigned open = wsc_connect_all(x.pool, 60);
-	x.opened = open;
-	fprintf(stderr, "bench_register: %u of %u connections open in %.2f s\n", open,
-	        x.o.connections, (double)(wsc_now_ns() - t) / 1e9);
-	if (!open) {
-		struct wsc_counts k = wsc_counts(x.pool);
-		printf("RESULT label=%s mode=%s connections=0 connect_failed=%u conn_lost=%u\n",
-		       x.o.label, x.o.hold ? "hold" : "load", k.connect_failed, k.lost);
+	x.opened = load_connect("bench_register", x.pool, &x.o, false);
+	if (!x.opened) {
+		load_result_unopened(&x.o, x.own.hold ? "hold" : "load", x.pool);
 		return 1;
 	}
-	rc = x.o.hold ? run_hold(&x, &before) : run_load(&x);
+	int rc = x.own.hold ? run_hold(&x, &before) : run_load(&x);
+
 	wsc_free(x.pool);
 	wsc_latency_free(&x.st.lat);
 	free(slots);
