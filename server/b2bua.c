@@ -61,6 +61,11 @@ struct leg {
 	bool failed; /* a B leg that got its final non-2xx */
 	int status;  /* that status (0: timeout) */
 	char user[128]; /* the user this leg counts against, "" for none */
+	/* A hash of the peer's last description: a re-INVITE or UPDATE that
+	 * repeats it byte for byte is a session refresh (RFC 4028), answered on
+	 * this leg alone. Not the o= version alone: PBXs are seen to change the
+	 * direction of a description without raising it. 0: none yet. */
+	uint64_t remote_sdp;
 };
 
 /* An incoming request relayed to the other leg, answered when that leg's
@@ -70,6 +75,9 @@ struct relay {
 	struct leg *from; /* the leg the request came in on */
 	struct sip_incoming_request *rq; /* NULL once answered or gone */
 	enum sip_method method;
+	/* A request that came while the other leg waited for its ACK: handled
+	 * again by this delegate callback once that leg is Established. */
+	void (*deferred)(void *data, struct sip_session *s, struct sip_incoming_request *rq);
 };
 
 struct call {
@@ -415,10 +423,48 @@ static struct relay *relay_new(struct call *c, struct leg *from,
 	return r;
 }
 
+/* The other leg has sent its 2xx and waits for the ACK (the caller's leg
+ * right after the callee answered): a request for it waits too, and is
+ * handled again when that leg is Established (leg_state). Returns true when
+ * rq was deferred (or answered for want of memory). */
+static bool defer_until_established(struct leg *l, struct sip_incoming_request *rq,
+                                    void (*handler)(void *, struct sip_session *,
+                                                    struct sip_incoming_request *))
+{
+	struct leg *p = l->peer;
+	if (!session_live(p) || sip_session_state(p->s) != SIP_SESSION_ESTABLISHING ||
+	    sip_session_is_inviter(p->s) || !p->peer)
+		return false; /* not answered yet: nothing to wait for */
+	struct relay *r = relay_new(l->call, l, rq);
+	if (!r) {
+		sip_incoming_reject(rq, &(struct sip_reject_opts){.status = 500});
+		return true;
+	}
+	r->deferred = handler;
+	return true;
+}
+
+/* FNV-1a of a description; 0 for none. */
+static uint64_t sdp_hash(sip_pl body)
+{
+	if (!body.l)
+		return 0;
+	uint64_t h = 0xcbf29ce484222325ull;
+	for (size_t i = 0; i < body.l; i++)
+		h = (h ^ (unsigned char)body.p[i]) * 0x100000001b3ull;
+	return h ? h : 1;
+}
+
 /* The relayed request's outcome on the other leg answers the original. */
 static void relay_accept(void *data, struct sip_session *s, const struct sip_msg *resp)
 {
 	struct relay *r = data;
+	if (r->method == SIP_METHOD_INVITE || r->method == SIP_METHOD_UPDATE) {
+		/* The answer to our re-INVITE is that leg's new description. */
+		struct leg *p = r->from->peer;
+		if (p && p->s == s && sip_msg_body(resp).l)
+			p->remote_sdp = sdp_hash(sip_msg_body(resp));
+	}
 	if (!r->rq || !session_live(r->from))
 		return;
 	/* The status only: the peer's body (an INFO answer) is its own. */
@@ -445,10 +491,14 @@ static const struct sip_request_delegate relay_delegate = {
 };
 
 static void relay_body_request(struct leg *l, struct sip_incoming_request *rq,
-                               int (*send)(struct sip_session *, const struct sip_request_opts *))
+                               int (*send)(struct sip_session *, const struct sip_request_opts *),
+                               void (*handler)(void *, struct sip_session *,
+                                               struct sip_incoming_request *))
 {
 	struct call *c = l->call;
 	struct leg *p = l->peer;
+	if (defer_until_established(l, rq, handler))
+		return;
 	if (!session_live(p) || sip_session_state(p->s) != SIP_SESSION_ESTABLISHED) {
 		sip_incoming_reject(rq, &(struct sip_reject_opts){.status = 488, .reason =
 		                                                      "Not Bridged"});
@@ -490,7 +540,7 @@ static void on_info(void *data, struct sip_session *s, struct sip_incoming_reque
 		sip_incoming_accept(rq, NULL);
 		return;
 	}
-	relay_body_request(l, rq, sip_session_info);
+	relay_body_request(l, rq, sip_session_info, on_info);
 }
 
 static void on_message(void *data, struct sip_session *s, struct sip_incoming_request *rq)
@@ -500,7 +550,7 @@ static void on_message(void *data, struct sip_session *s, struct sip_incoming_re
 		sip_incoming_accept(rq, NULL);
 		return;
 	}
-	relay_body_request(l, rq, sip_session_message);
+	relay_body_request(l, rq, sip_session_message, on_message);
 }
 
 /* A re-INVITE (or UPDATE with an offer): its offer is in this leg's SDH
@@ -512,10 +562,13 @@ static void on_reinvite(void *data, struct sip_session *s, struct sip_incoming_r
 	struct call *c = l->call;
 	const struct sip_msg *m = sip_incoming_message(rq);
 	struct leg *p = l->peer;
-	if (c->route.kind == SW_ROUTE_ECHO || !sip_msg_body(m).l || !session_live(p)) {
+	uint64_t sdp = sdp_hash(sip_msg_body(m));
+	bool refresh = sdp && sdp == l->remote_sdp;
+	if (c->route.kind == SW_ROUTE_ECHO || !sip_msg_body(m).l || refresh || !session_live(p)) {
 		sip_incoming_accept(rq, NULL); /* this leg's SDH answers alone */
 		return;
 	}
+	l->remote_sdp = sdp;
 	struct relay *r = relay_new(c, l, rq);
 	if (!r) {
 		sip_incoming_reject(rq, &(struct sip_reject_opts){.status = 500});
@@ -556,6 +609,8 @@ static void on_refer(void *data, struct sip_session *s, struct sip_incoming_requ
 		sip_incoming_reject(rq, &(struct sip_reject_opts){.status = 603});
 		return;
 	}
+	if (defer_until_established(l, rq, on_refer))
+		return;
 	struct sip_addr to;
 	char target[512];
 	if (sip_addr_parse(rt->value, &to) < 0 || to.uri_text.l >= sizeof target) {
@@ -636,6 +691,20 @@ static void leg_state(void *arg, struct sip_session *s, enum sip_session_state s
 {
 	struct leg *l = arg;
 	struct call *c = l->call;
+	if (st == SIP_SESSION_ESTABLISHED) {
+		/* Requests that waited for this leg's ACK go on now. */
+		for (struct relay *r = c->relays; r; r = r->next) {
+			if (!r->deferred || !r->rq || r->from->peer != l)
+				continue;
+			struct sip_incoming_request *rq = r->rq;
+			void (*handler)(void *, struct sip_session *, struct sip_incoming_request *) =
+			    r->deferred;
+			r->rq = NULL;
+			r->deferred = NULL;
+			handler(r->from, r->from->s, rq);
+		}
+		return;
+	}
 	if (st != SIP_SESSION_TERMINATED)
 		return;
 	enum sip_end_reason why = sip_session_end_reason(s);
@@ -734,6 +803,7 @@ static void b_accept(void *data, struct sip_session *s, const struct sip_msg *re
 	c->winner = l;
 	l->peer = &c->a;
 	c->a.peer = l;
+	l->remote_sdp = sdp_hash(sip_msg_body(resp));
 	end_all_b(c, l);
 	if (c->no_answer) {
 		g_source_destroy(c->no_answer);
@@ -1138,6 +1208,7 @@ static void transfer_accept(void *data, struct sip_session *s, const struct sip_
 		x->peer = NULL;
 	y->peer = z;
 	z->peer = y;
+	z->remote_sdp = sdp_hash(sip_msg_body(resp));
 	sw_media_bridge(y->media, z->media);
 	CALL_LOG(SIPWIRE_LOG_INFO, c, "transferred: the %s now talks to %s", side(y),
 	         sip_session_id(z->s));
@@ -1434,6 +1505,7 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	}
 	sip_session_set_sdh(inv, sw_media_sdh(c->a.media));
 	sip_pl offer = sip_session_body(inv);
+	c->a.remote_sdp = sdp_hash(offer);
 	if (offer.l && sw_media_preview_offer(c->a.media, offer.p, offer.l) < 0) {
 		set_end(c, "gateway", "unusable offer");
 		reject_a(c, 488, NULL);
