@@ -65,7 +65,9 @@ for (const transport of ['udp', 'tcp']) {
 			const sipp = await env.startSipp('uac_call.xml');
 			const call = await alice.nextIncomingCall(10000);
 			const invite = call.invite;
-			const pbxInvite = sipp.sent('INVITE')[0];
+			// sipp writes its trace a moment after sending: wait for it.
+			const pbxInvite = await waitFor(() => sipp.sent('INVITE')[0], 5000,
+				'sipp\'s INVITE in its trace');
 			assert.notEqual(call.callId, header(pbxInvite, 'call-id'), 'the browser leg\'s own Call-ID');
 			assert.match(header(invite, 'from'), /pbxcaller/, `the caller's identity:\n${invite.raw}`);
 			assert.ok(!/^pbx/.test(tagOf(header(invite, 'from'))), 'the gateway\'s own From tag');
