@@ -708,7 +708,9 @@ Test(ua_raw, forked_180s_then_200_from_one_branch_and_a_late_200_acked_and_byed)
 	cr_assert(strstr(hdr(bye, "To"), ";tag=br2") != NULL);
 	cr_assert_eq(A->sdh.n_set, 1, "the late branch's SDP is not applied");
 	cr_assert_eq(sip_session_state(a), SIP_SESSION_ESTABLISHED);
-	cr_assert(strstr(sip_dialog_remote_target(sip_session_dialog(a)).p, "b1@") != NULL);
+	/* a view, not a C string: compare its start */
+	sip_pl target = sip_dialog_remote_target(sip_session_dialog(a));
+	cr_assert(target.l >= 7 && memcmp(target.p, "sip:b1@", 7) == 0);
 	/* retransmissions: the kept branch gets the same ACK, the late one an
 	 * ACK but no second BYE */
 	answer_from_raw(inv, 200, "br1", "<sip:b1@192.0.2.21>", sdp_b1);
