@@ -6,6 +6,7 @@
 
 const crypto = require('node:crypto');
 const WebSocket = require('ws');
+const { Mailbox } = require('./mailbox');
 
 const DEFAULT_TIMEOUT_MS = 5000;
 
@@ -113,55 +114,6 @@ function digestAuthorization({ challenge, user, password, method, uri, nc = 1 })
 }
 
 // Items delivered in order to whoever waits for one that matches.
-class Mailbox {
-	constructor() {
-		this.items = [];
-		this.waiters = [];
-		this.error = null;
-	}
-
-	push(item) {
-		this.items.push(item);
-		this.flush();
-	}
-
-	flush() {
-		this.waiters = this.waiters.filter((w) => {
-			const i = this.items.findIndex(w.match);
-			if (i >= 0) {
-				const [item] = this.items.splice(i, 1);
-				clearTimeout(w.timer);
-				w.resolve(item);
-				return false;
-			}
-			if (this.error) {
-				clearTimeout(w.timer);
-				w.reject(new Error(`${this.error.message} while waiting for ${w.what}`));
-				return false;
-			}
-			return true;
-		});
-	}
-
-	next(match, timeoutMs, what) {
-		return new Promise((resolve, reject) => {
-			const w = { match, resolve, reject, what };
-			w.timer = setTimeout(() => {
-				this.waiters = this.waiters.filter((x) => x !== w);
-				reject(new Error(`no ${what} within ${timeoutMs} ms`));
-			}, timeoutMs);
-			this.waiters.push(w);
-			this.flush();
-		});
-	}
-
-	// Nothing more will come: waiters and later next() calls reject.
-	fail(err) {
-		this.error = err;
-		this.flush();
-	}
-}
-
 // The tag parameter of a From/To value (after the name-addr), or undefined.
 function tagOf(value) {
 	if (!value) return undefined;
@@ -591,8 +543,7 @@ class SipWsClient {
 		this.callId = randomToken(10);
 		this.fromTag = randomToken(5);
 		this.cseq = 1;
-		this.inbox = [];
-		this.waiters = [];
+		this.frames = new Mailbox(); // received frames no call took
 		this.pings = 0;
 		this.closed = null; // {code, reason} once closed
 		this.calls = new Map(); // Call-ID -> Call, for calls made or taken
@@ -612,18 +563,15 @@ class SipWsClient {
 				ws.on('close', (code, reason) => {
 					this.closed = { code, reason: reason.toString() };
 					resolveClose(this.closed);
-					this.flushWaiters();
 					const err = new Error(`connection closed (${code} ${this.closed.reason})`);
+					this.frames.fail(err);
 					for (const call of this.calls.values()) call.mailbox.fail(err);
 					this.incoming.fail(err);
 				});
 			});
 			ws.on('message', (data, isBinary) => {
 				const frame = { data: Buffer.from(data), isBinary };
-				if (!this.dispatchToCall(frame)) {
-					this.inbox.push(frame);
-					this.flushWaiters();
-				}
+				if (!this.dispatchToCall(frame)) this.frames.push(frame);
 			});
 			ws.on('ping', () => { this.pings++; });
 			ws.on('unexpected-response', (req, res) => {
@@ -641,36 +589,9 @@ class SipWsClient {
 		});
 	}
 
-	flushWaiters() {
-		this.waiters = this.waiters.filter((w) => {
-			const i = this.inbox.findIndex(w.match);
-			if (i >= 0) {
-				const [item] = this.inbox.splice(i, 1);
-				clearTimeout(w.timer);
-				w.resolve(item);
-				return false;
-			}
-			if (this.closed) {
-				clearTimeout(w.timer);
-				w.reject(new Error(`connection closed (${this.closed.code} ${this.closed.reason}) ` +
-					`while waiting for ${w.what}`));
-				return false;
-			}
-			return true;
-		});
-	}
-
 	// The next received frame satisfying match({data, isBinary}).
 	nextFrame(match = () => true, timeoutMs = DEFAULT_TIMEOUT_MS, what = 'a frame') {
-		return new Promise((resolve, reject) => {
-			const w = { match, resolve, reject, what };
-			w.timer = setTimeout(() => {
-				this.waiters = this.waiters.filter((x) => x !== w);
-				reject(new Error(`no ${what} within ${timeoutMs} ms`));
-			}, timeoutMs);
-			this.waiters.push(w);
-			this.flushWaiters();
-		});
+		return this.frames.next(match, timeoutMs, what);
 	}
 
 	// The next SIP response whose top Via branch is `branch`.

@@ -4,13 +4,13 @@
 // by branch, and a way to see that nothing came back.
 
 const dgram = require('node:dgram');
+const { Mailbox } = require('./mailbox');
 const { parseMessage, header, randomToken, parseChallenge, digestAuthorization } = require('./sip');
 
 class SipUdpPeer {
 	constructor(serverPort) {
 		this.serverPort = serverPort;
-		this.inbox = [];
-		this.waiters = [];
+		this.datagrams = new Mailbox();
 		this.callId = randomToken(10);
 		this.fromTag = randomToken(5);
 		this.cseq = 1;
@@ -19,10 +19,7 @@ class SipUdpPeer {
 	open() {
 		return new Promise((resolve, reject) => {
 			this.socket = dgram.createSocket('udp4');
-			this.socket.on('message', (data) => {
-				this.inbox.push(data);
-				this.flush();
-			});
+			this.socket.on('message', (data) => this.datagrams.push(data));
 			this.socket.once('error', reject);
 			this.socket.bind(0, '127.0.0.1', () => {
 				this.port = this.socket.address().port;
@@ -35,17 +32,6 @@ class SipUdpPeer {
 		return new Promise((resolve) => this.socket.close(resolve));
 	}
 
-	flush() {
-		this.waiters = this.waiters.filter((w) => {
-			const i = this.inbox.findIndex(w.match);
-			if (i < 0) return true;
-			const [data] = this.inbox.splice(i, 1);
-			clearTimeout(w.timer);
-			w.resolve(data);
-			return false;
-		});
-	}
-
 	sendRaw(text) {
 		this.socket.send(Buffer.from(text), this.serverPort, '127.0.0.1');
 	}
@@ -53,16 +39,7 @@ class SipUdpPeer {
 	// The next datagram satisfying match, or null after timeoutMs when
 	// orNull, else a rejection.
 	next(match, timeoutMs, what, orNull = false) {
-		return new Promise((resolve, reject) => {
-			const w = { match, resolve };
-			w.timer = setTimeout(() => {
-				this.waiters = this.waiters.filter((x) => x !== w);
-				if (orNull) resolve(null);
-				else reject(new Error(`no ${what} within ${timeoutMs} ms`));
-			}, timeoutMs);
-			this.waiters.push(w);
-			this.flush();
-		});
+		return this.datagrams.next(match, timeoutMs, what, orNull);
 	}
 
 	// viaSentBy: the host[:port] written in the top Via; viaParams: what
