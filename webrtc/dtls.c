@@ -452,8 +452,9 @@ static void connected(struct dtls *d)
 		return;
 	}
 	keys.profile = (enum dtls_srtp_profile)p->id;
-	uint8_t material[2 * (DTLS_SRTP_MAX_KEY_LEN + DTLS_SRTP_MAX_SALT_LEN)];
+	uint8_t *material = keys.material;
 	size_t total = 2 * (keys.key_len + keys.salt_len);
+	keys.material_len = total;
 	if (SSL_export_keying_material(d->ssl, material, total, DTLS_EXPORTER_LABEL,
 	                               strlen(DTLS_EXPORTER_LABEL), NULL, 0, 0) != 1) {
 		fail(d, "keying material export failed");
@@ -466,7 +467,6 @@ static void connected(struct dtls *d)
 	memcpy(keys.client_salt, m + 2 * keys.key_len, keys.salt_len);
 	memcpy(keys.server_salt, m + 2 * keys.key_len + keys.salt_len, keys.salt_len);
 	keys.local_is_client = d->cfg.role == DTLS_ROLE_CLIENT;
-	OPENSSL_cleanse(material, sizeof material);
 	d->state = DTLS_STATE_CONNECTED;
 	d->deadline_ms = -1;
 	flush_out(d);

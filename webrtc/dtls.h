@@ -84,6 +84,10 @@ struct dtls_srtp_keys {
 	uint8_t server_key[DTLS_SRTP_MAX_KEY_LEN];
 	uint8_t server_salt[DTLS_SRTP_MAX_SALT_LEN];
 	bool local_is_client;
+	/* The exported bytes as they came (2 * (key_len + salt_len)), for
+	 * srtp_keys_from_material() in webrtc/srtp.h; profile ids are shared. */
+	uint8_t material[2 * (DTLS_SRTP_MAX_KEY_LEN + DTLS_SRTP_MAX_SALT_LEN)];
+	size_t material_len;
 };
 
 struct dtls_config {

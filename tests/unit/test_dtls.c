@@ -14,6 +14,7 @@
 #include <sys/time.h>
 
 #include "webrtc/dtls.h"
+#include "webrtc/srtp.h"
 
 /* ---- fake clock ---- */
 
@@ -203,6 +204,19 @@ static void assert_same_keys(void)
 	cr_assert_eq(memcmp(A.keys.server_salt, B.keys.server_salt, A.keys.salt_len), 0);
 	cr_assert_neq(memcmp(A.keys.client_key, A.keys.server_key, A.keys.key_len), 0);
 	cr_assert_neq(A.keys.local_is_client, B.keys.local_is_client);
+
+	/* what one side sends with, the other receives with (webrtc/srtp.h) */
+	struct srtp_keys ka, kb;
+	cr_assert_eq(A.keys.material_len, 2 * (A.keys.key_len + A.keys.salt_len));
+	cr_assert_eq(srtp_keys_from_material((enum srtp_profile)A.keys.profile, A.keys.material,
+	                                     A.keys.material_len, A.keys.local_is_client, &ka), 0);
+	cr_assert_eq(srtp_keys_from_material((enum srtp_profile)B.keys.profile, B.keys.material,
+	                                     B.keys.material_len, B.keys.local_is_client, &kb), 0);
+	cr_assert_eq(memcmp(ka.local_key, kb.remote_key, sizeof ka.local_key), 0);
+	cr_assert_eq(memcmp(ka.remote_key, kb.local_key, sizeof ka.local_key), 0);
+	cr_assert_eq(memcmp(ka.local_salt, kb.remote_salt, A.keys.salt_len), 0);
+	cr_assert_eq(memcmp(ka.local_key, A.keys.local_is_client ? A.keys.client_key
+	                                                          : A.keys.server_key, 16), 0);
 	cr_assert_eq(dtls_state(A.dtls), DTLS_STATE_CONNECTED);
 	cr_assert_eq(dtls_state(B.dtls), DTLS_STATE_CONNECTED);
 	cr_assert_eq(dtls_next_deadline(A.dtls), -1);
