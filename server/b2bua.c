@@ -174,13 +174,6 @@ static bool user_at_limit(const struct sw_b2bua *b, const char *user)
 	                    b->cfg->calls.max_per_user;
 }
 
-static void copy_pl(char *dst, size_t size, sip_pl pl)
-{
-	size_t n = pl.l < size - 1 ? pl.l : size - 1;
-	memcpy(dst, pl.p ? pl.p : "", n);
-	dst[n] = '\0';
-}
-
 static bool same_host(const struct sockaddr_storage *a, const struct sockaddr_storage *b)
 {
 	if (a->ss_family != b->ss_family)
@@ -203,8 +196,7 @@ static int contact_udp_addr(sip_pl contact, struct sockaddr_storage *out)
 	if (sip_uri_parse(contact, &u) < 0 || !u.host.l || u.host.l >= sizeof host ||
 	    (u.transport.l && !sip_pl_caseeq_cstr(u.transport, "udp")))
 		return -EINVAL;
-	copy_pl(host, sizeof host, u.host);
-	if (sw_sockaddr_parse(host, out) < 0)
+	if (sip_pl_strcpy(u.host, host, sizeof host) < 0 || sw_sockaddr_parse(host, out) < 0)
 		return -EINVAL;
 	unsigned port = u.port ? u.port : 5060;
 	if (out->ss_family == AF_INET)
@@ -512,8 +504,11 @@ static void relay_body_request(struct leg *l, struct sip_incoming_request *rq,
 	const struct sip_msg *m = sip_incoming_message(rq);
 	const struct sip_hdr *ct = sip_msg_hdr(m, SIP_HDR_CONTENT_TYPE);
 	char ctype[128] = "";
-	if (ct)
-		copy_pl(ctype, sizeof ctype, ct->value);
+	if (ct && sip_pl_strcpy(ct->value, ctype, sizeof ctype) < 0) {
+		sip_incoming_reject(rq, &(struct sip_reject_opts){.status = 500});
+		r->rq = NULL;
+		return;
+	}
 	sip_pl body = sip_msg_body(m);
 	struct sip_request_delegate d = relay_delegate;
 	d.data = r;
@@ -618,7 +613,7 @@ static void on_refer(void *data, struct sip_session *s, struct sip_incoming_requ
 		                                                  .reason = "Bad Refer-To"});
 		return;
 	}
-	copy_pl(target, sizeof target, to.uri_text);
+	sip_pl_strcpy(to.uri_text, target, sizeof target); /* fits: checked above */
 	if (c->b->cfg->calls.refer == SIPWIRE_REFER_GATEWAY) {
 		transfer_in_gateway(l, rq, target);
 		return;
@@ -1019,13 +1014,16 @@ static int ring_binding(void *arg, const struct sip_registrar_binding *bd)
 		sw_flow_unref(f);
 		return 0;
 	}
+	char ruri[512], to[300], from[600];
+	if (sip_pl_strcpy(bd->contact, ruri, sizeof ruri) < 0) { /* a Contact too long to call */
+		sw_flow_unref(f);
+		return 0;
+	}
 	struct leg *l = leg_new_b(c);
 	if (!l) {
 		sw_flow_unref(f);
 		return 1;
 	}
-	char ruri[512], to[300], from[600];
-	copy_pl(ruri, sizeof ruri, bd->contact);
 	snprintf(to, sizeof to, "<sip:%s@%s>", c->route_user, "sipwire.invalid");
 	const struct sip_msg *req = sip_session_request(c->a.s);
 	const struct sip_uri *ru = sip_msg_ruri_parsed(req);
@@ -1110,7 +1108,8 @@ static int trunk_invite(struct call *c, struct leg *l, const struct trunk_state 
 		/* The PBX sees the browser's own request: its digest answers name
 		 * this Request-URI, From and To. */
 		const struct sip_msg *req = sip_session_request(c->a.s);
-		copy_pl(ruri, sizeof ruri, sip_msg_ruri(req));
+		if (sip_pl_strcpy(sip_msg_ruri(req), ruri, sizeof ruri) < 0)
+			return -ENAMETOOLONG;
 		addr_without_params(sip_msg_to(req), to, sizeof to);
 		addr_without_params(sip_msg_from(req), from, sizeof from);
 		return start_inviter(c, l, f, ruri, to, from, NULL, like, rd,
@@ -1422,8 +1421,9 @@ static void route_passthrough(struct call *c, const struct sw_flow *f)
 	const struct sip_uri *ruri = sip_msg_ruri_parsed(req);
 	c->a_answered_180 = b->cfg->calls.auto_180;
 	c->route.user = c->route_user;
-	if (ruri)
-		copy_pl(c->route_user, sizeof c->route_user, ruri->user);
+	/* A user part too long for a token is no browser's: left empty. */
+	if (ruri && sip_pl_strcpy(ruri->user, c->route_user, sizeof c->route_user) < 0)
+		c->route_user[0] = '\0';
 	if (f->tp == SW_TP_WS || f->tp == SW_TP_WSS) {
 		c->passthrough = true;
 		c->route.kind = SW_ROUTE_TRUNK;
@@ -1531,9 +1531,9 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	if (b->env.reg && from->uri.user.l)
 		sip_registrar_lookup(b->env.reg, from->uri.user, SIP_PL_NULL,
 		                     (uint64_t)g_get_monotonic_time() / 1000, binding_on_flow, &fm);
-	if (fm.found) {
-		copy_pl(c->caller_user, sizeof c->caller_user, from->uri.user);
-	} else if ((c->caller_trunk = trunk_of_source(b, f)) < 0) {
+	bool registered = fm.found &&
+	                  sip_pl_strcpy(from->uri.user, c->caller_user, sizeof c->caller_user) == 0;
+	if (!registered && (c->caller_trunk = trunk_of_source(b, f)) < 0) {
 		CALL_LOG(SIPWIRE_LOG_INFO, c, "refused: %.*s is not registered on this connection "
 		                              "and %s is no trunk",
 		         (int)from->uri.user.l, from->uri.user.p, f->peer_str);
@@ -1727,7 +1727,7 @@ static int uri_hop(const char *text, char *host, size_t size, unsigned *port, en
 		h.p++;
 		h.l -= 2;
 	}
-	copy_pl(host, size, h);
+	sip_pl_strcpy(h, host, size); /* fits: checked above */
 	*port = u.port;
 	*sips = u.scheme == SIP_URI_SIPS;
 	*tp = *sips ? SW_TP_TLS : SW_TP_UDP;
