@@ -899,6 +899,11 @@ void wsc_poll(struct wsc *w, int timeout_ms)
 		on_event(w, evs[i].data.ptr, evs[i].events);
 }
 
+int wsc_fd(const struct wsc *w)
+{
+	return w->ep;
+}
+
 unsigned wsc_connect_all(struct wsc *w, double timeout_s)
 {
 	uint64_t deadline = wsc_now_ns() + wsc_sec_to_ns(timeout_s);

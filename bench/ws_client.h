@@ -120,6 +120,9 @@ void wsc_free(struct wsc *w);
 unsigned wsc_connect_all(struct wsc *w, double timeout_s);
 /* Waits up to timeout_ms for socket events and handles them. */
 void wsc_poll(struct wsc *w, int timeout_ms);
+/* The pool's epoll descriptor: readable while some connection has work, so
+ * another event loop can watch it and call wsc_poll(w, 0) then. */
+int wsc_fd(const struct wsc *w);
 
 struct wsc_conn *wsc_conn_at(struct wsc *w, unsigned index);
 unsigned wsc_conn_index(const struct wsc *w, const struct wsc_conn *c);

@@ -1,0 +1,122 @@
+/* peer_media.h — one WebRTC media end of the test peer, built the way a
+ * browser's is, on the libraries the gateway uses but none of its ICE code:
+ *
+ *  - ICE: a libnice agent (full ICE, RFC 5245 compatibility, regular
+ *    nomination, consent freshness) with one UDP host candidate on
+ *    127.0.0.1, one stream and one component (BUNDLE and rtcp-mux);
+ *  - DTLS-SRTP: webrtc/dtls.h on the selected pair, its role from a=setup,
+ *    the peer's certificate checked against its a=fingerprint;
+ *  - SRTP/SRTCP: webrtc/srtp.h keyed by the DTLS exporter; RFC 7983
+ *    demultiplexing of what arrives (webrtc/rtp.h);
+ *  - media: G.711 PCMU packets of ptime ms whose payloads carry a per-run tag
+ *    and the packet's index (so an echo can be checked byte for byte), RFC 4733
+ *    telephone-events, and an SR/RR + SDES every second.
+ *
+ * Descriptions look like Chrome's (Unified Plan, BUNDLE, rtcp-mux, actpass in
+ * offers and active in answers, opus/red/G722/PCMU/PCMA/CN/telephone-event,
+ * candidates inline, then a=end-of-candidates).
+ *
+ * Everything runs on GLib's default main context of the calling thread:
+ * libnice's callbacks, the one timer each end keeps (packet pacing, RTCP,
+ * DTMF, DTLS retransmission) and the notifications to the owner. Times are
+ * CLOCK_MONOTONIC milliseconds (g_get_monotonic_time() / 1000).
+ */
+#ifndef SIPWIRE_PEER_MEDIA_H
+#define SIPWIRE_PEER_MEDIA_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "peer_json.h"
+#include "webrtc/dtls.h"
+#include "webrtc/sdp.h"
+
+struct peer_media_config {
+	const char *name;             /* starts its log lines */
+	const struct dtls_cert *cert; /* its identity; must outlive the end */
+	bool video;                   /* its offers carry a video m-line (it sends none) */
+	unsigned packets;             /* PCMU packets to send; 0: none */
+	unsigned ptime_ms;            /* 0: 20 */
+	/* Send every RTP packet received back, unprotected and protected again
+	 * (the far end of --loopback, as the gateway's echo service does). */
+	bool echo;
+	/* Failure knobs (webrtc_peer --help says what each does). */
+	bool bad_fingerprint;
+	bool no_ice;
+	bool dtls_garbage;
+	unsigned corrupt_tag;
+	FILE *record; /* one line per RTP packet received; NULL: none */
+	/* Something the owner may be waiting for happened: ICE or DTLS state,
+	 * the media finished (peer_media_finished). Runs on the main context,
+	 * never inside a peer_media_* call. */
+	void (*on_change)(void *arg);
+	void *arg;
+};
+
+struct peer_media;
+
+/* Makes the end, its agent and its candidate: gathering runs the default
+ * main context until done (at most 5 s), so call it before anything else
+ * runs there. 0, -ENOMEM, -EIO (no agent, no candidate). */
+int peer_media_new(const struct peer_media_config *cfg, struct peer_media **out);
+void peer_media_free(struct peer_media *m);
+
+/* ---- offer/answer ---- */
+
+/* A new offer (malloc()ed text at *sdp). The first one fixes the ICE role
+ * (controlling) and the DTLS setup (actpass); later ones are re-offers with
+ * the same transport, a new direction and the o= version one higher.
+ * 0 or -ENOMEM. */
+int peer_media_offer(struct peer_media *m, enum sdp_direction dir, char **sdp);
+
+/* Applies the remote description: an offer (then peer_media_answer makes
+ * the answer) or the answer to our last offer. The first description sets
+ * the remote ICE credentials and candidates and the DTLS role and
+ * fingerprint; later ones only change direction and codecs. Returns 0, or
+ * a negative errno with *why set to a short static reason: not parsable,
+ * no usable audio section, not DTLS-SRTP, no rtcp-mux, no ICE credentials
+ * or fingerprint, an answer with setup:actpass, a changed transport (ICE
+ * restart, new fingerprint: not supported). A refused description changes
+ * nothing. */
+int peer_media_set_remote(struct peer_media *m, const char *sdp, size_t len, bool offer,
+                          const char **why);
+
+/* The answer to the offer just applied (malloc()ed at *sdp): the audio
+ * section accepted with the codecs both support in the offer's order, the
+ * mirrored direction, setup:active to actpass (passive to active); other
+ * sections refused (port 0). 0, -EPROTO (no offer pending), -ENOMEM. */
+int peer_media_answer(struct peer_media *m, char **sdp);
+
+/* ---- during the call ---- */
+
+/* Queues RFC 4733 telephone-events for digits (0-9 * # A-D; others are
+ * skipped), sent as soon as SRTP runs. -EINVAL when none is valid. */
+int peer_media_send_dtmf(struct peer_media *m, const char *digits);
+
+/* No more RTP or RTCP from now on; ICE (consent) keeps running. */
+void peer_media_stop_sending(struct peer_media *m);
+
+/* Nothing more to wait for: every packet was sent and what should come back
+ * came back (or 1 s passed since the last one was sent), or ICE or DTLS
+ * failed. */
+bool peer_media_finished(const struct peer_media *m);
+
+/* ---- results ---- */
+
+struct peer_media_result {
+	bool ice_connected, dtls_connected, ice_failed, dtls_failed;
+	bool pcmu_negotiated;
+	unsigned rtp_sent, rtp_received;
+	unsigned echo_matches, echo_mismatches, echo_expected, echo_returned;
+	unsigned dtmf_sent_packets, dtmf_matches;
+	unsigned rtcp_sent, rtcp_received;
+	uint64_t srtp_auth_failures;
+};
+void peer_media_result(const struct peer_media *m, struct peer_media_result *r);
+
+/* Writes the end's figures as members of the object j is in. */
+void peer_media_json(const struct peer_media *m, struct peer_json *j);
+
+#endif
