@@ -20,7 +20,9 @@
 
 #define BATCH        32   /* datagrams per recvmmsg */
 #define BATCHES      4    /* recvmmsg calls per wake-up, so one busy port cannot starve others */
-#define PACKET_MAX   2048 /* larger datagrams are dropped (MSG_TRUNC) */
+#define PACKET_MAX   2048 /* receive buffers */
+#define PACKET_ROOM  64   /* kept free after a received packet for a transport's
+                           * trailer (SRTP), so larger datagrams are dropped */
 #define DTMF_QUEUE   32
 #define EVENTS       64   /* ready sockets per epoll_wait */
 #define NAME_MAX_LEN 24
@@ -107,6 +109,7 @@ struct media {
 	bool rtp_latched, rtcp_latched;
 	bool mux, send, recv;
 	uint32_t pts[4]; /* agreed payload types */
+	struct codec_list agreed;
 	int te_pt;
 	uint32_t te_clock;
 };
@@ -122,6 +125,8 @@ struct dtmf_tone {
 struct sdh_rtp {
 	struct sdh_rtp_ctx *ctx;
 	enum sdh_state state;
+	bool has_tp;
+	struct sdh_rtp_transport tp;
 	bool offer_rtcp_mux;
 	unsigned pair;
 	uint16_t port;
@@ -144,6 +149,11 @@ struct sdh_rtp {
 	enum sdh_mode mode;
 	struct sdh_rtp *peer;
 	struct sdh_rtp_stats stats;
+	/* Payload types of what h receives, as the handler it goes to numbers
+	 * them: -1 drops (a codec that end did not agree), made when either
+	 * end's media changes. */
+	bool map_ready;
+	int16_t pt_map[128];
 	/* the stream we send, for DTMF inserted into it */
 	bool out_seen;
 	uint32_t out_ssrc, out_ts;
@@ -394,7 +404,7 @@ int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out
 	c->log_arg = p->log_arg;
 	for (unsigned i = 0; i < BATCH; i++) {
 		c->iov[i].iov_base = c->bufs[i];
-		c->iov[i].iov_len = PACKET_MAX;
+		c->iov[i].iov_len = PACKET_MAX - PACKET_ROOM;
 	}
 	c->ep_src = g_unix_fd_source_new(c->epfd, G_IO_IN);
 	g_source_set_callback(c->ep_src, G_SOURCE_FUNC(on_ready), c, NULL);
@@ -527,9 +537,17 @@ int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct s
 	h->ctx = sdh_rtp_ctx_ref(c);
 	h->fd_rtp = h->fd_rtcp = -1;
 	h->offer_rtcp_mux = opts && opts->rtcp_mux;
-	int rc = alloc_pair(h);
-	if (rc == 0 && ((rc = watch(h, h->fd_rtp, false)) != 0 || (rc = watch(h, h->fd_rtcp, true)) != 0))
-		sdh_rtp_close(h);
+	int rc = 0;
+	if (opts && opts->transport) {
+		h->has_tp = true;
+		h->tp = *opts->transport;
+		h->offer_rtcp_mux = true;
+	} else {
+		rc = alloc_pair(h);
+		if (rc == 0 && ((rc = watch(h, h->fd_rtp, false)) != 0 ||
+		                (rc = watch(h, h->fd_rtcp, true)) != 0))
+			sdh_rtp_close(h);
+	}
 	if (rc != 0) {
 		sdh_rtp_ctx_unref(c);
 		free(h);
@@ -556,15 +574,19 @@ void sdh_rtp_close(void *sdh)
 		return;
 	sdh_rtp_unbridge(h);
 	dtmf_stop(h);
-	/* removed by hand: a copy of the descriptor in a forked child would keep
-	 * a closed one in the set */
-	epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_rtp, NULL);
-	epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_rtcp, NULL);
-	close(h->fd_rtp);
-	close(h->fd_rtcp);
-	h->fd_rtp = h->fd_rtcp = -1;
-	h->ctx->pair_used[h->pair] = 0;
-	h->ctx->pairs_in_use--;
+	if (h->has_tp) {
+		h->tp.close(h->tp.arg);
+	} else if (h->fd_rtp >= 0) {
+		/* removed by hand: a copy of the descriptor in a forked child would
+		 * keep a closed one in the set */
+		epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_rtp, NULL);
+		epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_rtcp, NULL);
+		close(h->fd_rtp);
+		close(h->fd_rtcp);
+		h->fd_rtp = h->fd_rtcp = -1;
+		h->ctx->pair_used[h->pair] = 0;
+		h->ctx->pairs_in_use--;
+	}
 	h->port = 0;
 	remote_clear(&h->remote);
 	remote_clear(&h->pending);
@@ -591,12 +613,16 @@ uint16_t sdh_rtp_port(const struct sdh_rtp *h)
 void sdh_rtp_get_stats(const struct sdh_rtp *h, struct sdh_rtp_stats *out)
 {
 	*out = h->stats;
+	out->peer_sends = h->state != ST_CLOSED && h->m.active && h->m.recv;
 }
 
 /* ---- reading a remote description ---- */
 
-static bool is_plain_rtp(const char *proto)
+/* The profiles h speaks: its transport's, else plain RTP. */
+static bool proto_ok(const struct sdh_rtp *h, const char *proto)
 {
+	if (h->has_tp)
+		return strcmp(proto, h->tp.proto) == 0;
 	return strcmp(proto, "RTP/AVP") == 0 || strcmp(proto, "RTP/AVPF") == 0;
 }
 
@@ -643,7 +669,7 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 	rc = -EINVAL;
 	for (unsigned i = 0; i < r->sdp->n_media; i++) {
 		const struct sdp_media *m = &r->sdp->media[i];
-		if (strcmp(m->type, "audio") != 0 || !is_plain_rtp(m->proto))
+		if (strcmp(m->type, "audio") != 0 || !proto_ok(h, m->proto))
 			continue;
 		if (m->port == 0) {
 			refused_audio = true;
@@ -674,6 +700,11 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 		trim_te(&r->codecs);
 		if (audio_count(&r->codecs) == 0)
 			continue;
+		r->mux = sdp_media_attr(m, SDP_ATTR_RTCP_MUX, NULL) != NULL;
+		r->dir = (unsigned)dir_bits(sdp_media_direction(r->sdp, m));
+		r->audio_idx = i;
+		if (h->has_tp)
+			return 0; /* where packets go is the transport's business */
 		const struct sdp_connection *conn = sdp_media_connection(r->sdp, m);
 		if (!conn || strcmp(conn->nettype, "IN") != 0 ||
 		    parse_literal(conn->address, m->port, &r->rtp) != 0 ||
@@ -683,7 +714,6 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 			goto fail;
 		}
 		r->null_addr = addr_is_any(&r->rtp);
-		r->mux = sdp_media_attr(m, SDP_ATTR_RTCP_MUX, NULL) != NULL;
 		r->rtcp = r->rtp;
 		const struct sdp_attr *ra = sdp_media_attr(m, SDP_ATTR_RTCP, NULL);
 		uint16_t rtcp_port = r->mux ? m->port : (uint16_t)(m->port + 1);
@@ -698,10 +728,8 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 			((struct sockaddr_in6 *)&r->rtcp)->sin6_port = htons(rtcp_port);
 		else
 			((struct sockaddr_in *)&r->rtcp)->sin_port = htons(rtcp_port);
-		r->dir = (unsigned)dir_bits(sdp_media_direction(r->sdp, m));
 		if (r->null_addr)
 			r->dir &= ~(unsigned)DIR_RECV;
-		r->audio_idx = i;
 		return 0;
 	}
 	if (any_audio || refused_audio) {
@@ -709,7 +737,8 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 		      any_audio ? "no codec in common" : "the audio stream is refused (port 0)");
 		rc = -ENOTSUP;
 	} else {
-		logf_(c, "sdh_rtp: refused description: no RTP/AVP audio stream");
+		logf_(c, "sdh_rtp: refused description: no %s audio stream",
+		      h->has_tp ? h->tp.proto : "RTP/AVP");
 	}
 fail:
 	remote_clear(r);
@@ -722,7 +751,7 @@ static void apply_media(struct sdh_rtp *h, const struct remote *r, unsigned loca
 {
 	struct media *m = &h->m;
 	bool same = m->active && addr_equal(&m->sdp_rtp, &r->rtp) && addr_equal(&m->sdp_rtcp, &r->rtcp);
-	if (!same) {
+	if (!same && !h->has_tp) {
 		m->sdp_rtp = m->rtp_dst = r->rtp;
 		m->sdp_rtcp = m->rtcp_dst = mux ? r->rtp : r->rtcp;
 		m->rtp_latched = m->rtcp_latched = false;
@@ -733,6 +762,10 @@ static void apply_media(struct sdh_rtp *h, const struct remote *r, unsigned loca
 	memset(m->pts, 0, sizeof(m->pts));
 	m->te_pt = -1;
 	m->te_clock = 0;
+	m->agreed = *agreed;
+	h->map_ready = false;
+	if (h->peer)
+		h->peer->map_ready = false;
 	uint32_t first_clock = 0;
 	for (unsigned i = 0; i < agreed->n; i++) {
 		pt_set(m->pts, agreed->c[i].pt);
@@ -748,6 +781,8 @@ static void apply_media(struct sdh_rtp *h, const struct remote *r, unsigned loca
 	m->active = true;
 	if (!m->send)
 		dtmf_stop(h);
+	if (h->has_tp)
+		h->tp.agreed(h->tp.arg);
 }
 
 int sdh_rtp_set_description(void *sdh, const char *ctype, const char *body, size_t len,
@@ -762,6 +797,12 @@ int sdh_rtp_set_description(void *sdh, const char *ctype, const char *body, size
 	int rc = read_remote(h, body, len, &r);
 	if (rc != 0)
 		return rc;
+	if (h->has_tp &&
+	    (rc = h->tp.remote(h->tp.arg, r.sdp, &r.sdp->media[r.audio_idx],
+	                       h->state != ST_LOCAL_OFFER)) != 0) {
+		remote_clear(&r);
+		return rc;
+	}
 	if (h->state != ST_LOCAL_OFFER) {
 		/* an offer: kept until we answer it */
 		remote_clear(&h->pending);
@@ -824,24 +865,60 @@ static void put_codecs(GString *t, const struct codec_list *l)
 	}
 }
 
-static void put_audio(GString *t, const struct sdh_rtp *h, const char *proto,
-                      const struct codec_list *l, bool mux, unsigned dir)
+/* What a transport adds to a description (see struct sdh_rtp_transport). */
+struct tp_lines {
+	uint16_t port;
+	const char *address; /* NULL: the session's */
+	GString *session, *media;
+};
+
+static void tp_lines_get(struct sdh_rtp *h, bool answer, const char *mid, struct tp_lines *x)
 {
-	g_string_append_printf(t, "m=audio %u %s", h->port, proto);
+	x->port = h->port;
+	x->address = NULL;
+	x->session = g_string_new(NULL);
+	x->media = g_string_new(NULL);
+	if (h->has_tp)
+		h->tp.describe(h->tp.arg, answer, mid, &x->port, &x->address, x->session, x->media);
+}
+
+static void tp_lines_free(struct tp_lines *x)
+{
+	g_string_free(x->session, TRUE);
+	g_string_free(x->media, TRUE);
+}
+
+static void put_mid(GString *t, const char *mid)
+{
+	if (mid)
+		g_string_append_printf(t, "a=mid:%s\r\n", mid);
+}
+
+static void put_audio(GString *t, const struct sdh_rtp *h, const char *proto,
+                      const struct codec_list *l, bool mux, unsigned dir, const char *mid,
+                      const struct tp_lines *x)
+{
+	g_string_append_printf(t, "m=audio %u %s", x->port, proto);
 	for (unsigned i = 0; i < l->n; i++)
 		g_string_append_printf(t, " %u", l->c[i].pt);
 	g_string_append(t, "\r\n");
+	if (x->address)
+		g_string_append_printf(t, "c=IN %s %s\r\n", strchr(x->address, ':') ? "IP6" : "IP4",
+		                       x->address);
+	put_mid(t, mid);
 	put_codecs(t, l);
 	if (h->ctx->ptime)
 		g_string_append_printf(t, "a=ptime:%u\r\n", h->ctx->ptime);
 	if (mux)
 		g_string_append(t, "a=rtcp-mux\r\n");
 	g_string_append_printf(t, "a=%s\r\n", dir_attr(dir));
+	g_string_append_len(t, x->media->str, (gssize)x->media->len);
 }
 
-static void put_session(GString *t, const struct sdh_rtp_ctx *c)
+static void put_session(GString *t, const struct sdh_rtp_ctx *c, const struct tp_lines *x)
 {
 	g_string_append_printf(t, "s=sipwire\r\nc=IN %s %s\r\nt=0 0\r\n", c->addrtype, c->address);
+	g_string_append_len(t, x->session->str, (gssize)x->session->len);
 }
 
 /* The answer's codecs: the offer's, in its order and numbering, less those
@@ -890,8 +967,8 @@ int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t si
 	bool hold = o && o->hold;
 	if (h->state == ST_CLOSED)
 		return -EBADF;
-	GString *t = g_string_sized_new(512);
-	put_session(t, h->ctx);
+	GString *t = g_string_sized_new(1024);
+	struct tp_lines x;
 	int rc;
 	if (h->state == ST_REMOTE_OFFER) {
 		struct codec_list agreed;
@@ -902,17 +979,25 @@ int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t si
 		}
 		unsigned dir = mirror(h->pending.dir) & (hold ? DIR_SEND : DIR_SENDRECV);
 		const struct sdp_session *s = h->pending.sdp;
+		const struct sdp_attr *amid =
+		    sdp_media_attr(&s->media[h->pending.audio_idx], SDP_ATTR_MID, NULL);
+		tp_lines_get(h, true, amid ? amid->value : NULL, &x);
+		put_session(t, h->ctx, &x);
 		for (unsigned i = 0; i < s->n_media; i++) {
 			const struct sdp_media *m = &s->media[i];
+			const struct sdp_attr *mid = sdp_media_attr(m, SDP_ATTR_MID, NULL);
 			if (i == h->pending.audio_idx) {
-				put_audio(t, h, m->proto, &agreed, h->pending.mux, dir);
+				put_audio(t, h, m->proto, &agreed, h->pending.mux, dir,
+				          mid ? mid->value : NULL, &x);
 				continue;
 			}
-			/* RFC 3264 §6: a refused stream keeps its line, with port 0 */
+			/* RFC 3264 §6: a refused stream keeps its line, with port 0
+			 * (and its mid, RFC 8843 §7.3.3) */
 			g_string_append_printf(t, "m=%s 0 %s", m->type, m->proto);
 			for (unsigned f = 0; f < m->n_formats; f++)
 				g_string_append_printf(t, " %s", m->formats[f]);
 			g_string_append(t, "\r\n");
+			put_mid(t, mid ? mid->value : NULL);
 		}
 		rc = emit(h, t, buf, size, len);
 		if (rc == 0) {
@@ -930,7 +1015,10 @@ int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t si
 		unsigned dir = DIR_SENDRECV;
 		if (hold)
 			dir = (h->remote.sdp && h->remote.dir == DIR_SEND) ? 0 : DIR_SEND;
-		put_audio(t, h, "RTP/AVP", l, h->offer_rtcp_mux, dir);
+		const char *mid = h->has_tp ? "0" : NULL;
+		tp_lines_get(h, false, mid, &x);
+		put_session(t, h->ctx, &x);
+		put_audio(t, h, h->has_tp ? h->tp.proto : "RTP/AVP", l, h->offer_rtcp_mux, dir, mid, &x);
 		rc = emit(h, t, buf, size, len);
 		if (rc == 0) {
 			h->local_codecs = *l;
@@ -939,6 +1027,7 @@ int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t si
 			h->state = ST_LOCAL_OFFER;
 		}
 	}
+	tp_lines_free(&x);
 	g_string_free(t, TRUE);
 	if (rc == 0 && ctype)
 		*ctype = "application/sdp";
@@ -1010,6 +1099,7 @@ int sdh_rtp_bridge(struct sdh_rtp *a, struct sdh_rtp *b)
 	a->mode = b->mode = MODE_BRIDGE;
 	a->peer = b;
 	b->peer = a;
+	a->map_ready = b->map_ready = false;
 	return 0;
 }
 
@@ -1047,8 +1137,26 @@ static bool source_ok(struct sdh_rtp *h, bool rtcp_slot, const struct sockaddr_s
 	return true;
 }
 
+/* h's payload types as t numbers the same codecs (name and clock); -1 for
+ * one t did not agree. */
+static void make_map(struct sdh_rtp *h, const struct sdh_rtp *t)
+{
+	for (unsigned pt = 0; pt < 128; pt++)
+		h->pt_map[pt] = -1;
+	const struct codec_list *from = &h->m.agreed, *to = &t->m.agreed;
+	for (unsigned i = 0; i < from->n; i++)
+		for (unsigned j = 0; j < to->n; j++)
+			if (codec_same(&from->c[i], &to->c[j])) {
+				h->pt_map[from->c[i].pt] = to->c[j].pt;
+				break;
+			}
+	h->map_ready = true;
+}
+
 /* Where a packet received by h goes: the handler to send it from, or NULL to
- * drop it. Rewrites the sequence number when DTMF was inserted. */
+ * drop it. src is where it came from (NULL from a transport, which checked
+ * that itself). Renumbers the payload type when the two ends agreed another
+ * number for the codec, and the sequence number when DTMF was inserted. */
 static struct sdh_rtp *route(struct sdh_rtp *h, uint8_t *p, size_t len, bool on_rtcp_port,
                              const struct sockaddr_storage *src, bool *is_rtcp)
 {
@@ -1067,11 +1175,25 @@ static struct sdh_rtp *route(struct sdh_rtp *h, uint8_t *p, size_t len, bool on_
 	} else {
 		return NULL;
 	}
-	if (!h->m.active || !source_ok(h, on_rtcp_port, src, pt) || !h->m.recv)
+	if (!h->m.active || (src && !source_ok(h, on_rtcp_port, src, pt)))
+		return NULL;
+	h->stats.last_rx_us = g_get_monotonic_time();
+	if (!h->m.recv)
 		return NULL;
 	struct sdh_rtp *t = h->mode == MODE_ECHO ? h : h->mode == MODE_BRIDGE ? h->peer : NULL;
 	if (!t || !t->m.active || !t->m.send)
 		return NULL;
+	if (!*is_rtcp && t != h) {
+		if (!h->map_ready)
+			make_map(h, t);
+		int to = h->pt_map[pt];
+		if (to < 0)
+			return NULL;
+		if (to != pt) {
+			rtp_set_payload_type(p, len, (uint8_t)to);
+			t->stats.pt_mapped++;
+		}
+	}
 	if (!*is_rtcp) {
 		if (t->dtmf_active) {
 			/* no audio under an event; its number goes to the next packet */
@@ -1110,6 +1232,42 @@ static void send_run(struct sdh_rtp_ctx *c, unsigned from, unsigned to)
 	}
 }
 
+/* Send one packet from t to its peer, outside the batches: through its
+ * transport, else from its socket. */
+static void send_one(struct sdh_rtp *t, uint8_t *p, size_t len, size_t cap, bool rtcp)
+{
+	bool sent;
+	if (t->has_tp) {
+		sent = t->tp.send(t->tp.arg, p, len, cap, rtcp) == 0;
+	} else {
+		bool via_rtcp = rtcp && !t->m.mux;
+		const struct sockaddr_storage *dst = via_rtcp ? &t->m.rtcp_dst : &t->m.rtp_dst;
+		sent = sendto(via_rtcp ? t->fd_rtcp : t->fd_rtp, p, len, 0,
+		              (const struct sockaddr *)dst, addr_len(dst)) == (ssize_t)len;
+	}
+	if (!sent) {
+		t->stats.dropped++;
+		return;
+	}
+	t->stats.tx_packets++;
+	t->stats.tx_bytes += len;
+}
+
+void sdh_rtp_transport_recv(struct sdh_rtp *h, uint8_t *buf, size_t len, size_t cap)
+{
+	if (h->state == ST_CLOSED)
+		return;
+	h->stats.rx_packets++;
+	h->stats.rx_bytes += len;
+	bool is_rtcp = false;
+	struct sdh_rtp *t = route(h, buf, len, false, NULL, &is_rtcp);
+	if (!t) {
+		h->stats.dropped++;
+		return;
+	}
+	send_one(t, buf, len, cap, is_rtcp);
+}
+
 static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
 {
 	struct sdh_rtp_ctx *c = h->ctx;
@@ -1124,6 +1282,10 @@ static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
 			t = route(h, c->bufs[i], len, on_rtcp_port, &c->from[i], &is_rtcp);
 		if (!t) {
 			h->stats.dropped++;
+			continue;
+		}
+		if (t->has_tp) {
+			send_one(t, c->bufs[i], len, PACKET_MAX, is_rtcp);
 			continue;
 		}
 		bool via_rtcp = is_rtcp && !t->m.mux;
@@ -1145,7 +1307,7 @@ static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
 			start = i;
 		}
 	for (unsigned i = 0; i < n; i++)
-		c->iov[i].iov_len = PACKET_MAX;
+		c->iov[i].iov_len = PACKET_MAX - PACKET_ROOM;
 }
 
 static void drain(struct sdh_rtp *h, bool on_rtcp_port)
@@ -1223,12 +1385,12 @@ static void dtmf_send(struct sdh_rtp *h, bool end)
 	p[14] = (uint8_t)(h->dtmf_duration >> 8);
 	p[15] = (uint8_t)h->dtmf_duration;
 	h->dtmf_marker = false;
-	if (sendto(h->fd_rtp, p, sizeof(p), 0, (const struct sockaddr *)&h->m.rtp_dst,
-	           addr_len(&h->m.rtp_dst)) == (ssize_t)sizeof(p)) {
-		h->stats.tx_packets++;
-		h->stats.tx_bytes += sizeof(p);
+	uint64_t before = h->stats.tx_packets;
+	uint8_t buf[sizeof(p) + PACKET_ROOM];
+	memcpy(buf, p, sizeof(p));
+	send_one(h, buf, sizeof(p), sizeof(buf), false);
+	if (h->stats.tx_packets != before)
 		h->stats.dtmf_packets++;
-	}
 }
 
 /* Start the event at the head of the queue: one timestamp for all its

@@ -28,6 +28,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct sdp_session;
+struct sdp_media;
 struct sdh_rtp_ctx;
 struct sdh_rtp;
 
@@ -66,9 +68,43 @@ void sdh_rtp_ctx_unref(struct sdh_rtp_ctx *c);
 /* Port pairs held by live handlers. */
 unsigned sdh_rtp_ctx_pairs_in_use(const struct sdh_rtp_ctx *c);
 
+/* A transport other than the handler's own UDP port pair: the WebRTC leg's
+ * ICE + DTLS + SRTP (webrtc/sdh_webrtc.h). Offer/answer of codecs and
+ * directions, hold, DTMF and relaying stay the handler's; the transport
+ * carries plain packets to and from the peer and adds its own lines to the
+ * descriptions. All callbacks run inside sdh_rtp_* calls on the context's
+ * thread and must not free the handler. */
+struct sdh_rtp_transport {
+	/* The m= profile the handler offers and the only one it accepts,
+	 * e.g. "UDP/TLS/RTP/SAVPF". */
+	const char *proto;
+	/* A remote description's audio section m of s: an offer, or the answer
+	 * to our offer. Take what the transport needs (ICE credentials and
+	 * candidates, fingerprint, setup) as pending. 0, or a negative errno
+	 * to refuse the description (-EINVAL: the set_description fails). */
+	int (*remote)(void *arg, const struct sdp_session *s, const struct sdp_media *m, bool offer);
+	/* Offer/answer completed with the pending remote parameters. */
+	void (*agreed)(void *arg);
+	/* Our description: the audio section's m= port and c= address, lines
+	 * to add at session level (after t=) and after the audio section's
+	 * codecs (each ending in CRLF). answer: we answer an offer; mid: the
+	 * audio section's a=mid ("0" in our offers). */
+	void (*describe)(void *arg, bool answer, const char *mid, uint16_t *port,
+	                 const char **address, GString *session_lines, GString *media_lines);
+	/* One plain RTP or RTCP packet for the peer; buf has cap bytes of room
+	 * (for an SRTP trailer). Returns 0 when sent. */
+	int (*send)(void *arg, uint8_t *buf, size_t len, size_t cap, bool rtcp);
+	/* The handler closed: stop media. */
+	void (*close)(void *arg);
+	void *arg;
+};
+
 /* Per-leg choices made when the handler is created. */
 struct sdh_rtp_opts {
 	bool rtcp_mux; /* offer a=rtcp-mux (answers take it whenever offered) */
+	/* NULL: a UDP port pair of the context's range. Else copied; its arg
+	 * must outlive the handler's close. */
+	const struct sdh_rtp_transport *transport;
 };
 
 /* Per-description options (SIP.js sessionDescriptionHandlerOptions), passed
@@ -109,6 +145,11 @@ void sdh_rtp_rollback_description(void *sdh);
  * -ENOTSUP (no telephone-event agreed, or no media to send on); -ENOBUFS
  * (too many queued). */
 int sdh_rtp_send_dtmf(void *sdh, char tone, unsigned duration_ms);
+/* A packet the transport received from the peer and made plain (RTP or
+ * RTCP, told apart by RFC 5761): relayed as one from the port pair would be.
+ * buf holds cap bytes. */
+void sdh_rtp_transport_recv(struct sdh_rtp *h, uint8_t *buf, size_t len, size_t cap);
+
 /* Stop media, leave any bridge, release the ports. The handler stays
  * allocated (and answers -EBADF) until sdh_rtp_free. */
 void sdh_rtp_close(void *sdh);
@@ -129,7 +170,10 @@ int sdh_rtp_answer_like(struct sdh_rtp *h, const struct sdh_rtp *other);
 /* ---- media ---- */
 
 /* RTP and RTCP received on a's ports go out of b's ports to b's peer, and the
- * other way round. Either end that was bridged or echoing leaves that first.
+ * other way round. A payload type is renumbered when the two ends agreed
+ * another number for the same codec (name and clock); packets of a codec the
+ * other end did not agree are dropped. Either end that was bridged or echoing
+ * leaves that first.
  * 0; -EINVAL (a == b, or NULL); -EBADF (closed). */
 int sdh_rtp_bridge(struct sdh_rtp *a, struct sdh_rtp *b);
 /* Send back to its peer what h receives (the echo service). 0; -EBADF. */
@@ -143,6 +187,10 @@ struct sdh_rtp_stats {
 	uint64_t dropped;  /* received and not sent on: invalid, unexpected source,
 	                    * held direction, no other end, or a failed send */
 	uint64_t dtmf_packets; /* RFC 4733 packets sent (also in tx_packets) */
+	uint64_t pt_mapped; /* relayed with its payload type renumbered */
+	int64_t last_rx_us; /* g_get_monotonic_time() of the last packet taken
+	                     * from the peer (relayed or not); 0: none yet */
+	bool peer_sends;    /* media agreed, and the peer's direction sends to us */
 };
 void sdh_rtp_get_stats(const struct sdh_rtp *h, struct sdh_rtp_stats *out);
 /* The RTP port (RTCP is the next one); 0 once closed. */

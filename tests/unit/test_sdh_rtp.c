@@ -1135,3 +1135,213 @@ Test(sdh_rtp, context_outlives_its_creator_reference)
 	sdh_rtp_free(h);
 	ctx = c;
 }
+
+/* ---- a transport of the handler's own (what the WebRTC leg plugs in) ---- */
+
+/* Records what the handler asks of its transport; packets it is given to send
+ * are kept, as the peer on the other side of ICE would get them. */
+struct test_tp {
+	int remote_calls, agreed_calls, closed;
+	bool last_was_offer;
+	char mid[16];
+	bool refuse;
+	uint8_t sent[8][256];
+	size_t sent_len[8];
+	bool sent_rtcp[8];
+	unsigned n_sent;
+};
+
+static int ttp_remote(void *arg, const struct sdp_session *s, const struct sdp_media *m, bool offer)
+{
+	struct test_tp *t = arg;
+	t->remote_calls++;
+	t->last_was_offer = offer;
+	cr_assert_str_eq(m->proto, "UDP/TLS/RTP/SAVPF");
+	(void)s;
+	return t->refuse ? -EINVAL : 0;
+}
+
+static void ttp_agreed(void *arg) { ((struct test_tp *)arg)->agreed_calls++; }
+
+static void ttp_describe(void *arg, bool answer, const char *mid, uint16_t *port,
+                         const char **address, GString *session_lines, GString *media_lines)
+{
+	struct test_tp *t = arg;
+	snprintf(t->mid, sizeof t->mid, "%s", mid ? mid : "");
+	*port = 9999;
+	*address = "192.0.2.7";
+	g_string_append(session_lines, "a=group:BUNDLE 0\r\n");
+	g_string_append_printf(media_lines, "a=x-transport:%s\r\n", answer ? "answer" : "offer");
+}
+
+static int ttp_send(void *arg, uint8_t *buf, size_t len, size_t cap, bool rtcp)
+{
+	struct test_tp *t = arg;
+	cr_assert_geq(cap, len + 20, "room for an SRTP trailer");
+	if (t->n_sent == 8)
+		return -ENOBUFS;
+	memcpy(t->sent[t->n_sent], buf, len);
+	t->sent_len[t->n_sent] = len;
+	t->sent_rtcp[t->n_sent++] = rtcp;
+	return 0;
+}
+
+static void ttp_close(void *arg) { ((struct test_tp *)arg)->closed++; }
+
+static struct sdh_rtp *tp_leg(struct test_tp *t)
+{
+	struct sdh_rtp_transport tp = {
+	    .proto = "UDP/TLS/RTP/SAVPF",
+	    .remote = ttp_remote,
+	    .agreed = ttp_agreed,
+	    .describe = ttp_describe,
+	    .send = ttp_send,
+	    .close = ttp_close,
+	    .arg = t,
+	};
+	struct sdh_rtp *h = NULL;
+	cr_assert_eq(sdh_rtp_new(ctx, &(struct sdh_rtp_opts){.transport = &tp}, &h), 0);
+	return h;
+}
+
+/* Chrome's offer in short: audio (opus, PCMU at 0, telephone-event 126)
+ * and a video section, bundled. */
+static const char chrome_like_offer[] =
+    "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\na=group:BUNDLE 0 1\r\n"
+    "m=audio 9 UDP/TLS/RTP/SAVPF 111 0 126\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+    "a=ice-ufrag:abcd\r\na=ice-pwd:abcdefghijklmnopqrstuvwx\r\na=setup:actpass\r\n"
+    "a=fingerprint:sha-256 00:11\r\na=rtcp-mux\r\na=rtpmap:111 opus/48000/2\r\n"
+    "a=rtpmap:0 PCMU/8000\r\na=rtpmap:126 telephone-event/8000\r\na=sendrecv\r\n"
+    "m=video 9 UDP/TLS/RTP/SAVPF 96\r\nc=IN IP4 0.0.0.0\r\na=mid:1\r\n"
+    "a=rtpmap:96 VP8/90000\r\na=sendrecv\r\n";
+
+Test(sdh_rtp, transport_leg_answers_in_its_profile_with_its_lines)
+{
+	struct test_tp t = {0};
+	struct sdh_rtp *h = tp_leg(&t);
+	cr_assert_eq(sdh_rtp_port(h), 0, "no port pair of its own");
+	cr_assert_eq(set_remote(h, chrome_like_offer), 0);
+	cr_assert_eq(t.remote_calls, 1);
+	cr_assert(t.last_was_offer);
+	cr_assert_eq(t.agreed_calls, 0, "not agreed before the answer");
+	struct sdp_session *s = local_desc(h, NULL);
+	cr_assert_eq(t.agreed_calls, 1);
+	cr_assert_str_eq(t.mid, "0");
+	cr_assert_eq(s->n_media, 2);
+	cr_assert_str_eq(s->media[0].proto, "UDP/TLS/RTP/SAVPF");
+	cr_assert_eq(s->media[0].port, 9999);
+	cr_assert_str_eq(s->media[0].conn.address, "192.0.2.7");
+	cr_assert_str_eq(sdp_media_attr(&s->media[0], SDP_ATTR_MID, NULL)->value, "0");
+	cr_assert_str_eq(sdp_media_attr(&s->media[0], SDP_ATTR_OTHER, "x-transport")->value, "answer");
+	cr_assert_not_null(sdp_media_attr(&s->media[0], SDP_ATTR_RTCP_MUX, NULL));
+	cr_assert_not_null(sdp_session_attr(s, SDP_ATTR_GROUP, NULL));
+	cr_assert_eq(s->media[1].port, 0, "video refused, not the call");
+	cr_assert_str_eq(sdp_media_attr(&s->media[1], SDP_ATTR_MID, NULL)->value, "1",
+	                 "a refused section keeps its mid");
+	sdp_free(s);
+	sdh_rtp_free(h);
+	cr_assert_eq(t.closed, 1);
+}
+
+Test(sdh_rtp, transport_leg_refuses_plain_rtp_and_what_the_transport_refuses)
+{
+	struct test_tp t = {0};
+	struct sdh_rtp *h = tp_leg(&t);
+	cr_assert_eq(set_offer(h, 4000, "0", NULL), -EINVAL, "RTP/AVP is not its profile");
+	t.refuse = true;
+	cr_assert_eq(set_remote(h, chrome_like_offer), -EINVAL);
+	cr_assert_eq(t.agreed_calls, 0);
+	sdh_rtp_free(h);
+}
+
+Test(sdh_rtp, transport_leg_offers_its_profile_and_takes_the_answer)
+{
+	struct test_tp t = {0};
+	struct sdh_rtp *h = tp_leg(&t);
+	struct sdp_session *s = local_desc(h, NULL);
+	cr_assert_str_eq(s->media[0].proto, "UDP/TLS/RTP/SAVPF");
+	cr_assert_str_eq(sdp_media_attr(&s->media[0], SDP_ATTR_OTHER, "x-transport")->value, "offer");
+	cr_assert_not_null(sdp_media_attr(&s->media[0], SDP_ATTR_RTCP_MUX, NULL), "always muxed");
+	cr_assert_str_eq(sdp_media_attr(&s->media[0], SDP_ATTR_MID, NULL)->value, "0");
+	sdp_free(s);
+	const char answer[] = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+	                      "m=audio 9 UDP/TLS/RTP/SAVPF 0\r\nc=IN IP4 0.0.0.0\r\na=mid:0\r\n"
+	                      "a=rtcp-mux\r\na=sendrecv\r\n";
+	cr_assert_eq(set_remote(h, answer), 0);
+	cr_assert_not(t.last_was_offer);
+	cr_assert_eq(t.agreed_calls, 1);
+	sdh_rtp_free(h);
+}
+
+/* Packets from the transport reach a plain leg's peer, and the plain peer's
+ * packets go out through the transport, with room for a trailer. */
+Test(sdh_rtp, transport_leg_bridges_with_a_port_pair_leg)
+{
+	struct test_tp t = {0};
+	struct sdh_rtp *w = tp_leg(&t);
+	cr_assert_eq(set_remote(w, chrome_like_offer), 0);
+	sdp_free(local_desc(w, NULL));
+	struct peer pb = peer_new("127.0.0.1");
+	struct sdh_rtp *b = answered_leg(&pb, NULL); /* PCMU 0, telephone-event 101 */
+	cr_assert_eq(sdh_rtp_bridge(w, b), 0);
+
+	uint8_t pkt[512], got[256];
+	size_t n = rtp_packet(pkt, 0, 10, 160, 0x01020304, "from the browser");
+	sdh_rtp_transport_recv(w, pkt, n, sizeof pkt);
+	cr_assert_eq(peer_recv(&pb, got, sizeof got, 1000, NULL), (ssize_t)n);
+	cr_assert_eq(memcmp(got, pkt, n), 0);
+
+	/* telephone-event: 126 on the browser leg, 101 on the PBX leg */
+	n = rtp_packet(pkt, 126, 11, 160, 0x01020304, "\x05\x0a\x00\xa0");
+	sdh_rtp_transport_recv(w, pkt, n, sizeof pkt);
+	cr_assert_eq(peer_recv(&pb, got, sizeof got, 1000, NULL), (ssize_t)n);
+	cr_assert_eq(got[1] & 0x7f, 101, "renumbered to the PBX leg's payload type");
+	n = rtp_packet(pkt, 111, 12, 960, 0x01020304, "opus: not agreed with the PBX");
+	sdh_rtp_transport_recv(w, pkt, n, sizeof pkt);
+	pump(50);
+
+	size_t m = rtp_packet(pkt, 0, 500, 8000, 0xa0b0c0d0, "from the PBX");
+	peer_send(&pb, sdh_rtp_port(b), pkt, m);
+	pump(100);
+	cr_assert_eq(t.n_sent, 1);
+	cr_assert_eq(t.sent_len[0], m);
+	cr_assert_not(t.sent_rtcp[0]);
+	cr_assert_eq(memcmp(t.sent[0], pkt, m), 0);
+	m = rtp_packet(pkt, 101, 501, 8000, 0xa0b0c0d0, "\x05\x0a\x00\xa0");
+	peer_send(&pb, sdh_rtp_port(b), pkt, m);
+	m = rtcp_rr(pkt, 0xa0b0c0d0);
+	peer_send(&pb, (uint16_t)(sdh_rtp_port(b) + 1), pkt, m);
+	pump(100);
+	cr_assert_eq(t.n_sent, 3);
+	cr_assert_eq(t.sent[1][1] & 0x7f, 126, "renumbered to the browser leg's payload type");
+	cr_assert(t.sent_rtcp[2], "RTCP goes out as RTCP on the muxed transport");
+
+	struct sdh_rtp_stats sw, sb;
+	sdh_rtp_get_stats(w, &sw);
+	sdh_rtp_get_stats(b, &sb);
+	cr_assert_eq(sw.rx_packets, 3);
+	cr_assert_eq(sw.dropped, 1, "the codec the PBX did not agree");
+	cr_assert_eq(sb.pt_mapped, 1);
+	cr_assert_eq(sw.pt_mapped, 1);
+	cr_assert_eq(sw.tx_packets, 3);
+	cr_assert(sw.peer_sends);
+	cr_assert_gt(sw.last_rx_us, 0);
+	sdh_rtp_free(w);
+	sdh_rtp_free(b);
+	close(pb.fd);
+}
+
+Test(sdh_rtp, transport_leg_echo_goes_back_through_the_transport)
+{
+	struct test_tp t = {0};
+	struct sdh_rtp *w = tp_leg(&t);
+	cr_assert_eq(set_remote(w, chrome_like_offer), 0);
+	sdp_free(local_desc(w, NULL));
+	cr_assert_eq(sdh_rtp_echo(w), 0);
+	uint8_t pkt[512];
+	size_t n = rtp_packet(pkt, 111, 1, 960, 0x99, "opus frame");
+	sdh_rtp_transport_recv(w, pkt, n, sizeof pkt);
+	cr_assert_eq(t.n_sent, 1);
+	cr_assert_eq(memcmp(t.sent[0], pkt, n), 0, "unchanged, payload type included");
+	sdh_rtp_free(w);
+}
