@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "server/dialplan.h"
 #include "server/log.h"
@@ -527,11 +528,52 @@ static void relay_body_request(struct leg *l, struct sip_incoming_request *rq,
 	}
 }
 
+/* The tone and duration of an INFO DTMF body (application/dtmf-relay:
+ * "Signal=5\r\nDuration=160\r\n", as SIP.js and JsSIP send it). */
+static bool info_dtmf(const struct sip_msg *m, char *tone, unsigned *ms)
+{
+	const struct sip_hdr *ct = sip_msg_hdr(m, SIP_HDR_CONTENT_TYPE);
+	sip_pl want = pl_of("application/dtmf-relay");
+	if (!ct || ct->value.l < want.l || strncasecmp(ct->value.p, want.p, want.l) != 0)
+		return false;
+	char body[256];
+	if (sip_pl_strcpy(sip_msg_body(m), body, sizeof body) < 0)
+		return false;
+	*tone = 0;
+	*ms = 0;
+	char *save = NULL;
+	for (char *line = strtok_r(body, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		char *eq = strchr(line, '=');
+		if (!eq)
+			continue;
+		char *v = eq + 1;
+		while (*v == ' ')
+			v++;
+		if (strncasecmp(line, "Signal", 6) == 0 && v[0] && (!v[1] || v[1] == ' '))
+			*tone = v[0];
+		else if (strncasecmp(line, "Duration", 8) == 0)
+			*ms = (unsigned)strtoul(v, NULL, 10);
+	}
+	return *tone != 0;
+}
+
 static void on_info(void *data, struct sip_session *s, struct sip_incoming_request *rq)
 {
 	struct leg *l = data;
 	if (l->call->route.kind == SW_ROUTE_ECHO) {
 		/* The echo service takes DTMF and does nothing with it. */
+		sip_incoming_accept(rq, NULL);
+		return;
+	}
+	/* DTMF as INFO goes on as RFC 4733 events when the other leg's media
+	 * carries telephone-event (what PBXs listen for); otherwise the INFO
+	 * itself is relayed. */
+	char tone;
+	unsigned ms;
+	if (l->peer && l->peer->media && info_dtmf(sip_incoming_message(rq), &tone, &ms) &&
+	    sw_media_send_dtmf(l->peer->media, tone, ms) == 0) {
+		CALL_LOG(SIPWIRE_LOG_DEBUG, l->call, "INFO DTMF %c (%u ms) sent as RFC 4733 to the %s",
+		         tone, ms, side(l->peer));
 		sip_incoming_accept(rq, NULL);
 		return;
 	}
@@ -818,7 +860,37 @@ static void b_accept(void *data, struct sip_session *s, const struct sip_msg *re
 	c->answer_us = g_get_real_time();
 	c->final_status = 200;
 	c->b->stats.answered++;
+	sw_media_watch(c->a.media);
+	sw_media_watch(l->media);
 	CALL_LOG(SIPWIRE_LOG_INFO, c, "answered");
+}
+
+/* A leg's media failed (ICE, DTLS) or went quiet: the call is over, and
+ * each leg hears why (RFC 3326; Q.850 41, temporary failure). */
+static void leg_media_failed(void *arg, const char *reason)
+{
+	struct leg *l = arg;
+	struct call *c = l->call;
+	CALL_LOG(SIPWIRE_LOG_WARN, c, "%s media: %s: ending the call", side(l), reason);
+	set_end(c, "gateway", reason);
+	char why[160];
+	snprintf(why, sizeof why, "Reason: Q.850;cause=41;text=\"%s\"\r\n", reason);
+	const struct sip_request_opts bye = {.extra_headers = why};
+	struct leg *legs[MAX_FORKS + 1];
+	size_t n = 0;
+	legs[n++] = &c->a;
+	for (size_t i = 0; i < c->n_b; i++)
+		legs[n++] = c->bl[i];
+	for (size_t i = 0; i < n; i++) {
+		if (!session_live(legs[i]))
+			continue;
+		if (sip_session_state(legs[i]->s) == SIP_SESSION_ESTABLISHED)
+			sip_session_bye(legs[i]->s, &bye);
+		else if (legs[i]->is_a)
+			reject_a(c, 488, reason);
+		else
+			leg_end(legs[i]);
+	}
 }
 
 static bool all_b_failed(const struct call *c)
@@ -895,7 +967,28 @@ static const struct sip_request_delegate b_invite_delegate = {
 
 /* ---- making the B legs ---- */
 
-static struct leg *leg_new_b(struct call *c)
+static bool on_ws(const struct sw_flow *f) { return f->tp == SW_TP_WS || f->tp == SW_TP_WSS; }
+
+/* What a B leg toward flow f speaks. PBXs and trunks get plain RTP, and a
+ * WebSocket client WebRTC, unless it is called by a WebSocket client that
+ * offered plain RTP itself (SIP clients that are not browsers: what one
+ * offered the other can answer) or media.ws_webrtc is off. like is the leg
+ * whose offer the B leg gets. */
+static enum sw_media_kind b_kind(const struct call *c, const struct leg *like,
+                                 const struct sw_flow *f)
+{
+	if (!on_ws(f))
+		return SW_MEDIA_RTP;
+	if (sw_media_kind(like->media) == SW_MEDIA_WEBRTC)
+		return SW_MEDIA_WEBRTC;
+	if (on_ws(sip_session_dest(like->s)->flow) || !c->b->cfg->media.ws_webrtc)
+		return SW_MEDIA_RTP;
+	return SW_MEDIA_WEBRTC;
+}
+
+static void leg_media_failed(void *arg, const char *reason);
+
+static struct leg *leg_new_b(struct call *c, const struct leg *like, const struct sw_flow *f)
 {
 	if (c->n_b == MAX_FORKS)
 		return NULL;
@@ -903,7 +996,9 @@ static struct leg *leg_new_b(struct call *c)
 	if (!l)
 		return NULL;
 	l->call = c;
-	if (sw_media_new(c->b->media, &l->media) < 0) {
+	if (sw_media_new(c->b->media, b_kind(c, like, f), true,
+	                 &(struct sw_media_events){.on_failed = leg_media_failed, .arg = l},
+	                 &l->media) < 0) {
 		free(l);
 		return NULL;
 	}
@@ -1019,7 +1114,7 @@ static int ring_binding(void *arg, const struct sip_registrar_binding *bd)
 		sw_flow_unref(f);
 		return 0;
 	}
-	struct leg *l = leg_new_b(c);
+	struct leg *l = leg_new_b(c, fx->like, f);
 	if (!l) {
 		sw_flow_unref(f);
 		return 1;
@@ -1154,7 +1249,7 @@ static void try_trunk(struct call *c)
 			c->trunk_addr++;
 			continue;
 		}
-		struct leg *l = leg_new_b(c);
+		struct leg *l = leg_new_b(c, &c->a, f);
 		if (!l) {
 			sw_flow_unref(f);
 			set_end(c, "gateway", "out of memory");
@@ -1274,7 +1369,7 @@ static void transfer_in_gateway(struct leg *x, struct sip_incoming_request *rq,
 		    t->n_addrs ? sw_trunk_flow_to(b->trunk, t->hop_tp,
 		                                  (const struct sockaddr *)&t->addrs[0], t->hop_host)
 		               : NULL;
-		struct leg *l = f ? leg_new_b(c) : NULL;
+		struct leg *l = f ? leg_new_b(c, y, f) : NULL;
 		if (l && trunk_invite(c, l, t, f, user, y, &transfer_delegate) == 0)
 			z = l;
 		else if (l)
@@ -1447,7 +1542,7 @@ static void route_passthrough(struct call *c, const struct sw_flow *f)
 	                         : NULL;
 	c->route.kind = SW_ROUTE_USER;
 	c->route.rule_name = "passthrough: browser";
-	struct leg *l = to ? leg_new_b(c) : NULL;
+	struct leg *l = to ? leg_new_b(c, &c->a, to) : NULL;
 	if (!l) {
 		set_end(c, "gateway", "user not reachable");
 		reject_a(c, 480, NULL);
@@ -1497,14 +1592,20 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	         from->uri_text.p, sw_tp_name(f->tp), f->peer_str,
 	         (int)sip_session_call_id(inv).l, sip_session_call_id(inv).p);
 
-	int rc = sw_media_new(b->media, &c->a.media);
+	sip_pl offer = sip_session_body(inv);
+	/* A browser's offer is WebRTC; an INVITE without one from a WebSocket
+	 * client gets a WebRTC offer in our 200. */
+	enum sw_media_kind kind = offer.l ? sw_media_kind_of_offer(offer.p, offer.l)
+	                          : on_ws(f) ? SW_MEDIA_WEBRTC : SW_MEDIA_RTP;
+	int rc = sw_media_new(b->media, kind, offer.l == 0,
+	                      &(struct sw_media_events){.on_failed = leg_media_failed, .arg = &c->a},
+	                      &c->a.media);
 	if (rc < 0) {
 		set_end(c, "gateway", "no media ports");
 		reject_a(c, 503, "No Media Ports");
 		return;
 	}
 	sip_session_set_sdh(inv, sw_media_sdh(c->a.media));
-	sip_pl offer = sip_session_body(inv);
 	c->a.remote_sdp = sdp_hash(offer);
 	if (offer.l && sw_media_preview_offer(c->a.media, offer.p, offer.l) < 0) {
 		set_end(c, "gateway", "unusable offer");
@@ -1575,6 +1676,7 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	case SW_ROUTE_ECHO:
 		sw_media_echo(c->a.media);
 		if (sip_invitation_accept(inv, NULL) == 0) {
+			sw_media_watch(c->a.media);
 			c->answer_us = g_get_real_time();
 			c->final_status = 200;
 			b->stats.answered++;

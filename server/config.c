@@ -85,6 +85,11 @@ static const struct option_def options[] = {
     {"media.address", NULL, OPT_STR, AT(media.address), 0, 0},
     {"media.rtp_port_min", NULL, OPT_UINT, AT(media.rtp_port_min), 1024, 65534},
     {"media.rtp_port_max", NULL, OPT_UINT, AT(media.rtp_port_max), 1025, 65535},
+    {"media.public_ip", "--public-ip", OPT_STR, AT(media.public_ip), 0, 0},
+    {"media.ice_lite", NULL, OPT_BOOL, AT(media.ice_lite), 0, 0},
+    {"media.ice_timeout", NULL, OPT_UINT, AT(media.ice_timeout), 1, 300},
+    {"media.timeout", NULL, OPT_UINT, AT(media.timeout), 0, 86400},
+    {"media.ws_webrtc", NULL, OPT_BOOL, AT(media.ws_webrtc), 0, 0},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
     {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
 };
@@ -203,6 +208,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	routes_free(cfg);
 	free(cfg->pbx.host);
 	free(cfg->media.address);
+	free(cfg->media.public_ip);
 	free(cfg->state_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -245,8 +251,13 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->media.address = strdup("");
 	cfg->media.rtp_port_min = 20000;
 	cfg->media.rtp_port_max = 29999;
+	cfg->media.public_ip = strdup("");
+	cfg->media.ice_timeout = 10;
+	cfg->media.timeout = 60;
+	cfg->media.ws_webrtc = true;
 	cfg->log_level = SIPWIRE_LOG_INFO;
-	if (!cfg->listen.bind || !cfg->media.address || !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
+	if (!cfg->listen.bind || !cfg->media.address || !cfg->media.public_ip ||
+	    !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
 	    !cfg->realm || !cfg->auth.algorithms_text ||
 	    !cfg->pbx.host)
 		return -ENOMEM;
@@ -1582,11 +1593,16 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 		memcpy(flag, arg, flen);
 		flag[flen] = 0;
 
+		if (strcmp(flag, "--ice-lite") == 0 && !eq) { /* a switch: no value */
+			cfg->media.ice_lite = true;
+			continue;
+		}
 		const struct option_def *opt = NULL;
 		for (size_t k = 0; k < N_OPTIONS && !opt; k++)
 			if (options[k].flag && strcmp(options[k].flag, flag) == 0)
 				opt = &options[k];
 		bool known = opt || strcmp(flag, "--config") == 0 || strcmp(flag, "--user") == 0 ||
+		             strcmp(flag, "--rtp-ports") == 0 ||
 		             strcmp(flag, "--set") == 0 || strcmp(flag, "--trunk") == 0 ||
 		             strcmp(flag, "--trunk-auth") == 0 ||
 		             strcmp(flag, "--trunk-register") == 0 || strcmp(flag, "--route") == 0;
@@ -1612,6 +1628,20 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 		if (strcmp(flag, "--trunk") == 0) {
 			snprintf(at, sizeof(at), "--trunk[%zu]", n_trunk++);
 			add_trunk_spec(cfg, at, value, strlen(value), errs);
+			continue;
+		}
+		if (strcmp(flag, "--rtp-ports") == 0) {
+			/* LOW-HIGH: the two range keys, each checked as --set would */
+			const char *dash = strchr(value, '-');
+			char low[16];
+			if (!dash || (size_t)(dash - value) >= sizeof(low) || dash == value || !dash[1]) {
+				add_error(errs, flag, "must be LOW-HIGH, e.g. 20000-29999");
+				continue;
+			}
+			memcpy(low, value, (size_t)(dash - value));
+			low[dash - value] = 0;
+			set_from_string(cfg, find_option("media.rtp_port_min"), flag, low, errs);
+			set_from_string(cfg, find_option("media.rtp_port_max"), flag, dash + 1, errs);
 			continue;
 		}
 		if (strcmp(flag, "--route") == 0) {
@@ -1748,6 +1778,9 @@ int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config
 	if (*cfg->media.address && inet_pton(AF_INET, cfg->media.address, addr) != 1 &&
 	    inet_pton(AF_INET6, cfg->media.address, addr) != 1)
 		add_error(errs, "media.address", "must be a numeric IPv4 or IPv6 address (or empty)");
+	if (*cfg->media.public_ip && inet_pton(AF_INET, cfg->media.public_ip, addr) != 1 &&
+	    inet_pton(AF_INET6, cfg->media.public_ip, addr) != 1)
+		add_error(errs, "media.public_ip", "must be a numeric IPv4 or IPv6 address (or empty)");
 	if (cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !*cfg->pbx.host)
 		add_error(errs, "pbx.host", "missing (needed in passthrough mode)");
 	/* The Contacts given to the PBX name the listener of its transport. */

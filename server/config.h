@@ -148,11 +148,16 @@ struct sipwire_config {
 		unsigned session_expires;   /* RFC 4028 interval granted; 0: the peer's */
 		enum sipwire_refer_mode refer;
 	} calls;
-	/* Plain RTP on the trunk side (and, until WebRTC media, the browser side). */
+	/* Media: plain RTP toward PBXs, WebRTC (ICE, DTLS-SRTP) toward browsers. */
 	struct {
-		char *address;          /* advertised in SDP; "": listen.bind */
-		unsigned rtp_port_min;  /* even ports from min to max */
+		char *address;          /* advertised for plain RTP; "": listen.bind */
+		unsigned rtp_port_min;  /* RTP pairs and ICE ports from min to max */
 		unsigned rtp_port_max;
+		char *public_ip;        /* behind 1:1 NAT: advertised in ICE; "" none */
+		bool ice_lite;          /* answer checks only (RFC 8445 §2.5) */
+		unsigned ice_timeout;   /* seconds for ICE to select a pair */
+		unsigned timeout;       /* seconds without media that end a call; 0 off */
+		bool ws_webrtc;         /* calls to WebSocket clients offer WebRTC */
 	} media;
 	enum sipwire_log_level log_level;
 	char *state_dir;

@@ -1,10 +1,10 @@
 /* media.h — the media of a call leg as the B2BUA sees it: an SDH for the UA
  * (sip_ua.h) and the few operations a bridge needs, on top of webrtc/.
  *
- * Today every leg is plain RTP (webrtc/sdh_rtp.h): the PBX side always, and
- * the browser side until WebRTC media (ICE, DTLS-SRTP) arrives. Keeping the
- * B2BUA on this small interface is what lets a leg's kind change without the
- * bridge knowing. */
+ * A leg is plain RTP (webrtc/sdh_rtp.h: the PBX side, and test clients that
+ * offer RTP/AVP) or WebRTC (webrtc/sdh_webrtc.h: a browser's ICE and
+ * DTLS-SRTP). Both kinds are the same handler underneath, so the bridge
+ * joins any two legs without knowing their kinds. */
 #ifndef SIPWIRE_SERVER_MEDIA_H
 #define SIPWIRE_SERVER_MEDIA_H
 
@@ -24,9 +24,31 @@ int sw_media_ctx_new(const struct sipwire_config *cfg, GMainContext *ctx,
                      struct sw_media_ctx **out);
 void sw_media_ctx_free(struct sw_media_ctx *m);
 
-/* A leg's media (ports are taken when its first description is made).
- * 0, -ENOMEM. */
-int sw_media_new(struct sw_media_ctx *m, struct sw_media **out);
+enum sw_media_kind {
+	SW_MEDIA_RTP,    /* RTP/AVP on a port pair */
+	SW_MEDIA_WEBRTC, /* UDP/TLS/RTP/SAVPF over ICE */
+};
+
+struct sw_media_events {
+	/* The leg's media failed (ICE, DTLS) or stopped arriving (media.timeout
+	 * once watched): the call should end. reason is static text. Called
+	 * from the loop; at most once. */
+	void (*on_failed)(void *arg, const char *reason);
+	void *arg;
+};
+
+/* A leg's media with its ports (and, WebRTC, its ICE candidates). offerer:
+ * this leg will make the first offer. 0; -ENOMEM; -EADDRINUSE or
+ * -EADDRNOTAVAIL (no ports). */
+int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool offerer,
+                 const struct sw_media_events *ev, struct sw_media **out);
+enum sw_media_kind sw_media_kind(const struct sw_media *l);
+/* The kind a peer that sent this offer speaks: WebRTC when its first audio
+ * section is UDP/TLS/RTP/SAVPF, else plain RTP. */
+enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len);
+/* Start watching for media.timeout seconds without a packet from the leg's
+ * peer while it should be sending (not while it holds the call). */
+void sw_media_watch(struct sw_media *l);
 /* NULL is a no-op. */
 void sw_media_free(struct sw_media *l);
 
@@ -52,6 +74,9 @@ bool sw_media_sdp_holds(const char *sdp, size_t len);
  * media back to it (the echo service). Either may be called again later
  * (early media, then the answer). */
 void sw_media_bridge(struct sw_media *a, struct sw_media *b);
+/* Send one RFC 4733 event on the leg's media. 0; -ENOTSUP (no
+ * telephone-event agreed, or not sending); -EINVAL (not a DTMF tone). */
+int sw_media_send_dtmf(struct sw_media *l, char tone, unsigned duration_ms);
 void sw_media_echo(struct sw_media *l);
 
 #endif
