@@ -144,6 +144,8 @@ static sip_pl pl_of(const char *s) { return sip_pl_from_cstr(s); }
 
 static const char *side(const struct leg *l) { return l->is_a ? "caller" : "callee"; }
 
+static bool on_ws(const struct sw_flow *f) { return f->tp == SW_TP_WS || f->tp == SW_TP_WSS; }
+
 static bool session_live(const struct leg *l)
 {
 	return l && l->s && sip_session_state(l->s) != SIP_SESSION_TERMINATED;
@@ -565,12 +567,14 @@ static void on_info(void *data, struct sip_session *s, struct sip_incoming_reque
 		sip_incoming_accept(rq, NULL);
 		return;
 	}
-	/* DTMF as INFO goes on as RFC 4733 events when the other leg's media
-	 * carries telephone-event (what PBXs listen for); otherwise the INFO
-	 * itself is relayed. */
+	/* DTMF as INFO (how browsers send it) goes on to a PBX as RFC 4733
+	 * events when that leg's media carries telephone-event (what PBXs
+	 * listen for); otherwise the INFO itself is relayed. Toward a browser
+	 * it stays INFO: a browser shows no DTMF it receives in its media. */
 	char tone;
 	unsigned ms;
-	if (l->peer && l->peer->media && info_dtmf(sip_incoming_message(rq), &tone, &ms) &&
+	if (session_live(l->peer) && !on_ws(sip_session_dest(l->peer->s)->flow) &&
+	    info_dtmf(sip_incoming_message(rq), &tone, &ms) &&
 	    sw_media_send_dtmf(l->peer->media, tone, ms) == 0) {
 		CALL_LOG(SIPWIRE_LOG_DEBUG, l->call, "INFO DTMF %c (%u ms) sent as RFC 4733 to the %s",
 		         tone, ms, side(l->peer));
@@ -966,8 +970,6 @@ static const struct sip_request_delegate b_invite_delegate = {
 };
 
 /* ---- making the B legs ---- */
-
-static bool on_ws(const struct sw_flow *f) { return f->tp == SW_TP_WS || f->tp == SW_TP_WSS; }
 
 /* What a B leg toward flow f speaks. PBXs and trunks get plain RTP, and a
  * WebSocket client WebRTC, unless it is called by a WebSocket client that

@@ -21,9 +21,11 @@ const nextPort = portAllocator(9);
 // a sipp for scenario when given, both stopped after the test.
 async function setup(t, { transport = 'udp', scenario, set, sippArgs, sippRemote } = {}) {
 	const wsPort = nextPort(), sipPort = nextPort(), pbxPort = nextPort(), media = nextPort(3);
+	// The WebSocket client here speaks plain RTP, so calls to it are offered
+	// RTP/AVP (browsers' WebRTC legs: webrtc_peer and the e2e tests).
 	const daemon = await startDaemon({ ports: { ws: wsPort, sip: sipPort }, users: USERS,
 		trunks: { pbx: `sip:127.0.0.1:${pbxPort};transport=${transport}` },
-		set });
+		set: { 'media.ws_webrtc': false, ...set } });
 	const clients = [];
 	let sipp = null;
 	t.after(async () => {

@@ -8,6 +8,7 @@
 // daemon per transport serves them all. Both legs are checked: the browser's
 // messages here, the PBX's from sipp's message trace.
 
+const dgram = require('node:dgram');
 const { describe, it, before, after } = require('node:test');
 const assert = require('node:assert/strict');
 const { startDaemon, portAllocator } = require('./lib/daemon');
@@ -28,6 +29,7 @@ const PBXES = {
 	hold: ['805', 'uas_hold.xml'],
 	held: ['806', 'uas_held.xml'],
 	dtmf: ['807', 'uas_info.xml'],
+	dtmf4733: ['811', 'uas_answer.xml'],
 	transfer: ['808', 'uas_refer.xml'],
 	auth: ['809', 'uas_auth.xml'],
 	fork: ['810', 'uas_fork.xml'],
@@ -54,10 +56,10 @@ for (const transport of ['udp', 'tcp']) {
 		after(() => daemon.stop());
 
 		// sipp for one scenario and a registered browser; both stopped after.
-		async function setup(t, name) {
+		async function setup(t, name, sippArgs = []) {
 			const p = pbx[name];
 			const sipp = await startSipp({ scenario: p.scenario, port: p.port, mediaPort: p.media,
-				transport });
+				transport, args: sippArgs });
 			const client = await registeredClient(wsPort);
 			t.after(async () => {
 				client.ws.terminate();
@@ -235,6 +237,47 @@ for (const transport of ['udp', 'tcp']) {
 			assert.equal(bye.status, 200, bye.raw);
 			await pbxPassed(sipp); // sipp checked Signal=5 in the INFO it got
 			assert.match(sipp.received('INFO')[0].body, /Duration=160/);
+		});
+
+		it('DTMF as INFO reaches a PBX that takes telephone-event as RFC 4733 packets', async (t) => {
+			// sipp echoes the RTP it gets, so what the PBX received comes back
+			// to the browser's RTP socket through the gateway.
+			const { sipp, dial } = await setup(t, 'dtmf4733', ['-rtp_echo']);
+			const rtpPort = nextPort();
+			const sock = dgram.createSocket('udp4');
+			const got = [];
+			sock.on('message', (m) => got.push(m));
+			await new Promise((resolve) => sock.bind(rtpPort, '127.0.0.1', resolve));
+			t.after(() => sock.close());
+			const call = dial({ sdp: rtpSdp({ port: rtpPort }) });
+			const final = await call.final(10000);
+			assert.equal(final.status, 200, final.raw);
+			// the browser's own stream first: DTMF joins it (its SSRC, next numbers)
+			const gw = sdpInfo(final.body).port;
+			const audio = Buffer.alloc(12 + 160, 0xff);
+			audio.writeUInt8(0x80, 0);
+			audio.writeUInt8(0, 1);
+			audio.writeUInt16BE(100, 2);
+			audio.writeUInt32BE(8000, 4);
+			audio.writeUInt32BE(0x5eed, 8);
+			await new Promise((resolve) => sock.send(audio, gw, '127.0.0.1', resolve));
+			await waitFor(() => got.length >= 1, 5000, 'the audio packet back through the PBX');
+			const res = await call.info('Signal=5\r\nDuration=160\r\n');
+			assert.equal(res.status, 200, 'the gateway answers the INFO itself');
+			const events = await waitFor(() => {
+				const ev = got.filter((m) => (m[1] & 0x7f) === 101);
+				return ev.some((m) => m[13] & 0x80) ? ev : null; // an end packet
+			}, 5000, 'RFC 4733 packets echoed by the PBX');
+			for (const m of events) {
+				assert.equal(m[12], 5, 'event 5');
+				assert.equal(m.readUInt32BE(8), 0x5eed, 'in the stream the browser sends');
+			}
+			const end = events.find((m) => m[13] & 0x80);
+			assert.equal(end.readUInt16BE(14), 1280, 'duration 160 ms at 8000 Hz');
+			assert.equal(sipp.received('INFO').length, 0, 'no INFO reached the PBX');
+			const bye = await call.bye();
+			assert.equal(bye.status, 200, bye.raw);
+			await pbxPassed(sipp);
 		});
 
 		it('blind transfer: the REFER reaches the PBX, its NOTIFYs come back', async (t) => {

@@ -35,8 +35,9 @@ for (const transport of ['udp', 'tcp']) {
 		};
 		const registrar = await pbx({ scenario: 'pbx_register.xml' });
 		const daemon = await startDaemon({ ports: { ws: wsPort, sip: sipPort },
+			// the client speaks plain RTP: calls to it are offered RTP/AVP
 			set: { mode: 'passthrough', 'pbx.host': '127.0.0.1', 'pbx.port': pbxPort,
-				'pbx.transport': transport } });
+				'pbx.transport': transport, 'media.ws_webrtc': false } });
 		const client = await connectClient(wsPort, { domain: 'pbx.test' });
 		t.after(async () => {
 			client.ws.terminate();
