@@ -998,7 +998,7 @@ static struct leg *leg_new_b(struct call *c, const struct leg *like, const struc
 	if (!l)
 		return NULL;
 	l->call = c;
-	if (sw_media_new(c->b->media, b_kind(c, like, f), true,
+	if (sw_media_new(c->b->media, b_kind(c, like, f), true, like->media,
 	                 &(struct sw_media_events){.on_failed = leg_media_failed, .arg = l},
 	                 &l->media) < 0) {
 		free(l);
@@ -1599,7 +1599,7 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	 * client gets a WebRTC offer in our 200. */
 	enum sw_media_kind kind = offer.l ? sw_media_kind_of_offer(offer.p, offer.l)
 	                          : on_ws(f) ? SW_MEDIA_WEBRTC : SW_MEDIA_RTP;
-	int rc = sw_media_new(b->media, kind, offer.l == 0,
+	int rc = sw_media_new(b->media, kind, offer.l == 0, NULL,
 	                      &(struct sw_media_events){.on_failed = leg_media_failed, .arg = &c->a},
 	                      &c->a.media);
 	if (rc < 0) {

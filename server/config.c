@@ -90,6 +90,7 @@ static const struct option_def options[] = {
     {"media.ice_timeout", NULL, OPT_UINT, AT(media.ice_timeout), 1, 300},
     {"media.timeout", NULL, OPT_UINT, AT(media.timeout), 0, 86400},
     {"media.ws_webrtc", NULL, OPT_BOOL, AT(media.ws_webrtc), 0, 0},
+    {"media.workers", "--media-workers", OPT_UINT, AT(media.workers), 0, 64},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
     {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
 };

@@ -158,6 +158,7 @@ struct sipwire_config {
 		unsigned ice_timeout;   /* seconds for ICE to select a pair */
 		unsigned timeout;       /* seconds without media that end a call; 0 off */
 		bool ws_webrtc;         /* calls to WebSocket clients offer WebRTC */
+		unsigned workers;       /* media threads; 0: one per core */
 	} media;
 	enum sipwire_log_level log_level;
 	char *state_dir;

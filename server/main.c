@@ -50,6 +50,7 @@ static void usage(FILE *out)
 	        "  --public-ip ADDR       address a 1:1 NAT maps to this host (Docker, cloud),\n"
 	        "                         advertised to browsers as an ICE candidate\n"
 	        "  --ice-lite             answer ICE checks only (ICE-lite)\n"
+	        "  --media-workers N      media threads (0: one per core)\n"
 	        "  --realm REALM          authentication realm (sipwire)\n"
 	        "  --state-dir DIR        state directory\n"
 	        "  --log-level LEVEL      error|warn|info|debug (info)\n"

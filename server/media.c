@@ -13,37 +13,168 @@
 #include "webrtc/sdh_webrtc.h"
 #include "webrtc/sdp.h"
 
-struct sw_media_ctx {
-	GMainContext *loop;
+/* A media thread: its loop, and the handlers' contexts for its share of
+ * the port range. */
+struct media_worker {
+	unsigned index;
+	GThread *thread;
+	GMainContext *ctx;
+	GMainLoop *loop;
 	struct sdh_rtp_ctx *rtp;
-	struct dtls_cert *cert; /* one per process: its fingerprint is in every offer */
 	struct sdh_webrtc_ctx *webrtc;
+	unsigned legs; /* signalling thread's count, to place new calls */
+};
+
+struct sw_media_ctx {
+	GMainContext *signal_ctx; /* where events are delivered */
+	struct media_worker *workers;
+	unsigned n_workers;
+	struct dtls_cert *cert; /* one per process: its fingerprint is in every offer */
 	unsigned timeout_s;
 };
 
+/* A leg. The fields above `worker-owned` are the signalling thread's; the
+ * handlers and the watch are the worker's. refs: the owner's, plus one per
+ * event on its way to the signalling thread. */
 struct sw_media {
 	struct sw_media_ctx *ctx;
+	struct media_worker *w;
 	enum sw_media_kind kind;
+	gint refs;
+	struct sw_media_events ev;
+	bool failed, freed;
+	/* worker-owned */
 	struct sdh_rtp *rtp;       /* the handler: the leg's own, or webrtc's */
 	struct sdh_rtp *own_rtp;   /* SW_MEDIA_RTP */
 	struct sdh_webrtc *webrtc; /* SW_MEDIA_WEBRTC */
-	struct sw_media_events ev;
-	bool failed;
 	GSource *watch;
 	int64_t quiet_since; /* monotonic µs: when the peer last had to start sending */
 };
 
-/* Both handlers' functions have the signatures of struct sip_sdh_ops. */
-static const struct sip_sdh_ops rtp_sdh_ops = {
-    .get_description = sdh_rtp_get_description,
-    .set_description = sdh_rtp_set_description,
-    .has_description = sdh_rtp_has_description,
-    .rollback_description = sdh_rtp_rollback_description,
-    .send_dtmf = sdh_rtp_send_dtmf,
-    .close = sdh_rtp_close,
+static void media_log(void *arg, const char *line) { LOG_DEBUG("media", "%s", line); }
+
+/* ---- running on a worker ---- */
+
+struct job {
+	void (*fn)(void *);
+	void *arg;
+	GMutex lock;
+	GCond cond;
+	bool done;
 };
 
-static void media_log(void *arg, const char *line) { LOG_DEBUG("media", "%s", line); }
+static gboolean job_run(gpointer data)
+{
+	struct job *j = data;
+	j->fn(j->arg);
+	g_mutex_lock(&j->lock);
+	j->done = true;
+	g_cond_signal(&j->cond);
+	g_mutex_unlock(&j->lock); /* the waiter may free j from here on */
+	return G_SOURCE_REMOVE;
+}
+
+/* Run fn(arg) on w's thread and wait for it: the handlers belong to that
+ * thread. Jobs run in the order they were queued. */
+static void run_on(struct media_worker *w, void (*fn)(void *), void *arg)
+{
+	if (g_main_context_is_owner(w->ctx)) {
+		fn(arg);
+		return;
+	}
+	struct job j = {.fn = fn, .arg = arg};
+	g_mutex_init(&j.lock);
+	g_cond_init(&j.cond);
+	GSource *s = g_idle_source_new();
+	g_source_set_priority(s, G_PRIORITY_HIGH);
+	g_source_set_callback(s, job_run, &j, NULL);
+	g_source_attach(s, w->ctx);
+	g_source_unref(s);
+	g_mutex_lock(&j.lock);
+	while (!j.done)
+		g_cond_wait(&j.cond, &j.lock);
+	g_mutex_unlock(&j.lock);
+	g_mutex_clear(&j.lock);
+	g_cond_clear(&j.cond);
+}
+
+static gpointer worker_main(gpointer data)
+{
+	struct media_worker *w = data;
+	g_main_context_push_thread_default(w->ctx);
+	g_main_loop_run(w->loop);
+	g_main_context_pop_thread_default(w->ctx);
+	return NULL;
+}
+
+static void quit_job(void *arg) { g_main_loop_quit(((struct media_worker *)arg)->loop); }
+
+static void worker_stop(struct media_worker *w)
+{
+	if (w->thread) {
+		run_on(w, quit_job, w);
+		g_thread_join(w->thread);
+		w->thread = NULL;
+	}
+	sdh_webrtc_ctx_free(w->webrtc);
+	sdh_rtp_ctx_unref(w->rtp);
+	if (w->loop)
+		g_main_loop_unref(w->loop);
+	if (w->ctx)
+		g_main_context_unref(w->ctx);
+}
+
+/* Worker i of n gets its slice of the port range, and starts. */
+static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg, unsigned i,
+                        unsigned n)
+{
+	struct media_worker *w = &m->workers[i];
+	w->index = i;
+	unsigned span = (cfg->media.rtp_port_max - cfg->media.rtp_port_min + 1) / n;
+	uint16_t lo = (uint16_t)(cfg->media.rtp_port_min + i * span);
+	uint16_t hi = (uint16_t)(i + 1 == n ? cfg->media.rtp_port_max : lo + span - 1);
+	w->ctx = g_main_context_new();
+	w->loop = g_main_loop_new(w->ctx, FALSE);
+	const char *address = *cfg->media.address ? cfg->media.address : cfg->listen.bind;
+	struct sdh_rtp_ctx_params p = {
+	    .loop = w->ctx,
+	    .address = address,
+	    .bind_address = cfg->listen.bind,
+	    .port_min = lo,
+	    .port_max = hi,
+	    .ptime = 20,
+	    .on_log = media_log,
+	};
+	int rc = sdh_rtp_ctx_new(&p, &w->rtp);
+	if (rc < 0) {
+		LOG_ERR("media", "RTP ports %u-%u on %s: %s", lo, hi, cfg->listen.bind, strerror(-rc));
+		return rc;
+	}
+	/* ICE host candidates on the listen address, unless that is a wildcard
+	 * (then every address of the machine). */
+	const char *bind = cfg->listen.bind;
+	bool wildcard = strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0;
+	const char *addresses[] = {bind, NULL};
+	struct sdh_webrtc_ctx_params wp = {
+	    .rtp = w->rtp,
+	    .loop = w->ctx,
+	    .cert = m->cert,
+	    .addresses = wildcard ? NULL : addresses,
+	    .public_address = cfg->media.public_ip,
+	    .port_min = lo,
+	    .port_max = hi,
+	    .ice_lite = cfg->media.ice_lite,
+	    .ice_timeout_ms = cfg->media.ice_timeout * 1000u,
+	    .on_log = media_log,
+	};
+	rc = sdh_webrtc_ctx_new(&wp, &w->webrtc);
+	if (rc < 0)
+		return rc;
+	char name[16];
+	snprintf(name, sizeof name, "media%u", i);
+	w->thread = g_thread_new(name, worker_main, w);
+	return 0;
+}
 
 int sw_media_ctx_new(const struct sipwire_config *cfg, GMainContext *ctx,
                      struct sw_media_ctx **out)
@@ -52,50 +183,29 @@ int sw_media_ctx_new(const struct sipwire_config *cfg, GMainContext *ctx,
 	struct sw_media_ctx *m = calloc(1, sizeof *m);
 	if (!m)
 		return -ENOMEM;
-	m->loop = ctx;
+	m->signal_ctx = ctx;
 	m->timeout_s = cfg->media.timeout;
-	const char *address = *cfg->media.address ? cfg->media.address : cfg->listen.bind;
-	struct sdh_rtp_ctx_params p = {
-	    .loop = ctx,
-	    .address = address,
-	    .bind_address = cfg->listen.bind,
-	    .port_min = (uint16_t)cfg->media.rtp_port_min,
-	    .port_max = (uint16_t)cfg->media.rtp_port_max,
-	    .ptime = 20,
-	    .on_log = media_log,
-	};
-	int rc = sdh_rtp_ctx_new(&p, &m->rtp);
-	if (rc < 0) {
-		LOG_ERR("media", "RTP ports %u-%u on %s: %s", cfg->media.rtp_port_min,
-		        cfg->media.rtp_port_max, cfg->listen.bind, strerror(-rc));
-		goto fail;
-	}
-	rc = dtls_cert_new(0, &m->cert);
+	int rc = dtls_cert_new(0, &m->cert);
 	if (rc < 0) {
 		LOG_ERR("media", "no DTLS certificate: %s", strerror(-rc));
 		goto fail;
 	}
-	/* ICE host candidates on the listen address, unless that is a wildcard
-	 * (then every address of the machine). */
-	const char *bind = cfg->listen.bind;
-	bool wildcard = strcmp(bind, "0.0.0.0") == 0 || strcmp(bind, "::") == 0;
-	const char *addresses[] = {bind, NULL};
-	struct sdh_webrtc_ctx_params wp = {
-	    .rtp = m->rtp,
-	    .loop = ctx,
-	    .cert = m->cert,
-	    .addresses = wildcard ? NULL : addresses,
-	    .public_address = cfg->media.public_ip,
-	    .port_min = (uint16_t)cfg->media.rtp_port_min,
-	    .port_max = (uint16_t)cfg->media.rtp_port_max,
-	    .ice_lite = cfg->media.ice_lite,
-	    .ice_timeout_ms = cfg->media.ice_timeout * 1000u,
-	    .on_log = media_log,
-	};
-	rc = sdh_webrtc_ctx_new(&wp, &m->webrtc);
-	if (rc < 0)
+	/* Each worker needs a few ports of its own: fewer workers on a small range. */
+	unsigned n = cfg->media.workers ? cfg->media.workers : g_get_num_processors();
+	unsigned range = cfg->media.rtp_port_max - cfg->media.rtp_port_min + 1;
+	if (n > range / 8)
+		n = range / 8 ? range / 8 : 1;
+	m->workers = calloc(n, sizeof *m->workers);
+	if (!m->workers) {
+		rc = -ENOMEM;
 		goto fail;
-	LOG_INFO("media", "DTLS certificate sha-256 %s", dtls_cert_fingerprint(m->cert));
+	}
+	m->n_workers = n;
+	for (unsigned i = 0; i < n; i++)
+		if ((rc = worker_start(m, cfg, i, n)) < 0)
+			goto fail;
+	LOG_INFO("media", "%u media worker%s; DTLS certificate sha-256 %s", n, n == 1 ? "" : "s",
+	         dtls_cert_fingerprint(m->cert));
 	*out = m;
 	return 0;
 fail:
@@ -107,30 +217,97 @@ void sw_media_ctx_free(struct sw_media_ctx *m)
 {
 	if (!m)
 		return;
-	sdh_webrtc_ctx_free(m->webrtc);
-	sdh_rtp_ctx_unref(m->rtp);
+	for (unsigned i = 0; i < m->n_workers; i++)
+		worker_stop(&m->workers[i]);
+	free(m->workers);
 	dtls_cert_free(m->cert);
 	free(m);
 }
 
-static void report(struct sw_media *l, const char *reason)
+/* ---- events toward the signalling thread ---- */
+
+static void media_unref(struct sw_media *l)
 {
-	if (l->failed)
-		return;
-	l->failed = true;
+	if (g_atomic_int_dec_and_test(&l->refs))
+		free(l);
+}
+
+struct failure {
+	struct sw_media *l;
+	const char *reason;
+};
+
+static gboolean deliver_failure(gpointer data)
+{
+	struct failure *f = data;
+	struct sw_media *l = f->l;
+	if (!l->freed && !l->failed) {
+		l->failed = true;
+		if (l->ev.on_failed)
+			l->ev.on_failed(l->ev.arg, f->reason);
+	}
+	media_unref(l);
+	g_free(f);
+	return G_SOURCE_REMOVE;
+}
+
+/* On the worker: the leg's media is over (reason is static text). */
+static void post_failure(struct sw_media *l, const char *reason)
+{
 	if (l->watch) {
 		g_source_destroy(l->watch);
 		g_source_unref(l->watch);
 		l->watch = NULL;
 	}
-	if (l->ev.on_failed)
-		l->ev.on_failed(l->ev.arg, reason);
+	struct failure *f = g_new(struct failure, 1);
+	f->l = l;
+	f->reason = reason;
+	g_atomic_int_inc(&l->refs);
+	GSource *s = g_idle_source_new();
+	g_source_set_priority(s, G_PRIORITY_HIGH);
+	g_source_set_callback(s, deliver_failure, f, NULL);
+	g_source_attach(s, l->ctx->signal_ctx);
+	g_source_unref(s);
 }
 
-static void webrtc_failed(void *arg, const char *reason) { report(arg, reason); }
+static void webrtc_failed(void *arg, const char *reason) { post_failure(arg, reason); }
+
+/* ---- legs ---- */
+
+struct new_job {
+	struct sw_media *l;
+	bool offerer;
+	int rc;
+};
+
+static void new_on_worker(void *arg)
+{
+	struct new_job *j = arg;
+	struct sw_media *l = j->l;
+	if (l->kind == SW_MEDIA_WEBRTC) {
+		j->rc = sdh_webrtc_new(l->w->webrtc, j->offerer,
+		                       &(struct sdh_webrtc_events){.on_failed = webrtc_failed, .arg = l},
+		                       &l->webrtc);
+		if (j->rc == 0)
+			l->rtp = sdh_webrtc_handler(l->webrtc);
+	} else {
+		j->rc = sdh_rtp_new(l->w->rtp, NULL, &l->own_rtp);
+		l->rtp = l->own_rtp;
+	}
+}
+
+static struct media_worker *least_busy(struct sw_media_ctx *m)
+{
+	struct media_worker *best = &m->workers[0];
+	for (unsigned i = 1; i < m->n_workers; i++)
+		if (m->workers[i].legs < best->legs)
+			best = &m->workers[i];
+	return best;
+}
 
 int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool offerer,
-                 const struct sw_media_events *ev, struct sw_media **out)
+                 const struct sw_media *near, const struct sw_media_events *ev,
+                 struct sw_media **out)
 {
 	*out = NULL;
 	struct sw_media *l = calloc(1, sizeof *l);
@@ -138,40 +315,45 @@ int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool offerer,
 		return -ENOMEM;
 	l->ctx = m;
 	l->kind = kind;
+	l->refs = 1;
+	l->w = near ? near->w : least_busy(m);
 	if (ev)
 		l->ev = *ev;
-	int rc;
-	if (kind == SW_MEDIA_WEBRTC) {
-		rc = sdh_webrtc_new(m->webrtc, offerer,
-		                    &(struct sdh_webrtc_events){.on_failed = webrtc_failed, .arg = l},
-		                    &l->webrtc);
-		if (rc == 0)
-			l->rtp = sdh_webrtc_handler(l->webrtc);
-	} else {
-		rc = sdh_rtp_new(m->rtp, NULL, &l->own_rtp);
-		l->rtp = l->own_rtp;
-	}
-	if (rc < 0) {
+	struct new_job j = {.l = l, .offerer = offerer};
+	run_on(l->w, new_on_worker, &j);
+	if (j.rc < 0) {
 		LOG_WARN("media", "no %s media: %s", kind == SW_MEDIA_WEBRTC ? "WebRTC" : "RTP",
-		         strerror(-rc));
+		         strerror(-j.rc));
 		free(l);
-		return rc;
+		return j.rc;
 	}
+	l->w->legs++;
 	*out = l;
 	return 0;
+}
+
+static void free_on_worker(void *arg)
+{
+	struct sw_media *l = arg;
+	if (l->watch) {
+		g_source_destroy(l->watch);
+		g_source_unref(l->watch);
+		l->watch = NULL;
+	}
+	sdh_webrtc_free(l->webrtc);
+	sdh_rtp_free(l->own_rtp);
+	l->webrtc = NULL;
+	l->own_rtp = l->rtp = NULL;
 }
 
 void sw_media_free(struct sw_media *l)
 {
 	if (!l)
 		return;
-	if (l->watch) {
-		g_source_destroy(l->watch);
-		g_source_unref(l->watch);
-	}
-	sdh_webrtc_free(l->webrtc);
-	sdh_rtp_free(l->own_rtp);
-	free(l);
+	run_on(l->w, free_on_worker, l);
+	l->w->legs--;
+	l->freed = true;
+	media_unref(l);
 }
 
 enum sw_media_kind sw_media_kind(const struct sw_media *l) { return l->kind; }
@@ -193,7 +375,98 @@ enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len)
 	return kind;
 }
 
-struct sip_sdh sw_media_sdh(struct sw_media *l) { return (struct sip_sdh){&rtp_sdh_ops, l->rtp}; }
+/* ---- the SDH, each call made on the leg's worker ---- */
+
+struct sdh_job {
+	struct sw_media *l;
+	const void *options;
+	char *buf;
+	const char *body;
+	const char *ctype_in;
+	size_t size, len_in;
+	size_t *len;
+	const char **ctype;
+	char tone;
+	unsigned duration_ms;
+	const struct sw_media *other;
+	int rc;
+};
+
+static void get_description_job(void *arg)
+{
+	struct sdh_job *j = arg;
+	j->rc = sdh_rtp_get_description(j->l->rtp, j->options, j->buf, j->size, j->len, j->ctype);
+}
+
+static int media_get_description(void *sdh, const void *options, char *buf, size_t size,
+                                 size_t *len, const char **ctype)
+{
+	struct sdh_job j = {.l = sdh, .options = options, .buf = buf, .size = size, .len = len,
+	                    .ctype = ctype};
+	run_on(j.l->w, get_description_job, &j);
+	return j.rc;
+}
+
+static void set_description_job(void *arg)
+{
+	struct sdh_job *j = arg;
+	j->rc = sdh_rtp_set_description(j->l->rtp, j->ctype_in, j->body, j->len_in, j->options);
+}
+
+static int media_set_description(void *sdh, const char *ctype, const char *body, size_t len,
+                                 const void *options)
+{
+	struct sdh_job j = {.l = sdh, .ctype_in = ctype, .body = body, .len_in = len,
+	                    .options = options};
+	run_on(j.l->w, set_description_job, &j);
+	return j.rc;
+}
+
+/* Looks at the content type only: no state, no worker. */
+static bool media_has_description(void *sdh, const char *ctype, size_t len)
+{
+	return sdh_rtp_has_description(NULL, ctype, len);
+}
+
+static void rollback_job(void *arg) { sdh_rtp_rollback_description(((struct sdh_job *)arg)->l->rtp); }
+
+static void media_rollback_description(void *sdh)
+{
+	struct sdh_job j = {.l = sdh};
+	run_on(j.l->w, rollback_job, &j);
+}
+
+static void send_dtmf_job(void *arg)
+{
+	struct sdh_job *j = arg;
+	j->rc = sdh_rtp_send_dtmf(j->l->rtp, j->tone, j->duration_ms);
+}
+
+static int media_send_dtmf(void *sdh, char tone, unsigned duration_ms)
+{
+	struct sdh_job j = {.l = sdh, .tone = tone, .duration_ms = duration_ms};
+	run_on(j.l->w, send_dtmf_job, &j);
+	return j.rc;
+}
+
+static void close_job(void *arg) { sdh_rtp_close(((struct sdh_job *)arg)->l->rtp); }
+
+static void media_close(void *sdh)
+{
+	struct sdh_job j = {.l = sdh};
+	run_on(j.l->w, close_job, &j);
+}
+
+static const struct sip_sdh_ops media_sdh_ops = {
+    .get_description = media_get_description,
+    .set_description = media_set_description,
+    .has_description = media_has_description,
+    .rollback_description = media_rollback_description,
+    .send_dtmf = media_send_dtmf,
+    .close = media_close,
+};
+
+struct sip_sdh sw_media_sdh(struct sw_media *l) { return (struct sip_sdh){&media_sdh_ops, l}; }
 
 const void *sw_media_options(bool hold)
 {
@@ -203,17 +476,33 @@ const void *sw_media_options(bool hold)
 
 int sw_media_preview_offer(struct sw_media *a, const char *sdp, size_t len)
 {
-	return sdh_rtp_set_description(a->rtp, "application/sdp", sdp, len, NULL);
+	return media_set_description(a, "application/sdp", sdp, len, NULL);
+}
+
+static void offer_like_job(void *arg)
+{
+	struct sdh_job *j = arg;
+	j->rc = sdh_rtp_offer_like(j->l->rtp, j->other->rtp);
 }
 
 int sw_media_offer_like(struct sw_media *b, const struct sw_media *a)
 {
-	return sdh_rtp_offer_like(b->rtp, a->rtp);
+	struct sdh_job j = {.l = b, .other = a};
+	run_on(b->w, offer_like_job, &j);
+	return j.rc;
+}
+
+static void answer_like_job(void *arg)
+{
+	struct sdh_job *j = arg;
+	j->rc = sdh_rtp_answer_like(j->l->rtp, j->other->rtp);
 }
 
 int sw_media_answer_like(struct sw_media *a, const struct sw_media *b)
 {
-	return sdh_rtp_answer_like(a->rtp, b->rtp);
+	struct sdh_job j = {.l = a, .other = b};
+	run_on(a->w, answer_like_job, &j);
+	return j.rc;
 }
 
 bool sw_media_sdp_holds(const char *sdp, size_t len)
@@ -230,26 +519,44 @@ bool sw_media_sdp_holds(const char *sdp, size_t len)
 	return hold;
 }
 
+static void bridge_job(void *arg)
+{
+	struct sdh_job *j = arg;
+	j->rc = sdh_rtp_bridge(j->l->rtp, ((struct sw_media *)j->other)->rtp);
+}
+
 void sw_media_bridge(struct sw_media *a, struct sw_media *b)
 {
-	int rc = sdh_rtp_bridge(a->rtp, b->rtp);
-	if (rc < 0)
-		LOG_DEBUG("media", "bridge: %s", strerror(-rc));
+	if (a->w != b->w) { /* legs of one call are placed together: never */
+		LOG_ERR("media", "bridge: legs on different media workers");
+		return;
+	}
+	struct sdh_job j = {.l = a, .other = b};
+	run_on(a->w, bridge_job, &j);
+	if (j.rc < 0)
+		LOG_DEBUG("media", "bridge: %s", strerror(-j.rc));
 }
 
 int sw_media_send_dtmf(struct sw_media *l, char tone, unsigned duration_ms)
 {
-	return sdh_rtp_send_dtmf(l->rtp, tone, duration_ms);
+	return media_send_dtmf(l, tone, duration_ms);
+}
+
+static void echo_job(void *arg)
+{
+	struct sdh_job *j = arg;
+	j->rc = sdh_rtp_echo(j->l->rtp);
 }
 
 void sw_media_echo(struct sw_media *l)
 {
-	int rc = sdh_rtp_echo(l->rtp);
-	if (rc < 0)
-		LOG_DEBUG("media", "echo: %s", strerror(-rc));
+	struct sdh_job j = {.l = l};
+	run_on(l->w, echo_job, &j);
+	if (j.rc < 0)
+		LOG_DEBUG("media", "echo: %s", strerror(-j.rc));
 }
 
-/* ---- media timeout ---- */
+/* ---- media timeout (on the worker) ---- */
 
 #define WATCH_INTERVAL_MS 1000
 
@@ -265,16 +572,25 @@ static gboolean watch_tick(gpointer data)
 	}
 	int64_t last = st.last_rx_us > l->quiet_since ? st.last_rx_us : l->quiet_since;
 	if (now - last >= (int64_t)l->ctx->timeout_s * G_USEC_PER_SEC)
-		report(l, "media timeout"); /* drops this source */
+		post_failure(l, "media timeout"); /* drops this source */
 	return G_SOURCE_CONTINUE;
 }
 
-void sw_media_watch(struct sw_media *l)
+static void watch_job(void *arg)
 {
-	if (l->watch || l->failed || !l->ctx->timeout_s)
+	struct sw_media *l = ((struct sdh_job *)arg)->l;
+	if (l->watch)
 		return;
 	l->quiet_since = g_get_monotonic_time();
 	l->watch = g_timeout_source_new(WATCH_INTERVAL_MS);
 	g_source_set_callback(l->watch, watch_tick, l, NULL);
-	g_source_attach(l->watch, l->ctx->loop);
+	g_source_attach(l->watch, l->w->ctx);
+}
+
+void sw_media_watch(struct sw_media *l)
+{
+	if (l->failed || !l->ctx->timeout_s)
+		return;
+	struct sdh_job j = {.l = l};
+	run_on(l->w, watch_job, &j);
 }

@@ -18,8 +18,14 @@
 struct sw_media_ctx;
 struct sw_media;
 
-/* The RTP port range and addresses of the configuration (media.*), sockets
- * on ctx. 0, -EINVAL, -ENOMEM. */
+/* Media runs on media.workers threads, each with a GMainContext of its own
+ * and its share of the port range; the legs of a call share one worker (the
+ * bridge relays within it), and the signalling thread never touches a
+ * packet. Every function here is called from the signalling thread (ctx,
+ * where events are delivered) and waits for the worker when it must.
+ *
+ * The RTP port range and addresses of the configuration (media.*).
+ * 0, -EINVAL, -ENOMEM. */
 int sw_media_ctx_new(const struct sipwire_config *cfg, GMainContext *ctx,
                      struct sw_media_ctx **out);
 void sw_media_ctx_free(struct sw_media_ctx *m);
@@ -38,10 +44,12 @@ struct sw_media_events {
 };
 
 /* A leg's media with its ports (and, WebRTC, its ICE candidates). offerer:
- * this leg will make the first offer. 0; -ENOMEM; -EADDRINUSE or
- * -EADDRNOTAVAIL (no ports). */
+ * this leg will make the first offer; near: a leg of the same call (the new
+ * leg goes to its worker), or NULL for the least busy worker. 0; -ENOMEM;
+ * -EADDRINUSE or -EADDRNOTAVAIL (no ports). */
 int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool offerer,
-                 const struct sw_media_events *ev, struct sw_media **out);
+                 const struct sw_media *near, const struct sw_media_events *ev,
+                 struct sw_media **out);
 enum sw_media_kind sw_media_kind(const struct sw_media *l);
 /* The kind a peer that sent this offer speaks: WebRTC when its first audio
  * section is UDP/TLS/RTP/SAVPF, else plain RTP. */
