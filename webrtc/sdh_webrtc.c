@@ -60,6 +60,10 @@ struct sdh_webrtc {
 	GSource *dtls_deadline; /* ICE connected, DTLS not yet */
 	struct srtp_session *srtp;
 	enum srtp_profile profile;
+	/* DTLS datagrams made while ICE has no selected pair yet: a peer's
+	 * ClientHello can come over a pair checks validated before one is
+	 * selected, and our answer to it goes out once one is. */
+	GPtrArray *held;
 	int64_t ice_start_us, ice_up_us, dtls_up_us;
 	uint64_t not_media;
 	/* a failure waits for the loop before it is reported */
@@ -191,10 +195,25 @@ static gboolean on_dtls_timer(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+#define HELD_MAX 16 /* a flight is a few datagrams */
+
 static void dtls_send(void *arg, const uint8_t *buf, size_t len)
 {
 	struct sdh_webrtc *w = arg;
-	ice_agent_send(w->ice, buf, len); /* lost ones are retransmitted */
+	if (ice_agent_send(w->ice, buf, len) != -ENOTCONN)
+		return; /* sent, or lost: lost ones are retransmitted */
+	if (w->held->len < HELD_MAX)
+		g_ptr_array_add(w->held, g_bytes_new(buf, len));
+}
+
+static void send_held(struct sdh_webrtc *w)
+{
+	for (unsigned i = 0; i < w->held->len; i++) {
+		gsize n;
+		const uint8_t *p = g_bytes_get_data(w->held->pdata[i], &n);
+		ice_agent_send(w->ice, p, n);
+	}
+	g_ptr_array_set_size(w->held, 0);
 }
 
 static void dtls_connected(void *arg, const struct dtls_srtp_keys *keys)
@@ -254,6 +273,7 @@ static void dtls_stop(struct sdh_webrtc *w)
 	drop_source(&w->dtls_deadline);
 	dtls_free(w->dtls);
 	w->dtls = NULL;
+	g_ptr_array_set_size(w->held, 0);
 	srtp_session_free(w->srtp);
 	w->srtp = NULL;
 	w->profile = 0;
@@ -335,6 +355,7 @@ static void ice_state_changed(void *arg, enum ice_state state, const char *reaso
 	ice_agent_get_stats(w->ice, &st);
 	logf_(w->ctx, "webrtc: ICE connected in %" G_GINT64_FORMAT " ms, %s <-> %s",
 	      (w->ice_up_us - w->ice_start_us) / 1000, st.local, st.remote);
+	send_held(w);
 	if (w->dtls && dtls_state(w->dtls) != DTLS_STATE_CONNECTED) {
 		if (w->role == DTLS_ROLE_CLIENT)
 			dtls_start(w->dtls, now_ms());
@@ -486,12 +507,11 @@ static void tp_agreed(void *arg)
 				      w->cur.cand[i].port);
 		if (rc == 0 && w->cur.end_of_candidates)
 			ice_agent_end_of_candidates(w->ice);
-		if (rc == 0 && !w->ice_started) {
-			w->ice_start_us = g_get_monotonic_time();
+		if (rc == 0) {
+			if (!w->ice_started)
+				w->ice_start_us = g_get_monotonic_time();
 			rc = ice_agent_start(w->ice);
-			w->ice_started = rc == 0;
-		} else if (rc == 0) {
-			rc = ice_agent_start(w->ice);
+			w->ice_started = w->ice_started || rc == 0;
 		}
 		if (rc != 0 && rc != -EALREADY) {
 			fail(w, "ICE failed");
@@ -507,9 +527,12 @@ static void tp_describe(void *arg, bool answer, const char *mid, uint16_t *port,
 {
 	struct sdh_webrtc *w = arg;
 	struct sdh_webrtc_ctx *c = w->ctx;
-	/* an offer that restarts ICE gets new credentials in our answer */
-	if (answer && w->have_pending && w->pending.restart_ice)
-		ice_agent_restart(w->ice);
+	/* An offer that restarts ICE gets new credentials in our answer: setting
+	 * the peer's new ones restarts our agent and changes ours. */
+	if (answer && w->have_pending && w->pending.restart_ice &&
+	    ice_agent_set_remote_credentials(w->ice, w->pending.ufrag, w->pending.pwd,
+	                                     w->pending.lite) != 0)
+		fail(w, "ICE restart failed");
 	ice_agent_default_candidate(w->ice, address, port);
 	if (c->ice_lite)
 		g_string_append(session_lines, "a=ice-lite\r\n");
@@ -571,6 +594,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webr
 	if (!w)
 		return -ENOMEM;
 	w->ctx = c;
+	w->held = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	if (ev)
 		w->ev = *ev;
 	struct ice_params ip = {
@@ -588,6 +612,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webr
 	};
 	int rc = ice_agent_new(&ip, &w->ice);
 	if (rc != 0) {
+		g_ptr_array_unref(w->held);
 		free(w);
 		return rc;
 	}
@@ -603,6 +628,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webr
 	rc = sdh_rtp_new(c->rtp, &(struct sdh_rtp_opts){.rtcp_mux = true, .transport = &tp}, &w->h);
 	if (rc != 0) {
 		ice_agent_free(w->ice);
+		g_ptr_array_unref(w->held);
 		free(w);
 		return rc;
 	}
@@ -615,6 +641,7 @@ void sdh_webrtc_free(struct sdh_webrtc *w)
 	if (!w)
 		return;
 	sdh_rtp_free(w->h); /* closes: tp_close */
+	g_ptr_array_unref(w->held);
 	remote_tp_clear(&w->cur);
 	remote_tp_clear(&w->pending);
 	free(w);
