@@ -251,7 +251,12 @@ static void dtls_failed(void *arg, const char *reason)
 	} else if (strcmp(reason, "handshake timeout") == 0) {
 		fail(w, "DTLS timeout");
 	} else if (strcmp(reason, "closed by peer") == 0) {
-		fail(w, "DTLS closed by peer");
+		/* A browser closes DTLS as it hangs up, and its BYE may come after
+		 * the close: not a failure of the call. Media stops here; a peer
+		 * that is really gone is caught by the media timeout. */
+		logf_(w->ctx, "webrtc: DTLS closed by the peer");
+		srtp_session_free(w->srtp);
+		w->srtp = NULL;
 	} else {
 		logf_(w->ctx, "webrtc: DTLS: %s", reason);
 		fail(w, "DTLS failed");

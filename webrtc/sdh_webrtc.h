@@ -57,8 +57,9 @@ void sdh_webrtc_ctx_free(struct sdh_webrtc_ctx *c);
 struct sdh_webrtc_events {
 	/* Media cannot go on: "ICE checks failed", "ICE timeout", "ICE consent
 	 * lost", "DTLS timeout", "DTLS fingerprint mismatch" or another DTLS
-	 * failure. Called once, from the loop, never inside an sdh_* call; the
-	 * leg may be freed from it. */
+	 * failure (not the peer's close_notify: a browser sends it as it hangs
+	 * up, before its BYE arrives; media just stops). Called once, from the
+	 * loop, never inside an sdh_* call; the leg may be freed from it. */
 	void (*on_failed)(void *arg, const char *reason);
 	void *arg;
 };
