@@ -154,12 +154,17 @@ struct sdh_rtp {
 	 * end's media changes. */
 	bool map_ready;
 	int16_t pt_map[128];
-	/* the stream we send, for DTMF inserted into it */
+	/* The stream we send to our peer: one SSRC with no jump in numbers or
+	 * time, whichever source feeds it (a transfer, a re-INVITE toward
+	 * another endpoint, a DTMF event inserted) — a receiver's decoder and
+	 * SRTP replay window see one stream. */
 	bool out_seen;
 	uint32_t out_ssrc, out_ts;
 	uint16_t out_seq;
 	int64_t out_ts_time; /* monotonic µs when out_ts was sent */
-	uint16_t seq_offset; /* added to relayed sequence numbers after insertions */
+	uint32_t src_ssrc;   /* the source relayed now */
+	uint16_t seq_delta;  /* added to its sequence numbers */
+	uint32_t ts_delta;   /* and to its timestamps */
 	/* DTMF */
 	GSource *dtmf_timer;
 	struct dtmf_tone dtmf_q[DTMF_QUEUE];
@@ -1153,6 +1158,106 @@ static void make_map(struct sdh_rtp *h, const struct sdh_rtp *t)
 	h->map_ready = true;
 }
 
+/* The clock of payload type pt as h agreed it; 8000 when unknown. */
+static uint32_t pt_clock(const struct sdh_rtp *h, int pt)
+{
+	for (unsigned i = 0; i < h->m.agreed.n; i++)
+		if (h->m.agreed.c[i].pt == pt)
+			return h->m.agreed.c[i].clock;
+	return 8000;
+}
+
+/* An RTP packet h received goes out of t: it continues t's outgoing stream.
+ * The first source's numbers go out unchanged; a new source (another SSRC)
+ * is moved onto the stream's SSRC, numbered after its last packet and timed
+ * from it, with the marker set for the receiver's jitter buffer. */
+static void continue_stream(const struct sdh_rtp *h, struct sdh_rtp *t, uint8_t *p, size_t len,
+                            const struct rtp_view *v)
+{
+	int64_t now = g_get_monotonic_time();
+	if (!t->out_seen) {
+		t->out_seen = true;
+		t->out_ssrc = t->src_ssrc = v->ssrc;
+		t->seq_delta = 0;
+		t->ts_delta = 0;
+	} else if (v->ssrc != t->src_ssrc) {
+		uint64_t elapsed = (uint64_t)(now - t->out_ts_time) * pt_clock(h, v->payload_type) / 1000000u;
+		t->src_ssrc = v->ssrc;
+		t->seq_delta = (uint16_t)(t->out_seq + 1u - v->seq);
+		t->ts_delta = t->out_ts + (uint32_t)(elapsed ? elapsed : 1) - v->timestamp;
+		rtp_set_marker(p, len, true);
+	}
+	if (v->ssrc != t->out_ssrc)
+		rtp_set_ssrc(p, len, t->out_ssrc);
+	if (t->seq_delta)
+		rtp_set_seq(p, len, (uint16_t)(v->seq + t->seq_delta));
+	if (t->ts_delta)
+		rtp_set_timestamp(p, len, v->timestamp + t->ts_delta);
+	t->out_seq = (uint16_t)(v->seq + t->seq_delta);
+	t->out_ts = v->timestamp + t->ts_delta;
+	t->out_ts_time = now;
+}
+
+static uint32_t get32(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+
+static void put32(uint8_t *b, uint32_t x)
+{
+	b[0] = (uint8_t)(x >> 24);
+	b[1] = (uint8_t)(x >> 16);
+	b[2] = (uint8_t)(x >> 8);
+	b[3] = (uint8_t)x;
+}
+
+/* An SSRC in RTCP that h's peer sent, as t's peer knows that stream: the
+ * source t relays is t's outgoing SSRC there, and the stream h sends (which
+ * h's peer reports on) is, seen from t's peer, its own original SSRC. */
+static uint32_t map_ssrc(const struct sdh_rtp *h, const struct sdh_rtp *t, uint32_t ssrc)
+{
+	if (t->out_seen && ssrc == t->src_ssrc)
+		return t->out_ssrc;
+	if (h->out_seen && ssrc == h->out_ssrc)
+		return h->src_ssrc;
+	return ssrc;
+}
+
+/* RTCP from h's peer goes to t's peer in terms of the streams t's peer
+ * knows (RFC 3550 §7: a translator that changes SSRCs, numbers or times
+ * changes the reports to match): sender SSRCs and the SR's RTP time of the
+ * relayed source, and report blocks (and feedback's media SSRC) about the
+ * stream h sends, with its extended highest sequence number moved back. */
+static void translate_rtcp(const struct sdh_rtp *h, const struct sdh_rtp *t, uint8_t *p, size_t len)
+{
+	if (t == h)
+		return; /* echo: the peer's own streams */
+	struct rtcp_iter it;
+	struct rtcp_view v;
+	rtcp_iter_init(&it, p, len);
+	while (rtcp_next(&it, &v) == 1) {
+		uint8_t *pkt = p + (v.buf - p);
+		if (!v.has_ssrc)
+			continue;
+		uint32_t sender = v.ssrc;
+		put32(pkt + 4, map_ssrc(h, t, sender));
+		if (v.type == RTCP_SR && t->out_seen && sender == t->src_ssrc)
+			put32(pkt + 16, get32(pkt + 16) + t->ts_delta); /* sender info's RTP time */
+		for (unsigned i = 0; i < v.block_count; i++) {
+			uint8_t *b = pkt + v.block_offset + i * RTCP_REPORT_BLOCK_LEN;
+			uint32_t about = get32(b);
+			if (h->out_seen && about == h->out_ssrc) {
+				/* the number back in the source's numbering; the wrap
+				 * count (high half) stays the receiver's */
+				uint32_t ext = get32(b + 8);
+				put32(b, h->src_ssrc);
+				put32(b + 8, (ext & 0xffff0000u) | (uint16_t)(ext - h->seq_delta));
+			} else {
+				put32(b, map_ssrc(h, t, about));
+			}
+		}
+		if ((v.type == RTCP_RTPFB || v.type == RTCP_PSFB) && v.len >= 12)
+			put32(pkt + 8, map_ssrc(h, t, get32(pkt + 8)));
+	}
+}
+
 /* Where a packet received by h goes: the handler to send it from, or NULL to
  * drop it. src is where it came from (NULL from a transport, which checked
  * that itself). Renumbers the payload type when the two ends agreed another
@@ -1194,20 +1299,16 @@ static struct sdh_rtp *route(struct sdh_rtp *h, uint8_t *p, size_t len, bool on_
 			t->stats.pt_mapped++;
 		}
 	}
-	if (!*is_rtcp) {
-		if (t->dtmf_active) {
-			/* no audio under an event; its number goes to the next packet */
-			t->seq_offset--;
-			return NULL;
-		}
-		if (t->seq_offset)
-			rtp_set_seq(p, len, (uint16_t)(v.seq + t->seq_offset));
-		t->out_seen = true;
-		t->out_ssrc = v.ssrc;
-		t->out_seq = (uint16_t)(v.seq + t->seq_offset);
-		t->out_ts = v.timestamp;
-		t->out_ts_time = g_get_monotonic_time();
+	if (*is_rtcp) {
+		translate_rtcp(h, t, p, len);
+		return t;
 	}
+	if (t->dtmf_active) {
+		/* no audio under an event; its number goes to the next packet */
+		t->seq_delta--;
+		return NULL;
+	}
+	continue_stream(h, t, p, len, &v);
 	return t;
 }
 
@@ -1369,7 +1470,7 @@ static void dtmf_send(struct sdh_rtp *h, bool end)
 	p[0] = 0x80;
 	p[1] = (uint8_t)((h->dtmf_marker ? 0x80 : 0) | (h->m.te_pt & 0x7f));
 	h->out_seq++;
-	h->seq_offset++;
+	h->seq_delta++;
 	p[2] = (uint8_t)(h->out_seq >> 8);
 	p[3] = (uint8_t)h->out_seq;
 	p[4] = (uint8_t)(h->dtmf_ts >> 24);

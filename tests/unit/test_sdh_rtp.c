@@ -1345,3 +1345,112 @@ Test(sdh_rtp, transport_leg_echo_goes_back_through_the_transport)
 	cr_assert_eq(memcmp(t.sent[0], pkt, n), 0, "unchanged, payload type included");
 	sdh_rtp_free(w);
 }
+
+/* ---- one outgoing stream whatever feeds it ---- */
+
+static uint16_t seq_of(const uint8_t *b) { return (uint16_t)(b[2] << 8 | b[3]); }
+static uint32_t be32_at(const uint8_t *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3]; }
+
+static void put_be32(uint8_t *b, uint32_t x)
+{
+	for (int i = 0; i < 4; i++)
+		b[i] = (uint8_t)(x >> (24 - 8 * i));
+}
+
+/* A new source on one leg (a transfer, a re-INVITE toward another endpoint)
+ * reaches the other leg's peer as the same SSRC, numbered on and later in
+ * time, marked; the first source went out untouched. */
+Test(sdh_rtp, a_new_source_continues_the_outgoing_stream)
+{
+	struct peer pa = peer_new("127.0.0.1"), pb = peer_new("127.0.0.1");
+	struct sdh_rtp *a = answered_leg(&pa, NULL), *b = answered_leg(&pb, NULL);
+	cr_assert_eq(sdh_rtp_bridge(a, b), 0);
+	uint8_t pkt[256], got[256];
+	size_t n = 0;
+	for (uint16_t i = 0; i < 3; i++) {
+		n = rtp_packet(pkt, 0, (uint16_t)(65534 + i), 1000 + 160u * i, 0x1111, "first source");
+		peer_send(&pa, sdh_rtp_port(a), pkt, n);
+		cr_assert_eq(peer_recv(&pb, got, sizeof got, 1000, NULL), (ssize_t)n);
+		cr_assert_eq(memcmp(got, pkt, n), 0, "the first source goes out unchanged");
+	}
+	g_usleep(40000); /* 40 ms: 320 samples at 8000 Hz */
+	n = rtp_packet(pkt, 0, 500, 90000, 0x2222, "second source");
+	peer_send(&pa, sdh_rtp_port(a), pkt, n);
+	cr_assert_eq(peer_recv(&pb, got, sizeof got, 1000, NULL), (ssize_t)n);
+	cr_assert_eq(be32_at(got + 8), 0x1111, "the stream's SSRC");
+	cr_assert_eq(seq_of(got), 1, "numbered after 65534, 65535, 0");
+	uint32_t ts = be32_at(got + 4);
+	uint32_t after = ts - (1000 + 320);
+	cr_assert(after >= 320 && after < 8000, "timed after the last packet: +%u", after);
+	cr_assert(got[1] & 0x80, "marked");
+	cr_assert_eq(memcmp(got + 12, "second source", 13), 0);
+	n = rtp_packet(pkt, 0, 501, 90160, 0x2222, "second source");
+	peer_send(&pa, sdh_rtp_port(a), pkt, n);
+	cr_assert_eq(peer_recv(&pb, got, sizeof got, 1000, NULL), (ssize_t)n);
+	cr_assert_eq(seq_of(got), 2);
+	cr_assert_eq(be32_at(got + 4), ts + 160);
+	cr_assert_not(got[1] & 0x80);
+	sdh_rtp_free(a);
+	sdh_rtp_free(b);
+	close(pa.fd);
+	close(pb.fd);
+}
+
+/* A leg answered to a peer offering PCMU with rtcp-mux from p's port. */
+static struct sdh_rtp *muxed_leg(const struct peer *p)
+{
+	struct sdh_rtp *h = new_leg();
+	cr_assert_eq(set_offer(h, p->port, "0", "a=rtcp-mux\r\na=sendrecv\r\n"), 0);
+	sdp_free(local_desc(h, NULL));
+	return h;
+}
+
+/* RTCP between the legs speaks of the streams as each peer knows them. */
+Test(sdh_rtp, rtcp_is_translated_to_the_streams_each_peer_knows)
+{
+	struct peer pa = peer_new("127.0.0.1"), pb = peer_new("127.0.0.1");
+	struct sdh_rtp *a = muxed_leg(&pa), *b = muxed_leg(&pb);
+	cr_assert_eq(sdh_rtp_bridge(a, b), 0);
+	uint8_t pkt[256], got[256];
+	/* pa's peer sends as 0x1111, then a new source 0x2222 takes over */
+	size_t n = rtp_packet(pkt, 0, 100, 1000, 0x1111, "x");
+	peer_send(&pa, sdh_rtp_port(a), pkt, n);
+	cr_assert_gt(peer_recv(&pb, got, sizeof got, 1000, NULL), 0);
+	n = rtp_packet(pkt, 0, 7000, 50000, 0x2222, "y");
+	peer_send(&pa, sdh_rtp_port(a), pkt, n);
+	cr_assert_gt(peer_recv(&pb, got, sizeof got, 1000, NULL), 0);
+	uint16_t b_seq = seq_of(got); /* 101: what pb's peer saw */
+	uint32_t b_ts = be32_at(got + 4);
+	/* pb's peer sends 0x3333 */
+	n = rtp_packet(pkt, 0, 40, 4000, 0x3333, "z");
+	peer_send(&pb, sdh_rtp_port(b), pkt, n);
+	cr_assert_gt(peer_recv(&pa, got, sizeof got, 1000, NULL), 0);
+
+	/* an SR from the 0x2222 source, with a report block about 0x3333 */
+	uint8_t sr[8 + 20 + 24] = {0x81, 200, 0, 12};
+	put_be32(sr + 4, 0x2222);
+	put_be32(sr + 16, 50000 + 160); /* its RTP time */
+	put_be32(sr + 28, 0x3333);
+	put_be32(sr + 36, 40);          /* extended highest sequence */
+	peer_send(&pa, sdh_rtp_port(a), sr, sizeof sr);
+	cr_assert_eq(peer_recv(&pb, got, sizeof got, 1000, NULL), (ssize_t)sizeof sr);
+	cr_assert_eq(be32_at(got + 4), 0x1111, "the sender as pb's peer knows it");
+	cr_assert_eq(be32_at(got + 16), b_ts + 160, "its RTP time on the stream's timeline");
+	cr_assert_eq(be32_at(got + 28), 0x3333, "pb's peer's own stream");
+
+	/* an RR from pb's peer about 0x1111 (what it saw) goes to pa's peer
+	 * about the source that is sending now, numbered as it numbered them */
+	uint8_t rr[8 + 24] = {0x81, 201, 0, 7};
+	put_be32(rr + 4, 0x3333);
+	put_be32(rr + 8, 0x1111);
+	put_be32(rr + 16, b_seq);
+	peer_send(&pb, sdh_rtp_port(b), rr, sizeof rr);
+	cr_assert_eq(peer_recv(&pa, got, sizeof got, 1000, NULL), (ssize_t)sizeof rr);
+	cr_assert_eq(be32_at(got + 4), 0x3333, "b relays 0x3333 as itself");
+	cr_assert_eq(be32_at(got + 8), 0x2222, "the source now sending");
+	cr_assert_eq(be32_at(got + 16), 7000, "its own sequence number");
+	sdh_rtp_free(a);
+	sdh_rtp_free(b);
+	close(pa.fd);
+	close(pb.fd);
+}
