@@ -897,6 +897,29 @@ static void leg_media_failed(void *arg, const char *reason)
 	}
 }
 
+/* DTMF in a leg's media that the other leg's media cannot carry (it agreed
+ * no telephone-event) goes to that leg as SIP INFO, as SIP.js sends it. */
+static void leg_media_dtmf(void *arg, char tone, unsigned duration_ms)
+{
+	struct leg *l = arg;
+	struct leg *p = l->peer;
+	if (!session_live(p) || sip_session_state(p->s) != SIP_SESSION_ESTABLISHED)
+		return;
+	char body[64];
+	snprintf(body, sizeof body, "Signal=%c\r\nDuration=%u\r\n", tone, duration_ms);
+	const struct sip_request_opts o = {
+	    .ctype = "application/dtmf-relay", .body = body, .body_len = strlen(body)};
+	int rc = sip_session_info(p->s, &o);
+	CALL_LOG(SIPWIRE_LOG_DEBUG, l->call, "RFC 4733 DTMF %c (%u ms) from the %s sent as INFO: %s",
+	         tone, duration_ms, side(l), rc < 0 ? strerror(-rc) : "ok");
+}
+
+static struct sw_media_events leg_media_events(struct leg *l)
+{
+	return (struct sw_media_events){
+	    .on_failed = leg_media_failed, .on_dtmf = leg_media_dtmf, .arg = l};
+}
+
 static bool all_b_failed(const struct call *c)
 {
 	for (size_t i = 0; i < c->n_b; i++)
@@ -988,7 +1011,7 @@ static enum sw_media_kind b_kind(const struct call *c, const struct leg *like,
 	return SW_MEDIA_WEBRTC;
 }
 
-static void leg_media_failed(void *arg, const char *reason);
+static struct sw_media_events leg_media_events(struct leg *l);
 
 static struct leg *leg_new_b(struct call *c, const struct leg *like, const struct sw_flow *f)
 {
@@ -998,9 +1021,8 @@ static struct leg *leg_new_b(struct call *c, const struct leg *like, const struc
 	if (!l)
 		return NULL;
 	l->call = c;
-	if (sw_media_new(c->b->media, b_kind(c, like, f), true, like->media,
-	                 &(struct sw_media_events){.on_failed = leg_media_failed, .arg = l},
-	                 &l->media) < 0) {
+	struct sw_media_events ev = leg_media_events(l);
+	if (sw_media_new(c->b->media, b_kind(c, like, f), true, like->media, &ev, &l->media) < 0) {
 		free(l);
 		return NULL;
 	}
@@ -1599,9 +1621,8 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	 * client gets a WebRTC offer in our 200. */
 	enum sw_media_kind kind = offer.l ? sw_media_kind_of_offer(offer.p, offer.l)
 	                          : on_ws(f) ? SW_MEDIA_WEBRTC : SW_MEDIA_RTP;
-	int rc = sw_media_new(b->media, kind, offer.l == 0, NULL,
-	                      &(struct sw_media_events){.on_failed = leg_media_failed, .arg = &c->a},
-	                      &c->a.media);
+	struct sw_media_events ev = leg_media_events(&c->a);
+	int rc = sw_media_new(b->media, kind, offer.l == 0, NULL, &ev, &c->a.media);
 	if (rc < 0) {
 		set_end(c, "gateway", "no media ports");
 		reject_a(c, 503, "No Media Ports");

@@ -232,23 +232,42 @@ static void media_unref(struct sw_media *l)
 		free(l);
 }
 
-struct failure {
+/* Something a worker tells the signalling thread about a leg. */
+struct media_event {
 	struct sw_media *l;
-	const char *reason;
+	const char *reason; /* a failure (static text), or NULL for DTMF */
+	char tone;
+	unsigned duration_ms;
 };
 
-static gboolean deliver_failure(gpointer data)
+static gboolean deliver_event(gpointer data)
 {
-	struct failure *f = data;
-	struct sw_media *l = f->l;
+	struct media_event *e = data;
+	struct sw_media *l = e->l;
 	if (!l->freed && !l->failed) {
-		l->failed = true;
-		if (l->ev.on_failed)
-			l->ev.on_failed(l->ev.arg, f->reason);
+		if (e->reason) {
+			l->failed = true;
+			if (l->ev.on_failed)
+				l->ev.on_failed(l->ev.arg, e->reason);
+		} else if (l->ev.on_dtmf) {
+			l->ev.on_dtmf(l->ev.arg, e->tone, e->duration_ms);
+		}
 	}
 	media_unref(l);
-	g_free(f);
+	g_free(e);
 	return G_SOURCE_REMOVE;
+}
+
+static void post_event(struct sw_media *l, const struct media_event *what)
+{
+	struct media_event *e = g_memdup2(what, sizeof *what);
+	e->l = l;
+	g_atomic_int_inc(&l->refs);
+	GSource *s = g_idle_source_new();
+	g_source_set_priority(s, G_PRIORITY_HIGH);
+	g_source_set_callback(s, deliver_event, e, NULL);
+	g_source_attach(s, l->ctx->signal_ctx);
+	g_source_unref(s);
 }
 
 /* On the worker: the leg's media is over (reason is static text). */
@@ -259,18 +278,16 @@ static void post_failure(struct sw_media *l, const char *reason)
 		g_source_unref(l->watch);
 		l->watch = NULL;
 	}
-	struct failure *f = g_new(struct failure, 1);
-	f->l = l;
-	f->reason = reason;
-	g_atomic_int_inc(&l->refs);
-	GSource *s = g_idle_source_new();
-	g_source_set_priority(s, G_PRIORITY_HIGH);
-	g_source_set_callback(s, deliver_failure, f, NULL);
-	g_source_attach(s, l->ctx->signal_ctx);
-	g_source_unref(s);
+	post_event(l, &(struct media_event){.reason = reason});
 }
 
 static void webrtc_failed(void *arg, const char *reason) { post_failure(arg, reason); }
+
+/* On the worker: an RFC 4733 event the other leg's media cannot carry. */
+static void media_dtmf(void *arg, char tone, unsigned duration_ms)
+{
+	post_event(arg, &(struct media_event){.tone = tone, .duration_ms = duration_ms});
+}
 
 /* ---- legs ---- */
 
@@ -294,6 +311,8 @@ static void new_on_worker(void *arg)
 		j->rc = sdh_rtp_new(l->w->rtp, NULL, &l->own_rtp);
 		l->rtp = l->own_rtp;
 	}
+	if (j->rc == 0)
+		sdh_rtp_on_dtmf(l->rtp, media_dtmf, l);
 }
 
 static struct media_worker *least_busy(struct sw_media_ctx *m)

@@ -40,6 +40,9 @@ struct sw_media_events {
 	 * once watched): the call should end. reason is static text. Called
 	 * from the loop; at most once. */
 	void (*on_failed)(void *arg, const char *reason);
+	/* An RFC 4733 event from the leg's peer that the leg it is bridged to
+	 * cannot carry (no telephone-event there): one call per event. */
+	void (*on_dtmf)(void *arg, char tone, unsigned duration_ms);
 	void *arg;
 };
 

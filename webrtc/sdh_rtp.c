@@ -154,6 +154,11 @@ struct sdh_rtp {
 	 * end's media changes. */
 	bool map_ready;
 	int16_t pt_map[128];
+	/* RFC 4733 events the other end cannot carry, told to the owner */
+	void (*on_dtmf)(void *arg, char tone, unsigned duration_ms);
+	void *dtmf_arg;
+	bool in_event_done;
+	uint32_t in_event_ts; /* the event last told */
 	/* The stream we send to our peer: one SSRC with no jump in numbers or
 	 * time, whichever source feeds it (a transfer, a re-INVITE toward
 	 * another endpoint, a DTMF event inserted) — a receiver's decoder and
@@ -933,7 +938,9 @@ static void answer_codecs(const struct sdh_rtp *h, struct codec_list *out)
 	out->n = 0;
 	for (unsigned i = 0; i < h->pending.codecs.n; i++) {
 		const struct codec *k = &h->pending.codecs.c[i];
-		bool ok = !h->answer_filter_set;
+		/* telephone-event stays whatever the other leg took: the relay
+		 * turns events that leg cannot carry into INFO (sdh_rtp_on_dtmf) */
+		bool ok = !h->answer_filter_set || is_te(k);
 		for (unsigned j = 0; !ok && j < h->answer_filter.n; j++)
 			ok = codec_same(k, &h->answer_filter.c[j]);
 		if (ok)
@@ -1048,6 +1055,29 @@ static const struct remote *latest_remote(const struct sdh_rtp *h)
 	return h->remote.sdp ? &h->remote : NULL;
 }
 
+/* Offer telephone-event even when the other leg's peer did not: events
+ * this leg's peer sends then reach that one as INFO (sdh_rtp_on_dtmf). At
+ * 8000 Hz, numbered 101 or the first dynamic number free. */
+static void add_te(const struct sdh_rtp_ctx *c, struct codec_list *l)
+{
+	if (!(c->accepted & (1u << KNOWN_TE)) || l->n == SDH_RTP_MAX_CODECS)
+		return;
+	uint32_t used[4] = {0};
+	for (unsigned i = 0; i < l->n; i++) {
+		if (is_te(&l->c[i]))
+			return;
+		pt_set(used, l->c[i].pt);
+	}
+	unsigned pt = 101;
+	for (unsigned p = 96; pt_has(used, (uint8_t)pt) && p < 128; p++)
+		pt = p;
+	if (pt_has(used, (uint8_t)pt))
+		return;
+	struct codec *k = &l->c[l->n++];
+	codec_from_known(k, &known_codecs[KNOWN_TE]);
+	k->pt = (uint8_t)pt;
+}
+
 int sdh_rtp_offer_like(struct sdh_rtp *h, const struct sdh_rtp *other)
 {
 	const struct remote *r = latest_remote(other);
@@ -1061,6 +1091,7 @@ int sdh_rtp_offer_like(struct sdh_rtp *h, const struct sdh_rtp *other)
 	}
 	if (audio_count(&l) == 0)
 		return -ENOTSUP;
+	add_te(h->ctx, &l);
 	h->offer_codecs = l;
 	h->offer_like = true;
 	return 0;
@@ -1258,6 +1289,37 @@ static void translate_rtcp(const struct sdh_rtp *h, const struct sdh_rtp *t, uin
 	}
 }
 
+static const char dtmf_tones[] = "0123456789*#ABCD";
+
+/* A telephone-event packet of h's peer that its bridge cannot carry: the
+ * owner hears the event once, at its end (RFC 4733 §2.5.1.4 sends the end
+ * three times, one timestamp per event). */
+static void event_to_owner(struct sdh_rtp *h, const struct rtp_view *v)
+{
+	const struct codec *k = NULL;
+	for (unsigned i = 0; i < h->m.agreed.n && !k; i++)
+		if (h->m.agreed.c[i].pt == v->payload_type && is_te(&h->m.agreed.c[i]))
+			k = &h->m.agreed.c[i];
+	if (!k || !h->on_dtmf || v->payload_len < 4)
+		return;
+	const uint8_t *e = v->buf + v->payload_offset;
+	if (!(e[1] & 0x80) || e[0] >= sizeof dtmf_tones - 1)
+		return; /* not the end yet, or not a DTMF tone (flash, tones) */
+	if (h->in_event_done && h->in_event_ts == v->timestamp)
+		return;
+	h->in_event_done = true;
+	h->in_event_ts = v->timestamp;
+	unsigned samples = (unsigned)e[2] << 8 | e[3];
+	h->on_dtmf(h->dtmf_arg, dtmf_tones[e[0]], k->clock ? samples * 1000u / k->clock : 0);
+}
+
+void sdh_rtp_on_dtmf(struct sdh_rtp *h, void (*fn)(void *arg, char tone, unsigned duration_ms),
+                     void *arg)
+{
+	h->on_dtmf = fn;
+	h->dtmf_arg = arg;
+}
+
 /* Where a packet received by h goes: the handler to send it from, or NULL to
  * drop it. src is where it came from (NULL from a transport, which checked
  * that itself). Renumbers the payload type when the two ends agreed another
@@ -1292,8 +1354,10 @@ static struct sdh_rtp *route(struct sdh_rtp *h, uint8_t *p, size_t len, bool on_
 		if (!h->map_ready)
 			make_map(h, t);
 		int to = h->pt_map[pt];
-		if (to < 0)
+		if (to < 0) {
+			event_to_owner(h, &v);
 			return NULL;
+		}
 		if (to != pt) {
 			rtp_set_payload_type(p, len, (uint8_t)to);
 			t->stats.pt_mapped++;
@@ -1450,17 +1514,8 @@ static gboolean on_ready(gint fd, GIOCondition cond, gpointer data)
 
 static int dtmf_event(char tone)
 {
-	if (tone >= '0' && tone <= '9')
-		return tone - '0';
-	if (tone == '*')
-		return 10;
-	if (tone == '#')
-		return 11;
-	if (tone >= 'A' && tone <= 'D')
-		return 12 + (tone - 'A');
-	if (tone >= 'a' && tone <= 'd')
-		return 12 + (tone - 'a');
-	return -1;
+	const char *at = tone ? strchr(dtmf_tones, g_ascii_toupper(tone)) : NULL;
+	return at ? (int)(at - dtmf_tones) : -1;
 }
 
 static void dtmf_send(struct sdh_rtp *h, bool end)

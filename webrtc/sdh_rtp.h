@@ -176,6 +176,13 @@ int sdh_rtp_answer_like(struct sdh_rtp *h, const struct sdh_rtp *other);
  * leaves that first.
  * 0; -EINVAL (a == b, or NULL); -EBADF (closed). */
 int sdh_rtp_bridge(struct sdh_rtp *a, struct sdh_rtp *b);
+/* RFC 4733 events h receives that the end it is bridged to cannot carry
+ * (that end agreed no telephone-event): fn hears each once, at its end,
+ * with the tone ('0'-'9', '*', '#', 'A'-'D') and its duration, so that the
+ * owner can pass it on another way (SIP INFO). fn NULL: dropped. */
+void sdh_rtp_on_dtmf(struct sdh_rtp *h, void (*fn)(void *arg, char tone, unsigned duration_ms),
+                     void *arg);
+
 /* Send back to its peer what h receives (the echo service). 0; -EBADF. */
 int sdh_rtp_echo(struct sdh_rtp *h);
 /* Leave a bridge (both ends) or stop echoing; received packets are dropped. */

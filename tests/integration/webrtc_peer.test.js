@@ -91,3 +91,28 @@ test('two peers call each other through the gateway: WebRTC on both legs', async
 	assert.ok(b.rtp.received >= 25 && b.rtp.lost === 0, JSON.stringify(b.rtp));
 	assert.equal(b.bye.by, 'remote', JSON.stringify(b.bye)); // alice hung up
 });
+
+test('RFC 4733 DTMF from the peer reaches a PBX without telephone-event as SIP INFO',
+	async (t) => {
+		const wsPort = nextPort(), sipPort = nextPort(), pbxPort = nextPort(), media = nextPort(3);
+		// uas_info.xml: PCMU only; expects INFO Signal=5, then sends Signal=7 back
+		const sipp = await startSipp({ scenario: 'uas_info.xml', port: pbxPort, mediaPort: media });
+		const daemon = await startDaemon({ ports: { ws: wsPort, sip: sipPort }, users: USERS,
+			trunks: { pbx: `sip:127.0.0.1:${pbxPort}` }, routes: ['9=pbx'] });
+		t.after(async () => {
+			await daemon.stop();
+			await sipp.stop();
+			sipp.cleanup();
+		});
+		const { report } = await runPeer(['--call', '900', '--ws', `ws://127.0.0.1:${wsPort}`,
+			'--user', 'alice', '--password', USERS.alice, '--dtmf', '5', '--dtmf-at', '300',
+			'--expect', 'none', '--duration', '2500', '--timeout', '20000']);
+		assert.equal(report.invite.status, 200, JSON.stringify(report));
+		assert.ok(report.dtmf.packets_sent > 0, JSON.stringify(report.dtmf));
+		const r = await sipp.result();
+		assert.equal(r.code, 0, r.report); // sipp checked Signal=5 in the INFO it got
+		const info = sipp.received('INFO')[0];
+		assert.match(info.body, /Signal=5/);
+		assert.match(info.body, /Duration=\d+/);
+	});
+

@@ -1454,3 +1454,57 @@ Test(sdh_rtp, rtcp_is_translated_to_the_streams_each_peer_knows)
 	close(pa.fd);
 	close(pb.fd);
 }
+
+/* ---- DTMF the other end cannot carry ---- */
+
+struct heard {
+	char tones[8];
+	unsigned n, last_ms;
+};
+
+static void on_heard(void *arg, char tone, unsigned ms)
+{
+	struct heard *h = arg;
+	if (h->n < sizeof h->tones - 1)
+		h->tones[h->n++] = tone;
+	h->last_ms = ms;
+}
+
+Test(sdh_rtp, events_the_other_end_cannot_carry_go_to_the_owner_once)
+{
+	struct test_tp t = {0};
+	struct sdh_rtp *w = tp_leg(&t);
+	cr_assert_eq(set_remote(w, chrome_like_offer), 0); /* telephone-event 126 */
+	sdp_free(local_desc(w, NULL));
+	struct peer pb = peer_new("127.0.0.1");
+	struct sdh_rtp *b = new_leg(); /* a PBX with PCMU only */
+	cr_assert_eq(set_offer(b, pb.port, "0", "a=sendrecv\r\n"), 0);
+	sdp_free(local_desc(b, NULL));
+	cr_assert_eq(sdh_rtp_bridge(w, b), 0);
+	struct heard heard = {0};
+	sdh_rtp_on_dtmf(w, on_heard, &heard);
+	uint8_t pkt[512];
+	/* '#' (11) for 800 samples: updates, then the end three times */
+	const uint8_t upd[] = {11, 0x0a, 0x01, 0x40}, end[] = {11, 0x8a, 0x03, 0x20};
+	for (int i = 0; i < 5; i++) {
+		const uint8_t *e = i < 2 ? upd : end;
+		char payload[5] = {(char)e[0], (char)e[1], (char)e[2], (char)e[3], 0};
+		size_t n = rtp_packet(pkt, 126, (uint16_t)(20 + i), 4000, 0x77, "xxxx");
+		memcpy(pkt + 12, payload, 4);
+		sdh_rtp_transport_recv(w, pkt, n, sizeof pkt);
+	}
+	cr_assert_eq(heard.n, 1, "one event, told once");
+	cr_assert_eq(heard.tones[0], '#');
+	cr_assert_eq(heard.last_ms, 100, "800 samples at 8000 Hz");
+	/* a second event (new timestamp) is told too */
+	size_t n = rtp_packet(pkt, 126, 30, 9000, 0x77, "xxxx");
+	memcpy(pkt + 12, (const uint8_t[]){5, 0x8a, 0x01, 0x40}, 4);
+	sdh_rtp_transport_recv(w, pkt, n, sizeof pkt);
+	cr_assert_eq(heard.n, 2);
+	cr_assert_eq(heard.tones[1], '5');
+	uint8_t got[64];
+	cr_assert_eq(peer_recv(&pb, got, sizeof got, 50, NULL), -1, "no event reached the PBX");
+	sdh_rtp_free(w);
+	sdh_rtp_free(b);
+	close(pb.fd);
+}
