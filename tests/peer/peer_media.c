@@ -40,7 +40,6 @@
 #define DTMF_GAP_SLOTS       4
 #define MAX_SSRCS            8
 #define PACKET_MAX           1500
-#define TAG_LEN              8
 
 /* Codecs a Chrome audio section offers, in its order (the 156 fixtures). */
 struct codec_def {
@@ -168,7 +167,7 @@ struct peer_media {
 
 	/* sending */
 	bool stopped;
-	uint8_t tag[TAG_LEN];
+	uint8_t tag[PEER_MEDIA_TAG_LEN];
 	uint16_t seq;
 	uint32_t ts0;
 	uint64_t slot;         /* 20 ms slots since the first packet */
@@ -211,10 +210,12 @@ struct peer_media {
 	unsigned rtcp_before_keys, demux_other, dtls_received, dtls_early;
 	char first_mismatch[160];
 
-	/* the one timer, and the owner's notification */
-	guint timer;
+	/* the one timer, and the owner's notification, on ctx: the main context
+	 * that was the thread's default when the end was made */
+	GMainContext *ctx;
+	GSource *timer;
 	uint64_t timer_due;
-	guint notify_idle;
+	GSource *notify_idle;
 	bool finished_notified;
 
 	uint8_t buf[PACKET_MAX + SRTP_DTLS_TRAILER_MAX];
@@ -280,6 +281,8 @@ static void logm(const struct peer_media *m, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 static void logm(const struct peer_media *m, const char *fmt, ...)
 {
+	if (m->cfg.quiet)
+		return;
 	char line[512];
 	va_list ap;
 	va_start(ap, fmt);
@@ -302,10 +305,27 @@ static bool copy_str(char *dst, size_t size, const char *src)
 
 static void schedule(struct peer_media *m);
 
+/* A source on the end's context; the caller keeps the reference. */
+static GSource *attach(struct peer_media *m, GSource *s, GSourceFunc fn, void *data)
+{
+	g_source_set_callback(s, fn, data, NULL);
+	g_source_attach(s, m->ctx);
+	return s;
+}
+
+static void drop_source(GSource **s)
+{
+	if (!*s)
+		return;
+	g_source_destroy(*s);
+	g_source_unref(*s);
+	*s = NULL;
+}
+
 static gboolean notify_cb(gpointer data)
 {
 	struct peer_media *m = data;
-	m->notify_idle = 0;
+	drop_source(&m->notify_idle);
 	if (m->cfg.on_change)
 		m->cfg.on_change(m->cfg.arg);
 	return G_SOURCE_REMOVE;
@@ -315,7 +335,7 @@ static gboolean notify_cb(gpointer data)
 static void notify(struct peer_media *m)
 {
 	if (!m->notify_idle)
-		m->notify_idle = g_idle_add(notify_cb, m);
+		m->notify_idle = attach(m, g_idle_source_new(), notify_cb, m);
 }
 
 /* ---- sending on the selected pair ---- */
@@ -424,13 +444,13 @@ static int dtls_prepare(struct peer_media *m, enum dtls_role role)
 
 static void audio_payload(const struct peer_media *m, uint32_t index, uint8_t *p)
 {
-	memcpy(p, m->tag, TAG_LEN);
+	memcpy(p, m->tag, PEER_MEDIA_TAG_LEN);
 	p[8] = (uint8_t)(index >> 24);
 	p[9] = (uint8_t)(index >> 16);
 	p[10] = (uint8_t)(index >> 8);
 	p[11] = (uint8_t)index;
 	for (unsigned k = 12; k < PCMU_PAYLOAD_LEN; k++)
-		p[k] = (uint8_t)(m->tag[k % TAG_LEN] ^ (index * 31u + k * 7u));
+		p[k] = (uint8_t)(m->tag[k % PEER_MEDIA_TAG_LEN] ^ (index * 31u + k * 7u));
 }
 
 static size_t rtp_header(struct peer_media *m, uint8_t *p, uint8_t pt, bool marker,
@@ -556,6 +576,8 @@ static void send_slot(struct peer_media *m)
 	m->expect[index] = expect;
 	if (expect)
 		m->expected++;
+	if (m->cfg.on_audio)
+		m->cfg.on_audio(m->cfg.arg, index, false);
 	protect_and_send(m, h + PCMU_PAYLOAD_LEN, spoil);
 	m->last_sent_ms = now_ms();
 	m->last_rtp_ts = ts;
@@ -688,7 +710,7 @@ static void send_garbage(struct peer_media *m)
 static gboolean timer_cb(gpointer data)
 {
 	struct peer_media *m = data;
-	m->timer = 0;
+	drop_source(&m->timer);
 	m->timer_due = 0;
 	schedule(m);
 	return G_SOURCE_REMOVE;
@@ -698,10 +720,9 @@ static void arm(struct peer_media *m, uint64_t due, uint64_t now)
 {
 	if (m->timer && m->timer_due == due)
 		return;
-	if (m->timer)
-		g_source_remove(m->timer);
+	drop_source(&m->timer);
 	m->timer_due = due;
-	m->timer = g_timeout_add((guint)(due > now ? due - now : 0), timer_cb, m);
+	m->timer = attach(m, g_timeout_source_new((guint)(due > now ? due - now : 0)), timer_cb, m);
 }
 
 static bool srtp_ready(const struct peer_media *m)
@@ -813,8 +834,8 @@ static void rx_account(struct peer_media *m, const struct rtp_view *v)
 static enum verdict check_echo(struct peer_media *m, const struct rtp_view *v)
 {
 	const uint8_t *pl = rtp_payload(v);
-	if (v->payload_len == PCMU_PAYLOAD_LEN && !memcmp(pl, m->tag, TAG_LEN)) {
-		uint32_t index = get32(pl + TAG_LEN);
+	if (v->payload_len == PCMU_PAYLOAD_LEN && !memcmp(pl, m->tag, PEER_MEDIA_TAG_LEN)) {
+		uint32_t index = get32(pl + PEER_MEDIA_TAG_LEN);
 		uint8_t want[PCMU_PAYLOAD_LEN];
 		if (index < m->audio_sent) {
 			audio_payload(m, index, want);
@@ -826,6 +847,8 @@ static enum verdict check_echo(struct peer_media *m, const struct rtp_view *v)
 				m->echo_matches++;
 				if (m->expect[index])
 					m->echo_returned++;
+				if (m->cfg.on_audio)
+					m->cfg.on_audio(m->cfg.arg, index, true);
 				return V_MATCH;
 			}
 		}
@@ -1023,7 +1046,7 @@ static void set_bool_property(NiceAgent *agent, const char *name, gboolean value
 
 static int make_agent(struct peer_media *m)
 {
-	m->agent = nice_agent_new_full(NULL, NICE_COMPATIBILITY_RFC5245,
+	m->agent = nice_agent_new_full(m->ctx, NICE_COMPATIBILITY_RFC5245,
 	                               NICE_AGENT_OPTION_REGULAR_NOMINATION |
 	                                   NICE_AGENT_OPTION_CONSENT_FRESHNESS);
 	if (!m->agent)
@@ -1044,17 +1067,16 @@ static int make_agent(struct peer_media *m)
 	g_signal_connect(m->agent, "candidate-gathering-done", G_CALLBACK(gathering_done_cb), m);
 	g_signal_connect(m->agent, "component-state-changed", G_CALLBACK(component_state_cb), m);
 	g_signal_connect(m->agent, "new-selected-pair-full", G_CALLBACK(selected_pair_cb), m);
-	if (!nice_agent_attach_recv(m->agent, m->stream, 1, g_main_context_default(), nice_recv_cb,
-	                            m))
+	if (!nice_agent_attach_recv(m->agent, m->stream, 1, m->ctx, nice_recv_cb, m))
 		return -EIO;
 	if (!nice_agent_gather_candidates(m->agent, m->stream))
 		return -EIO;
 	bool timed_out = false;
-	guint guard = g_timeout_add(GATHER_TIMEOUT_MS, gather_timeout_cb, &timed_out);
+	GSource *guard = attach(m, g_timeout_source_new(GATHER_TIMEOUT_MS), gather_timeout_cb,
+	                        &timed_out);
 	while (!m->gathered && !timed_out)
-		g_main_context_iteration(NULL, TRUE);
-	if (!timed_out)
-		g_source_remove(guard);
+		g_main_context_iteration(m->ctx, TRUE);
+	drop_source(&guard);
 	GSList *cands = nice_agent_get_local_candidates(m->agent, m->stream, 1);
 	int rc = -EIO;
 	for (GSList *i = cands; i; i = i->next) {
@@ -1102,6 +1124,7 @@ int peer_media_new(const struct peer_media_config *cfg, struct peer_media **out)
 	if (!m)
 		return -ENOMEM;
 	m->cfg = *cfg;
+	m->ctx = g_main_context_ref_thread_default();
 	m->ptime_ms = cfg->ptime_ms ? cfg->ptime_ms : DEFAULT_PTIME_MS;
 	m->pcmu_pt = -1;
 	m->te_pt = -1;
@@ -1150,12 +1173,10 @@ void peer_media_free(struct peer_media *m)
 {
 	if (!m)
 		return;
-	if (m->timer)
-		g_source_remove(m->timer);
-	if (m->notify_idle)
-		g_source_remove(m->notify_idle);
+	drop_source(&m->timer);
+	drop_source(&m->notify_idle);
 	if (m->agent) {
-		nice_agent_attach_recv(m->agent, m->stream, 1, g_main_context_default(), NULL, NULL);
+		nice_agent_attach_recv(m->agent, m->stream, 1, m->ctx, NULL, NULL);
 		g_signal_handlers_disconnect_by_data(m->agent, m);
 		g_object_unref(m->agent);
 	}
@@ -1166,6 +1187,8 @@ void peer_media_free(struct peer_media *m)
 	sdp_free(m->pending_offer);
 	free(m->expect);
 	free(m->returned);
+	if (m->ctx)
+		g_main_context_unref(m->ctx);
 	free(m);
 }
 
@@ -1666,6 +1689,11 @@ bool peer_media_finished(const struct peer_media *m)
 }
 
 /* ---- results ---- */
+
+void peer_media_tag(const struct peer_media *m, uint8_t tag[PEER_MEDIA_TAG_LEN])
+{
+	memcpy(tag, m->tag, PEER_MEDIA_TAG_LEN);
+}
 
 void peer_media_result(const struct peer_media *m, struct peer_media_result *r)
 {

@@ -16,9 +16,11 @@
  * offers and active in answers, opus/red/G722/PCMU/PCMA/CN/telephone-event,
  * candidates inline, then a=end-of-candidates).
  *
- * Everything runs on GLib's default main context of the calling thread:
- * libnice's callbacks, the one timer each end keeps (packet pacing, RTCP,
- * DTMF, DTLS retransmission) and the notifications to the owner. Times are
+ * Everything runs on the main context that is the thread's default when the
+ * end is made (g_main_context_ref_thread_default(): GLib's global default
+ * unless the thread pushed one, as a load tool's threads do): libnice's
+ * callbacks, the one timer each end keeps (packet pacing, RTCP, DTMF, DTLS
+ * retransmission) and the notifications to the owner. Times are
  * CLOCK_MONOTONIC milliseconds (g_get_monotonic_time() / 1000).
  */
 #ifndef SIPWIRE_PEER_MEDIA_H
@@ -32,6 +34,10 @@
 #include "peer_json.h"
 #include "webrtc/dtls.h"
 #include "webrtc/sdp.h"
+
+/* An audio payload starts with the end's tag (random, per end), then the
+ * packet's index (big-endian, 4 bytes), then bytes derived from both. */
+#define PEER_MEDIA_TAG_LEN 8
 
 struct peer_media_config {
 	const char *name;             /* starts its log lines */
@@ -48,10 +54,16 @@ struct peer_media_config {
 	bool dtls_garbage;
 	unsigned corrupt_tag;
 	FILE *record; /* one line per RTP packet received; NULL: none */
+	bool quiet;   /* no log lines on stderr (a load tool runs hundreds of ends) */
 	/* Something the owner may be waiting for happened: ICE or DTLS state,
 	 * the media finished (peer_media_finished). Runs on the main context,
 	 * never inside a peer_media_* call. */
 	void (*on_change)(void *arg);
+	/* Optional, for a load tool's timings: audio packet index is about to
+	 * be protected and sent (back false), or came back for the first time
+	 * byte for byte as sent (back true). Runs inside the end's own calls:
+	 * take the time, touch nothing of the end. */
+	void (*on_audio)(void *arg, uint32_t index, bool back);
 	void *arg;
 };
 
@@ -104,6 +116,9 @@ void peer_media_stop_sending(struct peer_media *m);
 bool peer_media_finished(const struct peer_media *m);
 
 /* ---- results ---- */
+
+/* The tag that starts each of the end's audio payloads. */
+void peer_media_tag(const struct peer_media *m, uint8_t tag[PEER_MEDIA_TAG_LEN]);
 
 struct peer_media_result {
 	bool ice_connected, dtls_connected, ice_failed, dtls_failed;
