@@ -570,7 +570,11 @@ static void inviter_final_failure(struct sip_session *s, int status, const struc
 	                          : status == 408 && !resp ? SIP_END_TIMEOUT
 	                                                   : SIP_END_FAILED;
 	struct sip_request_delegate d = s->inv_delegate;
-	if (resp && status >= 300 && status < 400 && d.on_redirect && !s->cancel_wanted)
+	bool redirect = resp && status >= 300 && status < 400 && d.on_redirect && !s->cancel_wanted;
+	/* The INVITE has its answer: an owner that disposes of the session from
+	 * the delegate has nothing left to cancel. */
+	s->cancel_wanted = true;
+	if (redirect)
 		d.on_redirect(d.data, s, resp);
 	else if (d.on_reject)
 		d.on_reject(d.data, s, status, resp);

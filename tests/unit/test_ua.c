@@ -358,6 +358,31 @@ Test(ua, reject_with_status_reason_and_headers)
 	sip_session_unref(a);
 }
 
+/* An owner that disposes of the Inviter while it hears the final response
+ * sends nothing more: there is nothing left to cancel. */
+static void ring_then_reject(struct side *sd, struct sip_session *s)
+{
+	(void)sd;
+	cr_assert_eq(sip_invitation_progress(s, NULL), 0);
+	cr_assert_eq(sip_invitation_reject(s, &(struct sip_reject_opts){.status = 486}), 0);
+}
+
+Test(ua, dispose_from_on_reject_sends_no_cancel)
+{
+	B->on_invite = ring_then_reject;
+	A->dispose_on_reject = true;
+	struct sip_session *a = make_inviter(A, false);
+	cr_assert_eq(invite_now(a, A), 0);
+	run_for(0);
+	cr_assert_eq(A->rec.last_reject, 486);
+	run_for(40000);
+	cr_assert_eq(sent_count(0, "CANCEL "), 0);
+	cr_assert_eq(sent_count(0, "ACK "), 1);
+	cr_assert_eq(sip_session_state(a), SIP_SESSION_TERMINATED);
+	cr_assert_eq(sip_session_end_reason(a), SIP_END_FAILED);
+	sip_session_unref(a);
+}
+
 Test(ua, sdh_refusing_the_offer_answers_488)
 {
 	B->sdh.fail_set = EINVAL;

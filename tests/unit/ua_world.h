@@ -115,6 +115,9 @@ struct side {
 	int n_invitations;
 	/* test hook run from on_invite after the SDH and delegate are set */
 	void (*on_invite)(struct side *sd, struct sip_session *s);
+	/* the owner disposes of an Inviter from its on_reject (a B2BUA ending
+	 * every leg of a call that failed) */
+	bool dispose_on_reject;
 	char log[8][256];
 	int nlog;
 };
@@ -291,6 +294,8 @@ static void q_reject(void *data, struct sip_session *s, int status, const struct
 		cr_assert_eq(sip_msg_status(m), status);
 	rec_of(data)->n_reject++;
 	rec_of(data)->last_reject = status;
+	if (((struct side *)data)->dispose_on_reject)
+		cr_assert_eq(sip_session_dispose(s), 0);
 }
 static void q_redirect(void *data, struct sip_session *s, const struct sip_msg *m)
 {
