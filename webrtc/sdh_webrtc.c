@@ -440,12 +440,13 @@ static int tp_remote(void *arg, const struct sdp_session *s, const struct sdp_me
 	enum dtls_role role = DTLS_ROLE_SERVER;
 	if (!why) {
 		if (offer) {
-			if (keep_roles)
+			/* holdconn asks for no association at all, in a re-offer too */
+			if (setup == SDP_SETUP_HOLDCONN)
+				why = "a=setup:holdconn";
+			else if (keep_roles)
 				role = w->role;
 			else if (setup == SDP_SETUP_ACTPASS || setup == SDP_SETUP_PASSIVE)
 				role = DTLS_ROLE_CLIENT;
-			else if (setup == SDP_SETUP_HOLDCONN)
-				why = "a=setup:holdconn";
 			/* active, or absent (RFC 4145 §4: active): we are the server */
 		} else {
 			if (setup == SDP_SETUP_PASSIVE)
