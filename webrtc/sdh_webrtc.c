@@ -44,12 +44,22 @@ struct remote_tp {
 	bool new_dtls;      /* fingerprint differs from the one in use */
 };
 
+struct ice_ref {
+	struct sdh_webrtc *w;
+	struct ice_agent *agent;
+};
+
 struct sdh_webrtc {
 	struct sdh_webrtc_ctx *ctx;
 	struct sdh_rtp *h;
 	struct sdh_webrtc_events ev;
 	bool closed;
-	struct ice_agent *ice;
+	/* ICE: the agent carrying the leg, and during a restart the agent the
+	 * restart made, which takes over once it has a pair (make before
+	 * break: media keeps flowing on the old pair meanwhile). Each agent's
+	 * callbacks carry an ice_ref, to tell them apart. */
+	struct ice_agent *ice, *ice_next;
+	struct ice_ref *ice_ref, *next_ref;
 	bool ice_started;
 	struct remote_tp cur, pending;
 	bool have_cur, have_pending;
@@ -316,7 +326,7 @@ static int dtls_begin(struct sdh_webrtc *w)
 
 static void ice_recv(void *arg, uint8_t *buf, size_t len)
 {
-	struct sdh_webrtc *w = arg;
+	struct sdh_webrtc *w = ((struct ice_ref *)arg)->w;
 	switch (rtp_demux(buf, len)) {
 	case RTP_DEMUX_DTLS:
 		if (w->dtls) {
@@ -346,14 +356,39 @@ static void ice_recv(void *arg, uint8_t *buf, size_t len)
 	w->not_media++;
 }
 
+static void ice_agent_drop(struct ice_agent **a, struct ice_ref **ref)
+{
+	ice_agent_free(*a);
+	free(*ref);
+	*a = NULL;
+	*ref = NULL;
+}
+
 static void ice_state_changed(void *arg, enum ice_state state, const char *reason)
 {
-	struct sdh_webrtc *w = arg;
+	struct ice_ref *ref = arg;
+	struct sdh_webrtc *w = ref->w;
+	if (state == ICE_STATE_FAILED && ref == w->ice_ref && w->ice_next)
+		return; /* the peer moved to the restart's agent, which decides */
 	if (state == ICE_STATE_FAILED) {
 		fail(w, reason ? reason : "ICE failed");
 		return;
 	}
-	if (state != ICE_STATE_CONNECTED || w->ice_up_us)
+	if (state == ICE_STATE_CONNECTED && ref == w->next_ref) {
+		/* the restart's agent has a pair: it carries the leg from now on */
+		ice_agent_drop(&w->ice, &w->ice_ref);
+		w->ice = w->ice_next;
+		w->ice_ref = w->next_ref;
+		w->ice_next = NULL;
+		w->next_ref = NULL;
+		struct ice_stats st;
+		ice_agent_get_stats(w->ice, &st);
+		logf_(w->ctx, "webrtc: ICE restarted, connected in %" G_GINT64_FORMAT " ms, %s <-> %s",
+		      st.connected_ms, st.local, st.remote);
+		send_held(w);
+		return;
+	}
+	if (ref != w->ice_ref || state != ICE_STATE_CONNECTED || w->ice_up_us)
 		return;
 	w->ice_up_us = g_get_monotonic_time();
 	struct ice_stats st;
@@ -367,6 +402,38 @@ static void ice_state_changed(void *arg, enum ice_state state, const char *reaso
 		w->dtls_deadline = attach_timeout(w, w->ctx->dtls_timeout_ms, on_dtls_deadline);
 		dtls_rearm(w);
 	}
+}
+
+/* A new agent for w at *a with its ref at *ref. 0 or a negative errno. */
+static int ice_agent_make(struct sdh_webrtc *w, bool controlling, struct ice_agent **a,
+                          struct ice_ref **ref)
+{
+	const struct sdh_webrtc_ctx *c = w->ctx;
+	struct ice_ref *r = calloc(1, sizeof *r);
+	if (!r)
+		return -ENOMEM;
+	r->w = w;
+	struct ice_params ip = {
+	    .loop = c->loop,
+	    .addresses = (const char *const *)c->addresses,
+	    .public_address = c->public_address,
+	    .port_min = c->port_min,
+	    .port_max = c->port_max,
+	    .lite = c->ice_lite,
+	    .controlling = controlling,
+	    .connect_timeout_ms = c->ice_timeout_ms,
+	    .on_recv = ice_recv,
+	    .on_state = ice_state_changed,
+	    .arg = r,
+	};
+	int rc = ice_agent_new(&ip, &r->agent);
+	if (rc != 0) {
+		free(r);
+		return rc;
+	}
+	*a = r->agent;
+	*ref = r;
+	return 0;
 }
 
 /* ---- the transport of the sdh_rtp handler ---- */
@@ -505,18 +572,20 @@ static void tp_agreed(void *arg)
 	memset(&w->pending, 0, sizeof w->pending);
 	w->have_pending = false;
 	w->have_cur = true;
-	if (first || restart) {
-		int rc = ice_agent_set_remote_credentials(w->ice, w->cur.ufrag, w->cur.pwd, w->cur.lite);
+	if (first || (restart && w->ice_next)) {
+		/* the first agent, or the one our answer to a restart described */
+		struct ice_agent *a = first ? w->ice : w->ice_next;
+		int rc = ice_agent_set_remote_credentials(a, w->cur.ufrag, w->cur.pwd, w->cur.lite);
 		for (unsigned i = 0; rc == 0 && i < w->cur.n_cand; i++)
-			if (ice_agent_add_remote_candidate(w->ice, &w->cur.cand[i]) != 0)
+			if (ice_agent_add_remote_candidate(a, &w->cur.cand[i]) != 0)
 				logf_(w->ctx, "webrtc: candidate %s:%u skipped", w->cur.cand[i].address,
 				      w->cur.cand[i].port);
 		if (rc == 0 && w->cur.end_of_candidates)
-			ice_agent_end_of_candidates(w->ice);
+			ice_agent_end_of_candidates(a);
 		if (rc == 0) {
 			if (!w->ice_started)
 				w->ice_start_us = g_get_monotonic_time();
-			rc = ice_agent_start(w->ice);
+			rc = ice_agent_start(a);
 			w->ice_started = w->ice_started || rc == 0;
 		}
 		if (rc != 0 && rc != -EALREADY) {
@@ -533,20 +602,25 @@ static void tp_describe(void *arg, bool answer, const char *mid, uint16_t *port,
 {
 	struct sdh_webrtc *w = arg;
 	struct sdh_webrtc_ctx *c = w->ctx;
-	/* An offer that restarts ICE gets new credentials in our answer: setting
-	 * the peer's new ones restarts our agent and changes ours. */
-	if (answer && w->have_pending && w->pending.restart_ice &&
-	    ice_agent_set_remote_credentials(w->ice, w->pending.ufrag, w->pending.pwd,
-	                                     w->pending.lite) != 0)
-		fail(w, "ICE restart failed");
-	ice_agent_default_candidate(w->ice, address, port);
+	/* An offer that restarts ICE is answered with a new agent's
+	 * credentials and candidates (the answerer of a restart is controlled,
+	 * unless the peer is lite); the old agent carries media until the new
+	 * one has a pair. */
+	if (answer && w->have_pending && w->pending.restart_ice) {
+		if (w->ice_next)
+			ice_agent_drop(&w->ice_next, &w->next_ref);
+		if (ice_agent_make(w, w->pending.lite, &w->ice_next, &w->next_ref) != 0)
+			fail(w, "ICE restart failed");
+	}
+	struct ice_agent *ice = w->ice_next ? w->ice_next : w->ice;
+	ice_agent_default_candidate(ice, address, port);
 	if (c->ice_lite)
 		g_string_append(session_lines, "a=ice-lite\r\n");
 	bool bundle = answer ? (w->have_pending ? w->pending.bundle : w->cur.bundle) : true;
 	if (bundle && mid)
 		g_string_append_printf(session_lines, "a=group:BUNDLE %s\r\n", mid);
 	g_string_append_printf(media_lines, "a=ice-ufrag:%s\r\na=ice-pwd:%s\r\n",
-	                       ice_agent_ufrag(w->ice), ice_agent_pwd(w->ice));
+	                       ice_agent_ufrag(ice), ice_agent_pwd(ice));
 	g_string_append_printf(media_lines, "a=fingerprint:sha-256 %s\r\n",
 	                       dtls_cert_fingerprint(c->cert));
 	const char *setup;
@@ -559,9 +633,9 @@ static void tp_describe(void *arg, bool answer, const char *mid, uint16_t *port,
 		setup = "actpass";
 	}
 	g_string_append_printf(media_lines, "a=setup:%s\r\n", setup);
-	size_t need = ice_agent_sdp_candidates(w->ice, NULL, 0);
+	size_t need = ice_agent_sdp_candidates(ice, NULL, 0);
 	char *cands = g_malloc(need + 1);
-	ice_agent_sdp_candidates(w->ice, cands, need + 1);
+	ice_agent_sdp_candidates(ice, cands, need + 1);
 	g_string_append(media_lines, cands);
 	g_free(cands);
 }
@@ -586,8 +660,8 @@ static void tp_close(void *arg)
 	w->closed = true;
 	dtls_stop(w);
 	drop_source(&w->fail_idle);
-	ice_agent_free(w->ice);
-	w->ice = NULL;
+	ice_agent_drop(&w->ice, &w->ice_ref);
+	ice_agent_drop(&w->ice_next, &w->next_ref);
 }
 
 /* ---- a leg ---- */
@@ -603,20 +677,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webr
 	w->held = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	if (ev)
 		w->ev = *ev;
-	struct ice_params ip = {
-	    .loop = c->loop,
-	    .addresses = (const char *const *)c->addresses,
-	    .public_address = c->public_address,
-	    .port_min = c->port_min,
-	    .port_max = c->port_max,
-	    .lite = c->ice_lite,
-	    .controlling = offerer,
-	    .connect_timeout_ms = c->ice_timeout_ms,
-	    .on_recv = ice_recv,
-	    .on_state = ice_state_changed,
-	    .arg = w,
-	};
-	int rc = ice_agent_new(&ip, &w->ice);
+	int rc = ice_agent_make(w, offerer, &w->ice, &w->ice_ref);
 	if (rc != 0) {
 		g_ptr_array_unref(w->held);
 		free(w);
@@ -633,7 +694,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webr
 	};
 	rc = sdh_rtp_new(c->rtp, &(struct sdh_rtp_opts){.rtcp_mux = true, .transport = &tp}, &w->h);
 	if (rc != 0) {
-		ice_agent_free(w->ice);
+		ice_agent_drop(&w->ice, &w->ice_ref);
 		g_ptr_array_unref(w->held);
 		free(w);
 		return rc;

@@ -145,6 +145,24 @@ describe('SIP.js in headless Chromium', { skip: skip ? `skipped: ${skip}` : fals
 		await phone.disconnect();
 	}));
 
+	it('calls echo, restarts ICE with a re-INVITE and still hears itself', () =>
+		withPhone(async (phone) => {
+			await registered(phone);
+			const st = await phone.call(`sip:echo@${DOMAIN}`);
+			assert.equal(st.lastStatus, 200, JSON.stringify(st));
+			const before = await hearsAudio(phone, 'echo');
+			const re = await phone.restartIce();
+			assert.equal(re.lastStatus, 200, `the ICE restart re-INVITE: ${JSON.stringify(re)}`);
+			const after = await phone.waitForStats((s) => s.media && s.media.inbound &&
+				s.media.inbound.packetsReceived > before.media.inbound.packetsReceived + AUDIO_PACKETS &&
+				s.media.pair && s.media.pair.state === 'succeeded',
+			AUDIO_WITHIN_MS, 'audio after the ICE restart');
+			assert.equal(after.media.dtls && after.media.dtls.state, 'connected', JSON.stringify(after.media));
+			await daemon.waitForLog(/webrtc: ICE restarted, connected/, 5000);
+			await phone.hangup();
+			await phone.disconnect();
+		}));
+
 	it('calls a PBX (sipp, RTP echo) and hears its audio back', () => withPhone(async (phone) => {
 		const { startSipp } = require('../integration/lib/sipp');
 		const sipp = await startSipp({ scenario: 'uas_answer.xml', port: pbxPort,

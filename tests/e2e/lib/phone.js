@@ -26,6 +26,7 @@ class Phone {
 	hangup(options = {}) { return this.run('hangup', options); }
 	hold(options = {}) { return this.run('hold', options); }
 	unhold(options = {}) { return this.run('unhold', options); }
+	restartIce(options = {}) { return this.run('restartIce', options); }
 	sendDtmf(tone, options = {}) { return this.run('sendDtmf', tone, options); }
 	stats() { return this.run('stats'); }
 	status() { return this.run('status'); }

@@ -227,12 +227,12 @@ async function hangup({ timeoutMs = 10000 } = {}) {
 	return status();
 }
 
-// A re-INVITE with the hold (sendonly) or resume (sendrecv) offer;
-// resolves with its final status.
-async function setHold(hold, { timeoutMs = 10000 } = {}) {
+// A re-INVITE with SDH options on top of the page's (hold: sendonly, or
+// sendrecv; offerOptions: {iceRestart: true}); resolves with its final status.
+async function reinvite(extra, what, { timeoutMs = 10000 } = {}) {
 	const session = phone.session;
 	if (!session || session.state !== SessionState.Established) throw new Error('no established call');
-	session.sessionDescriptionHandlerOptionsReInvite = { ...sdhOptions, hold };
+	session.sessionDescriptionHandlerOptionsReInvite = { ...sdhOptions, ...extra };
 	let final;
 	const answered = new Promise((resolve) => { final = resolve; });
 	await session.invite({
@@ -241,9 +241,14 @@ async function setHold(hold, { timeoutMs = 10000 } = {}) {
 			onReject: (r) => { noteResponse(r); final(); },
 		},
 	});
-	await withTimeout(answered, timeoutMs, hold ? 'hold re-INVITE' : 'resume re-INVITE');
+	await withTimeout(answered, timeoutMs, what);
 	return status();
 }
+
+const setHold = (hold, options) =>
+	reinvite({ hold }, hold ? 'hold re-INVITE' : 'resume re-INVITE', options);
+const restartIce = (options) =>
+	reinvite({ offerOptions: { iceRestart: true } }, 'ICE restart re-INVITE', options);
 
 // DTMF as SIP.js and JsSIP send it: INFO application/dtmf-relay.
 async function sendDtmf(tone, { durationMs = 160, timeoutMs = 10000 } = {}) {
@@ -366,6 +371,7 @@ window.phone = {
 	connect, disconnect, call, waitForIncoming, answer, reject, hangup,
 	hold: (options) => setHold(true, options),
 	unhold: (options) => setHold(false, options),
+	restartIce,
 	sendDtmf, stats, status,
 	log: () => phone.log.slice(),
 	startLoopback, loopbackStats, stopLoopback,
