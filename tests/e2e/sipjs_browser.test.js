@@ -163,6 +163,37 @@ describe('SIP.js in headless Chromium', { skip: skip ? `skipped: ${skip}` : fals
 			await phone.disconnect();
 		}));
 
+	it('calls echo without an offer (the gateway offers in its 200) and hears itself', () =>
+		withPhone(async (phone) => {
+			await registered(phone);
+			const st = await phone.call(`sip:echo@${DOMAIN}`, { withoutSdp: true });
+			assert.equal(st.lastStatus, 200, JSON.stringify(st));
+			assert.equal(st.session, 'Established');
+			await hearsAudio(phone, 'echo, offer from the gateway');
+			await phone.hangup();
+			await phone.disconnect();
+		}));
+
+	it('a call to echo stays up and audible past consent freshness\'s 30 s', () =>
+		withPhone(async (phone) => {
+			await registered(phone);
+			const st = await phone.call(`sip:echo@${DOMAIN}`);
+			assert.equal(st.lastStatus, 200, JSON.stringify(st));
+			let last = await hearsAudio(phone, 'echo');
+			// RFC 7675: each side checks consent every ~5 s and stops sending
+			// after 30 s without an answer; ours are answered and answer.
+			for (const at of [12, 24, 36]) {
+				await new Promise((r) => setTimeout(r, 12000));
+				const now = await phone.stats();
+				assert.ok(now.media.inbound.packetsReceived > last.media.inbound.packetsReceived + 400,
+					`audio still comes back at ${at} s: ${JSON.stringify(now.media.inbound)}`);
+				assert.equal((await phone.status()).session, 'Established');
+				last = now;
+			}
+			await phone.hangup();
+			await phone.disconnect();
+		}));
+
 	it('calls a PBX (sipp, RTP echo) and hears its audio back', () => withPhone(async (phone) => {
 		const { startSipp } = require('../integration/lib/sipp');
 		const sipp = await startSipp({ scenario: 'uas_answer.xml', port: pbxPort,

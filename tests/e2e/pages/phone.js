@@ -157,11 +157,13 @@ async function disconnect({ timeoutMs = 10000 } = {}) {
 }
 
 // Places an audio-only call; resolves at the final response (or when the
-// session ends without one) with the status.
-async function call(target, { timeoutMs = 15000 } = {}) {
+// session ends without one) with the status. withoutSdp: an INVITE with no
+// offer (the offer comes in the 200, the answer in the ACK).
+async function call(target, { timeoutMs = 15000, withoutSdp = false } = {}) {
 	const uri = UserAgent.makeURI(target);
 	if (!uri) throw new Error(`not a SIP URI: ${target}`);
-	const inviter = new Inviter(phone.ua, uri, { sessionDescriptionHandlerOptions: sdhOptions });
+	const inviter = new Inviter(phone.ua, uri, { sessionDescriptionHandlerOptions: sdhOptions,
+		inviteWithoutSdp: withoutSdp });
 	adopt(inviter);
 	let final;
 	const answered = new Promise((resolve) => { final = resolve; });
