@@ -1619,10 +1619,11 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	sip_pl offer = sip_session_body(inv);
 	/* A browser's offer is WebRTC; an INVITE without one from a WebSocket
 	 * client gets a WebRTC offer in our 200. */
-	enum sw_media_kind kind = offer.l ? sw_media_kind_of_offer(offer.p, offer.l)
+	bool lite = false;
+	enum sw_media_kind kind = offer.l ? sw_media_kind_of_offer(offer.p, offer.l, &lite)
 	                          : on_ws(f) ? SW_MEDIA_WEBRTC : SW_MEDIA_RTP;
 	struct sw_media_events ev = leg_media_events(&c->a);
-	int rc = sw_media_new(b->media, kind, offer.l == 0, NULL, &ev, &c->a.media);
+	int rc = sw_media_new(b->media, kind, offer.l == 0 || lite, NULL, &ev, &c->a.media);
 	if (rc < 0) {
 		set_end(c, "gateway", "no media ports");
 		reject_a(c, 503, "No Media Ports");

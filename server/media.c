@@ -293,7 +293,7 @@ static void media_dtmf(void *arg, char tone, unsigned duration_ms)
 
 struct new_job {
 	struct sw_media *l;
-	bool offerer;
+	bool controlling;
 	int rc;
 };
 
@@ -302,7 +302,7 @@ static void new_on_worker(void *arg)
 	struct new_job *j = arg;
 	struct sw_media *l = j->l;
 	if (l->kind == SW_MEDIA_WEBRTC) {
-		j->rc = sdh_webrtc_new(l->w->webrtc, j->offerer,
+		j->rc = sdh_webrtc_new(l->w->webrtc, j->controlling,
 		                       &(struct sdh_webrtc_events){.on_failed = webrtc_failed, .arg = l},
 		                       &l->webrtc);
 		if (j->rc == 0)
@@ -324,7 +324,7 @@ static struct media_worker *least_busy(struct sw_media_ctx *m)
 	return best;
 }
 
-int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool offerer,
+int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool controlling,
                  const struct sw_media *near, const struct sw_media_events *ev,
                  struct sw_media **out)
 {
@@ -338,7 +338,7 @@ int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool offerer,
 	l->w = near ? near->w : least_busy(m);
 	if (ev)
 		l->ev = *ev;
-	struct new_job j = {.l = l, .offerer = offerer};
+	struct new_job j = {.l = l, .controlling = controlling};
 	run_on(l->w, new_on_worker, &j);
 	if (j.rc < 0) {
 		LOG_WARN("media", "no %s media: %s", kind == SW_MEDIA_WEBRTC ? "WebRTC" : "RTP",
@@ -377,12 +377,14 @@ void sw_media_free(struct sw_media *l)
 
 enum sw_media_kind sw_media_kind(const struct sw_media *l) { return l->kind; }
 
-enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len)
+enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len, bool *ice_lite)
 {
 	struct sdp_session *s = NULL;
 	struct sdp_error err;
+	*ice_lite = false;
 	if (!len || sdp_parse(sdp, len, &s, &err) < 0)
 		return SW_MEDIA_RTP;
+	*ice_lite = sdp_session_attr(s, SDP_ATTR_ICE_LITE, NULL) != NULL;
 	enum sw_media_kind kind = SW_MEDIA_RTP;
 	for (unsigned i = 0; i < s->n_media; i++)
 		if (strcmp(s->media[i].type, "audio") == 0) {

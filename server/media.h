@@ -46,17 +46,19 @@ struct sw_media_events {
 	void *arg;
 };
 
-/* A leg's media with its ports (and, WebRTC, its ICE candidates). offerer:
- * this leg will make the first offer; near: a leg of the same call (the new
+/* A leg's media with its ports (and, WebRTC, its ICE candidates).
+ * controlling: the leg's ICE role (RFC 8445 §6.1.1: this leg makes the first
+ * offer, or answers an ice-lite peer); near: a leg of the same call (the new
  * leg goes to its worker), or NULL for the least busy worker. 0; -ENOMEM;
  * -EADDRINUSE or -EADDRNOTAVAIL (no ports). */
-int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool offerer,
+int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool controlling,
                  const struct sw_media *near, const struct sw_media_events *ev,
                  struct sw_media **out);
 enum sw_media_kind sw_media_kind(const struct sw_media *l);
 /* The kind a peer that sent this offer speaks: WebRTC when its first audio
- * section is UDP/TLS/RTP/SAVPF, else plain RTP. */
-enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len);
+ * section is UDP/TLS/RTP/SAVPF, else plain RTP; *ice_lite: it said
+ * a=ice-lite. */
+enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len, bool *ice_lite);
 /* Start watching for media.timeout seconds without a packet from the leg's
  * peer while it should be sending (not while it holds the call). */
 void sw_media_watch(struct sw_media *l);

@@ -666,7 +666,7 @@ static void tp_close(void *arg)
 
 /* ---- a leg ---- */
 
-int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webrtc_events *ev,
+int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_webrtc_events *ev,
                    struct sdh_webrtc **out)
 {
 	*out = NULL;
@@ -677,7 +677,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webr
 	w->held = g_ptr_array_new_with_free_func((GDestroyNotify)g_bytes_unref);
 	if (ev)
 		w->ev = *ev;
-	int rc = ice_agent_make(w, offerer, &w->ice, &w->ice_ref);
+	int rc = ice_agent_make(w, controlling, &w->ice, &w->ice_ref);
 	if (rc != 0) {
 		g_ptr_array_unref(w->held);
 		free(w);

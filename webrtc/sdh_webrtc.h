@@ -64,10 +64,10 @@ struct sdh_webrtc_events {
 	void *arg;
 };
 
-/* A leg at *out, with its ICE agent and candidates ready. offerer: we make
- * the first offer (ICE controlling). 0; -EINVAL; -EADDRNOTAVAIL (no ICE
+/* A leg at *out, with its ICE agent and candidates ready. controlling: the
+ * ICE role (we make the first offer, or answer an ice-lite peer). 0; -EINVAL; -EADDRNOTAVAIL (no ICE
  * candidate: ports or addresses); -ENOMEM. */
-int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool offerer, const struct sdh_webrtc_events *ev,
+int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_webrtc_events *ev,
                    struct sdh_webrtc **out);
 /* Closes and frees; no event follows. NULL is fine. */
 void sdh_webrtc_free(struct sdh_webrtc *w);

@@ -540,12 +540,13 @@ static void browser_dtls_failed(void *arg, const char *reason)
 }
 
 /* controlling: the browser makes the first offer */
-static void browser_new(struct browser *b, bool controlling)
+static void browser_new_ice(struct browser *b, bool controlling, bool lite)
 {
 	memset(b, 0, sizeof *b);
 	struct ice_params ip = {
 	    .loop = loop,
 	    .addresses = loopback,
+	    .lite = lite,
 	    .controlling = controlling,
 	    .connect_timeout_ms = 5000,
 	    .on_recv = browser_recv,
@@ -561,6 +562,8 @@ static void browser_new(struct browser *b, bool controlling)
 	b->version = 1;
 	b->seq = 100;
 }
+
+static void browser_new(struct browser *b, bool controlling) { browser_new_ice(b, controlling, false); }
 
 static void browser_free(struct browser *b)
 {
@@ -941,6 +944,35 @@ Test(sdh_webrtc, browser_with_mdns_candidates_only_is_reached)
 	plain_to_browser(&p, &b, 0, 0, "to an mDNS browser");
 	g_free(offer);
 	g_free(hidden);
+	g_free(answer);
+	plain_free(&p);
+	leg_free(&l);
+	browser_free(&b);
+}
+
+/* A peer that is ICE-lite (RFC 8445 §6.1.1): the leg answering it is made
+ * controlling (what the B2BUA does for an offer with a=ice-lite), does the
+ * checks and nominates, and media flows. */
+Test(sdh_webrtc, ice_lite_peer_is_answered_by_a_controlling_leg)
+{
+	struct browser b;
+	struct leg l;
+	struct plain p;
+	browser_new_ice(&b, false, true);
+	leg_new(&l, "gateway", true);
+	char *offer = browser_sdp(&b, "actpass", "sendrecv", 126);
+	char *lite = replaced(offer, "a=group:BUNDLE 0\r\n", "a=ice-lite\r\na=group:BUNDLE 0\r\n");
+	cr_assert_eq(set_desc(&l, lite), 0);
+	char *answer = get_desc(&l, NULL);
+	browser_take(&b, answer, NULL);
+	plain_new(&p);
+	cr_assert_eq(sdh_rtp_bridge(l.h, p.h), 0);
+	WAIT_FOR((media_up(&l) && b.dtls_connected) || l.failures, 4000);
+	cr_assert_eq(l.failures, 0, "the leg failed: %s", l.reason);
+	browser_to_plain(&b, &p, 0, 0, "from a lite peer");
+	plain_to_browser(&p, &b, 0, 0, "to a lite peer");
+	g_free(offer);
+	g_free(lite);
 	g_free(answer);
 	plain_free(&p);
 	leg_free(&l);
