@@ -4,7 +4,7 @@
  * (headless, fake media, --allow-loopback-in-peer-connection, iceServers
  * empty), once with one audio track and once with an audio and a video
  * transceiver, after ICE gathering completed — the way SIP.js and JsSIP send
- * them: no trickle, every candidate inline. What the WebRTC leg will read
+ * them: no trickle, every candidate inline. What the WebRTC leg reads
  * from them is checked here: BUNDLE, mid, rtcp-mux, ICE credentials, the
  * fingerprint, setup:actpass, the candidates (UDP and TCP active on port 9,
  * IPv4 and IPv6), the codecs with their parameters, header extensions and
