@@ -3,6 +3,8 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 static enum sipwire_log_level log_level = SIPWIRE_LOG_INFO;
@@ -24,13 +26,27 @@ void sw_log(enum sipwire_log_level level, const char *subsys, const char *fmt, .
 	                 tm.tm_sec, ts.tv_nsec / 1000000, names[level], subsys);
 	if (n < 0)
 		return;
-	va_list ap;
+	va_list ap, again;
 	va_start(ap, fmt);
+	va_copy(again, ap);
 	int m = vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
 	va_end(ap);
 	size_t len = (size_t)n + (m < 0 ? 0 : (size_t)m);
+	/* A longer line (a call's detail line with two WebRTC legs) is written
+	 * whole: a cut one would be JSON no reader can parse. */
+	char *big = len > sizeof line - 2 ? malloc(len + 1) : NULL;
+	if (big) {
+		memcpy(big, line, (size_t)n);
+		vsnprintf(big + n, len + 1 - (size_t)n, fmt, again);
+		big[len++] = '\n';
+		fwrite(big, 1, len, stderr);
+		free(big);
+		va_end(again);
+		return;
+	}
+	va_end(again);
 	if (len > sizeof line - 2)
-		len = sizeof line - 2;
+		len = sizeof line - 2; /* no memory for the whole line: what fits */
 	line[len++] = '\n';
 	fwrite(line, 1, len, stderr);
 }
