@@ -587,7 +587,9 @@ static gboolean watch_tick(gpointer data)
 	struct sdh_rtp_stats st;
 	sdh_rtp_get_stats(l->rtp, &st);
 	int64_t now = g_get_monotonic_time();
-	if (!st.peer_sends) {
+	/* A held call owes no packets either way: a PBX that holds with
+	 * sendonly may or may not play music. */
+	if (!st.peer_sends || st.held) {
 		l->quiet_since = now; /* on hold, inactive, or closed: nothing is due */
 		return G_SOURCE_CONTINUE;
 	}

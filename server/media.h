@@ -60,7 +60,8 @@ enum sw_media_kind sw_media_kind(const struct sw_media *l);
  * a=ice-lite. */
 enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len, bool *ice_lite);
 /* Start watching for media.timeout seconds without a packet from the leg's
- * peer while it should be sending (not while it holds the call). */
+ * peer while it should be sending: media flows both ways (not while either
+ * end holds the call, sendonly included: music on hold is optional). */
 void sw_media_watch(struct sw_media *l);
 /* NULL is a no-op. */
 void sw_media_free(struct sw_media *l);

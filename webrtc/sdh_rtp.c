@@ -624,6 +624,7 @@ void sdh_rtp_get_stats(const struct sdh_rtp *h, struct sdh_rtp_stats *out)
 {
 	*out = h->stats;
 	out->peer_sends = h->state != ST_CLOSED && h->m.active && h->m.recv;
+	out->held = h->state != ST_CLOSED && h->m.active && !(h->m.send && h->m.recv);
 }
 
 /* ---- reading a remote description ---- */

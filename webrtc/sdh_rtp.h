@@ -198,6 +198,8 @@ struct sdh_rtp_stats {
 	int64_t last_rx_us; /* g_get_monotonic_time() of the last packet taken
 	                     * from the peer (relayed or not); 0: none yet */
 	bool peer_sends;    /* media agreed, and the peer's direction sends to us */
+	bool held;          /* media agreed, and not both ways: one end holds the
+	                     * call (sendonly, recvonly, inactive, c=0.0.0.0) */
 };
 void sdh_rtp_get_stats(const struct sdh_rtp *h, struct sdh_rtp_stats *out);
 /* The RTP port (RTCP is the next one); 0 once closed. */

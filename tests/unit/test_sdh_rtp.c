@@ -827,13 +827,21 @@ Test(sdh_rtp, held_direction_is_dropped)
 	/* its music on hold still reaches a's peer */
 	peer_send(&pb, sdh_rtp_port(b), pkt, n);
 	cr_assert_eq(peer_recv(&pa, got, sizeof(got), 1000, NULL), (ssize_t)n);
-	struct sdh_rtp_stats sa;
+	struct sdh_rtp_stats sa, sb;
 	sdh_rtp_get_stats(a, &sa);
 	cr_assert_eq(sa.rx_packets, 1);
 	cr_assert_eq(sa.dropped, 1);
+	cr_assert_not(sa.held);
+	/* b's peer holds: it may send (music), nothing says it must */
+	sdh_rtp_get_stats(b, &sb);
+	cr_assert(sb.peer_sends);
+	cr_assert(sb.held);
 	/* a re-INVITE takes the hold off */
 	cr_assert_eq(set_offer(b, pb.port, "0", "a=sendrecv\r\n"), 0);
 	sdp_free(local_desc(b, NULL));
+	sdh_rtp_get_stats(b, &sb);
+	cr_assert(sb.peer_sends);
+	cr_assert_not(sb.held);
 	peer_send(&pa, sdh_rtp_port(a), pkt, n);
 	cr_assert_eq(peer_recv(&pb, got, sizeof(got), 1000, NULL), (ssize_t)n);
 	sdh_rtp_free(a);
@@ -857,6 +865,10 @@ Test(sdh_rtp, our_hold_answer_drops_what_the_peer_sends)
 	peer_send(&pb, sdh_rtp_port(b), pkt, n);
 	cr_assert_eq(peer_recv(&pb, got, sizeof(got), 100, NULL), -1);
 	cr_assert_eq(peer_recv(&pa, got, sizeof(got), 100, NULL), -1);
+	struct sdh_rtp_stats sa;
+	sdh_rtp_get_stats(a, &sa);
+	cr_assert_not(sa.peer_sends);
+	cr_assert(sa.held);
 	sdh_rtp_free(a);
 	sdh_rtp_free(b);
 	close(pa.fd);
