@@ -273,6 +273,49 @@ static void json_time(GString *out, const char *key, gint64 us)
 		g_date_time_unref(t);
 }
 
+static void json_ms(GString *out, const char *key, int64_t ms)
+{
+	if (ms < 0)
+		g_string_append_printf(out, ",\"%s\":null", key);
+	else
+		g_string_append_printf(out, ",\"%s\":%" G_GINT64_FORMAT, key, (gint64)ms);
+}
+
+/* One leg's media in the detail line: what it carried, and for a WebRTC
+ * leg how its ICE, DTLS and SRTP went. */
+static void json_leg_media(GString *out, const char *key, struct sw_media *m)
+{
+	struct sw_media_stats st;
+	sw_media_stats(m, &st);
+	bool webrtc = st.kind == SW_MEDIA_WEBRTC;
+	g_string_append_printf(out, ",\"%s\":{\"kind\":\"%s\"", key, webrtc ? "webrtc" : "rtp");
+	g_string_append_printf(out,
+	                       ",\"rx_packets\":%" G_GUINT64_FORMAT ",\"rx_bytes\":%" G_GUINT64_FORMAT
+	                       ",\"tx_packets\":%" G_GUINT64_FORMAT ",\"tx_bytes\":%" G_GUINT64_FORMAT
+	                       ",\"dropped\":%" G_GUINT64_FORMAT,
+	                       (guint64)st.rx_packets, (guint64)st.rx_bytes, (guint64)st.tx_packets,
+	                       (guint64)st.tx_bytes, (guint64)st.dropped);
+	if (webrtc) {
+		g_string_append(out, ",\"ice\":{\"state\":\"");
+		g_string_append(out, st.ice_state);
+		g_string_append_c(out, '"');
+		json_ms(out, "connected_ms", st.ice_connected_ms);
+		json_str(out, "local", pl_of(st.ice_local));
+		json_str(out, "remote", pl_of(st.ice_remote));
+		g_string_append(out, "},\"dtls\":{\"state\":\"");
+		g_string_append(out, st.dtls_state);
+		g_string_append_c(out, '"');
+		json_ms(out, "connected_ms", st.dtls_connected_ms);
+		json_str(out, "profile", pl_of(st.srtp_profile));
+		g_string_append_printf(out,
+		                       "},\"srtp\":{\"auth_failures\":%" G_GUINT64_FORMAT
+		                       ",\"replays\":%" G_GUINT64_FORMAT "},\"not_media\":%" G_GUINT64_FORMAT,
+		                       (guint64)st.srtp_auth_failures, (guint64)st.srtp_replays,
+		                       (guint64)st.not_media);
+	}
+	g_string_append_c(out, '}');
+}
+
 static void write_cdr(struct call *c)
 {
 	GString *j = g_string_new(NULL);
@@ -294,7 +337,17 @@ static void write_cdr(struct call *c)
 	json_time(j, "end", c->end_us);
 	json_str(j, "end_reason", pl_of(c->end_reason ? c->end_reason : "unknown"));
 	json_str(j, "hangup", pl_of(c->hangup ? c->hangup : "gateway"));
-	g_string_append_printf(j, ",\"status\":%d}", c->final_status);
+	g_string_append_printf(j, ",\"status\":%d", c->final_status);
+	/* The caller's leg and the leg that answered it: the media of the call. */
+	g_string_append(j, ",\"media\":{");
+	size_t at = j->len;
+	if (c->a.media)
+		json_leg_media(j, "caller", c->a.media);
+	if (c->winner && c->winner->media)
+		json_leg_media(j, "callee", c->winner->media);
+	if (j->len > at)
+		g_string_erase(j, (gssize)at, 1); /* the first member's comma */
+	g_string_append(j, "}}");
 	LOG_INFO("cdr", "%s", j->str);
 	g_string_free(j, TRUE);
 }

@@ -49,6 +49,8 @@ struct sw_media {
 	struct sdh_webrtc *webrtc; /* SW_MEDIA_WEBRTC */
 	GSource *watch;
 	int64_t quiet_since; /* monotonic µs: when the peer last had to start sending */
+	bool closed;
+	struct sw_media_stats at_close; /* what the media carried, taken as it closed */
 };
 
 static void media_log(void *arg, const char *line) { LOG_DEBUG("media", "%s", line); }
@@ -470,7 +472,91 @@ static int media_send_dtmf(void *sdh, char tone, unsigned duration_ms)
 	return j.rc;
 }
 
-static void close_job(void *arg) { sdh_rtp_close(((struct sdh_job *)arg)->l->rtp); }
+static const char *ice_state_name(enum ice_state s)
+{
+	switch (s) {
+	case ICE_STATE_NEW:
+		return "new";
+	case ICE_STATE_CHECKING:
+		return "checking";
+	case ICE_STATE_CONNECTED:
+		return "connected";
+	case ICE_STATE_FAILED:
+		return "failed";
+	}
+	return "?";
+}
+
+static const char *dtls_state_name(enum dtls_state s)
+{
+	switch (s) {
+	case DTLS_STATE_NEW:
+		return "new";
+	case DTLS_STATE_HANDSHAKING:
+		return "handshaking";
+	case DTLS_STATE_CONNECTED:
+		return "connected";
+	case DTLS_STATE_FAILED:
+		return "failed";
+	}
+	return "?";
+}
+
+static const char *srtp_profile_name(enum srtp_profile p)
+{
+	switch (p) {
+	case SRTP_PROFILE_AES128_CM_SHA1_80:
+		return "AES128_CM_SHA1_80";
+	case SRTP_PROFILE_AEAD_AES_128_GCM:
+		return "AEAD_AES_128_GCM";
+	}
+	return "";
+}
+
+/* On the worker: the handlers' counters as they are. */
+static void collect_stats(const struct sw_media *l, struct sw_media_stats *out)
+{
+	memset(out, 0, sizeof *out);
+	out->kind = l->kind;
+	out->ice_connected_ms = out->dtls_connected_ms = -1;
+	out->ice_state = out->dtls_state = out->srtp_profile = "";
+	if (!l->rtp)
+		return;
+	struct sdh_rtp_stats rs;
+	sdh_rtp_get_stats(l->rtp, &rs);
+	out->rx_packets = rs.rx_packets;
+	out->rx_bytes = rs.rx_bytes;
+	out->tx_packets = rs.tx_packets;
+	out->tx_bytes = rs.tx_bytes;
+	out->dropped = rs.dropped;
+	if (!l->webrtc)
+		return;
+	struct sdh_webrtc_stats ws;
+	sdh_webrtc_get_stats(l->webrtc, &ws);
+	out->ice_state = ice_state_name(ws.ice);
+	out->ice_connected_ms = ws.ice_connected_ms;
+	memcpy(out->ice_local, ws.local, sizeof out->ice_local);
+	memcpy(out->ice_remote, ws.remote, sizeof out->ice_remote);
+	out->ice_local[sizeof out->ice_local - 1] = out->ice_remote[sizeof out->ice_remote - 1] = 0;
+	out->dtls_state = dtls_state_name(ws.dtls);
+	out->dtls_connected_ms = ws.dtls_connected_ms;
+	out->srtp_profile = srtp_profile_name(ws.profile);
+	out->srtp_auth_failures = ws.srtp_total.auth_failures;
+	out->srtp_replays = ws.srtp_total.replays;
+	out->not_media = ws.not_media;
+}
+
+static void close_job(void *arg)
+{
+	struct sw_media *l = ((struct sdh_job *)arg)->l;
+	/* Closing frees the ICE agent and the DTLS association: what they did
+	 * is kept for the call's detail line. */
+	if (!l->closed) {
+		collect_stats(l, &l->at_close);
+		l->closed = true;
+	}
+	sdh_rtp_close(l->rtp);
+}
 
 static void media_close(void *sdh)
 {
@@ -524,6 +610,26 @@ int sw_media_answer_like(struct sw_media *a, const struct sw_media *b)
 	struct sdh_job j = {.l = a, .other = b};
 	run_on(a->w, answer_like_job, &j);
 	return j.rc;
+}
+
+struct stats_job {
+	struct sw_media *l;
+	struct sw_media_stats *out;
+};
+
+static void stats_job(void *arg)
+{
+	struct stats_job *j = arg;
+	if (j->l->closed)
+		*j->out = j->l->at_close;
+	else
+		collect_stats(j->l, j->out);
+}
+
+void sw_media_stats(struct sw_media *l, struct sw_media_stats *out)
+{
+	struct stats_job j = {.l = l, .out = out};
+	run_on(l->w, stats_job, &j);
 }
 
 bool sw_media_sdp_holds(const char *sdp, size_t len)

@@ -11,6 +11,7 @@
 #include <glib.h>
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "server/config.h"
 #include "sip/sip_ua.h"
@@ -88,6 +89,29 @@ bool sw_media_sdp_holds(const char *sdp, size_t len);
  * media back to it (the echo service). Either may be called again later
  * (early media, then the answer). */
 void sw_media_bridge(struct sw_media *a, struct sw_media *b);
+/* What a leg's media carried, for the call's detail line. */
+struct sw_media_stats {
+	enum sw_media_kind kind;
+	/* RTP and RTCP packets taken from the peer (WebRTC: once SRTP let them
+	 * through) and sent to it, with their plain sizes. */
+	uint64_t rx_packets, rx_bytes;
+	uint64_t tx_packets, tx_bytes;
+	uint64_t dropped; /* taken and not sent on (no other end, held, a codec
+	                   * the other end did not agree, a failed send) */
+	/* SW_MEDIA_WEBRTC only. */
+	const char *ice_state;    /* "new", "checking", "connected", "failed" */
+	int64_t ice_connected_ms; /* ICE start to a selected pair; -1: never */
+	char ice_local[64], ice_remote[64]; /* the selected pair; "" before one */
+	const char *dtls_state;   /* "new", "handshaking", "connected", "failed" */
+	int64_t dtls_connected_ms; /* ICE connected to DTLS connected; -1: never */
+	const char *srtp_profile; /* "AES128_CM_SHA1_80", "AEAD_AES_128_GCM", "" */
+	uint64_t srtp_auth_failures, srtp_replays; /* refused by SRTP, not in rx */
+	uint64_t not_media; /* datagrams that were neither DTLS nor SRTP, or came before keys */
+};
+/* The leg's counters now, or as they were when its media was closed (the
+ * UA closes it as the session ends; ICE and DTLS are gone after that). */
+void sw_media_stats(struct sw_media *l, struct sw_media_stats *out);
+
 /* Send one RFC 4733 event on the leg's media. 0; -ENOTSUP (no
  * telephone-event agreed, or not sending); -EINVAL (not a DTMF tone). */
 int sw_media_send_dtmf(struct sw_media *l, char tone, unsigned duration_ms);

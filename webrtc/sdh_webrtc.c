@@ -70,6 +70,7 @@ struct sdh_webrtc {
 	GSource *dtls_deadline; /* ICE connected, DTLS not yet */
 	struct srtp_session *srtp;
 	enum srtp_profile profile;
+	struct srtp_counters srtp_past; /* of the sessions freed before this one */
 	/* DTLS datagrams made while ICE has no selected pair yet: a peer's
 	 * ClientHello can come over a pair checks validated before one is
 	 * selected, and our answer to it goes out once one is. */
@@ -180,6 +181,23 @@ static void fail(struct sdh_webrtc *w, const char *reason)
 
 /* ---- DTLS ---- */
 
+/* Free the SRTP session, keeping its counts for the leg's statistics (a
+ * peer's close_notify or a new association ends a session mid-call). */
+static void srtp_end(struct sdh_webrtc *w)
+{
+	if (!w->srtp)
+		return;
+	struct srtp_counters c;
+	srtp_session_counters(w->srtp, &c);
+	w->srtp_past.protected += c.protected;
+	w->srtp_past.unprotected += c.unprotected;
+	w->srtp_past.auth_failures += c.auth_failures;
+	w->srtp_past.replays += c.replays;
+	w->srtp_past.other_errors += c.other_errors;
+	srtp_session_free(w->srtp);
+	w->srtp = NULL;
+}
+
 static gboolean on_dtls_timer(gpointer data);
 
 /* Arm the retransmission timer at the endpoint's deadline. */
@@ -241,7 +259,7 @@ static void dtls_connected(void *arg, const struct dtls_srtp_keys *keys)
 		fail(w, "SRTP keys refused");
 		return;
 	}
-	srtp_session_free(w->srtp);
+	srtp_end(w);
 	w->srtp = s;
 	w->profile = profile;
 	w->dtls_up_us = g_get_monotonic_time();
@@ -265,8 +283,7 @@ static void dtls_failed(void *arg, const char *reason)
 		 * the close: not a failure of the call. Media stops here; a peer
 		 * that is really gone is caught by the media timeout. */
 		logf_(w->ctx, "webrtc: DTLS closed by the peer");
-		srtp_session_free(w->srtp);
-		w->srtp = NULL;
+		srtp_end(w);
 	} else {
 		logf_(w->ctx, "webrtc: DTLS: %s", reason);
 		fail(w, "DTLS failed");
@@ -289,8 +306,7 @@ static void dtls_stop(struct sdh_webrtc *w)
 	dtls_free(w->dtls);
 	w->dtls = NULL;
 	g_ptr_array_set_size(w->held, 0);
-	srtp_session_free(w->srtp);
-	w->srtp = NULL;
+	srtp_end(w);
 	w->profile = 0;
 }
 
@@ -726,6 +742,13 @@ void sdh_webrtc_get_stats(const struct sdh_webrtc *w, struct sdh_webrtc_stats *o
 	out->dtls_connected_ms = w->dtls_up_us ? (w->dtls_up_us - w->ice_up_us) / 1000 : -1;
 	if (w->srtp)
 		srtp_session_counters(w->srtp, &out->srtp);
+	const struct srtp_counters *c = &out->srtp;
+	out->srtp_total = w->srtp_past;
+	out->srtp_total.protected += c->protected;
+	out->srtp_total.unprotected += c->unprotected;
+	out->srtp_total.auth_failures += c->auth_failures;
+	out->srtp_total.replays += c->replays;
+	out->srtp_total.other_errors += c->other_errors;
 	out->not_media = w->not_media;
 	if (w->ice) {
 		struct ice_stats st;

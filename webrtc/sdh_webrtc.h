@@ -82,7 +82,8 @@ struct sdh_webrtc_stats {
 	enum srtp_profile profile; /* 0 until DTLS connected */
 	int64_t ice_connected_ms;  /* from ICE start; -1 */
 	int64_t dtls_connected_ms; /* from ICE connected; -1 */
-	struct srtp_counters srtp;
+	struct srtp_counters srtp;       /* the current SRTP session's; 0 without one */
+	struct srtp_counters srtp_total; /* every SRTP session of the leg, summed */
 	uint64_t not_media; /* datagrams neither DTLS nor SRTP(C), or before keys */
 	char local[64], remote[64]; /* the selected ICE pair */
 };

@@ -1303,8 +1303,12 @@ Test(sdh_webrtc, reoffer_with_a_new_fingerprint_starts_a_new_association)
 	WAIT_FOR(b.dtls_connected && media_up(&l), 4000);
 	st = leg_stats(&l);
 	cr_assert_eq(st.srtp.unprotected, 0, "a new SRTP session");
+	cr_assert_eq(st.srtp_total.unprotected, 1, "the first session's count is kept");
 	browser_to_plain(&b, &p, 0, 0, "second keys");
 	plain_to_browser(&p, &b, 0, 0, "second keys, back");
+	st = leg_stats(&l);
+	cr_assert_eq(st.srtp.unprotected, 1);
+	cr_assert_eq(st.srtp_total.unprotected, 2, "both sessions, summed");
 	cr_assert_eq(l.failures, 0);
 	g_free(offer);
 	g_free(answer);
