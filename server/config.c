@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/types.h>
 #include <unistd.h>
 
@@ -31,6 +32,7 @@ enum opt_type {
 	OPT_MODE,      /* enum sipwire_mode */
 	OPT_TRANSPORT, /* enum sipwire_transport */
 	OPT_ORIGINS,   /* struct sipwire_strlist of origins */
+	OPT_CODECS,    /* struct sipwire_strlist of codec names */
 	OPT_BOOL,      /* bool: JSON true/false, elsewhere "true"/"false" */
 	OPT_REFER,     /* enum sipwire_refer_mode */
 };
@@ -90,6 +92,7 @@ static const struct option_def options[] = {
     {"media.ice_timeout", NULL, OPT_UINT, AT(media.ice_timeout), 1, 300},
     {"media.timeout", NULL, OPT_UINT, AT(media.timeout), 0, 86400},
     {"media.ws_webrtc", NULL, OPT_BOOL, AT(media.ws_webrtc), 0, 0},
+    {"media.codecs", NULL, OPT_CODECS, AT(media.codecs), 0, 0},
     {"media.workers", "--media-workers", OPT_UINT, AT(media.workers), 0, 64},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
     {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
@@ -104,6 +107,10 @@ static const char *const sections[] = {"listen",     "tls",       "ws",   "sip",
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
+/* The codecs the media layer carries (webrtc/sdh_rtp.h), in its default
+ * order of preference. */
+static const char *const codec_names[] = {"PCMU", "PCMA", "G722", "opus", "telephone-event"};
+#define N_CODECS (sizeof codec_names / sizeof codec_names[0])
 static const char *const transport_names[] = {"udp", "tcp", "tls"};
 static const char *const bool_names[] = {"false", "true"};
 static const char *const refer_names[] = {"pass", "gateway"};
@@ -210,6 +217,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	free(cfg->pbx.host);
 	free(cfg->media.address);
 	free(cfg->media.public_ip);
+	strlist_free(&cfg->media.codecs);
 	free(cfg->state_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -256,8 +264,13 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->media.ice_timeout = 10;
 	cfg->media.timeout = 60;
 	cfg->media.ws_webrtc = true;
+	cfg->media.codecs.v = calloc(N_CODECS, sizeof(char *));
+	for (size_t i = 0; cfg->media.codecs.v && i < N_CODECS; i++)
+		if ((cfg->media.codecs.v[i] = strdup(codec_names[i])))
+			cfg->media.codecs.n++;
 	cfg->log_level = SIPWIRE_LOG_INFO;
 	if (!cfg->listen.bind || !cfg->media.address || !cfg->media.public_ip ||
+	    cfg->media.codecs.n != N_CODECS ||
 	    !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
 	    !cfg->realm || !cfg->auth.algorithms_text ||
 	    !cfg->pbx.host)
@@ -347,13 +360,9 @@ static bool origin_valid(const char *s)
 	return true;
 }
 
-static void origins_add(struct sipwire_strlist *l, const char *where, const char *s,
-                        struct config_errors *errs)
+static void origins_add_unchecked(struct sipwire_strlist *l, const char *s,
+                                  struct config_errors *errs)
 {
-	if (!origin_valid(s)) {
-		add_error(errs, where, "must be an origin like https://host[:port]");
-		return;
-	}
 	char **nv = realloc(l->v, (l->n + 1) * sizeof(*nv));
 	if (!nv) {
 		errs->oom = true;
@@ -365,6 +374,48 @@ static void origins_add(struct sipwire_strlist *l, const char *where, const char
 		return;
 	}
 	l->n++;
+}
+
+static void origins_add(struct sipwire_strlist *l, const char *where, const char *s,
+                        struct config_errors *errs)
+{
+	if (!origin_valid(s)) {
+		add_error(errs, where, "must be an origin like https://host[:port]");
+		return;
+	}
+	origins_add_unchecked(l, s, errs);
+}
+
+static void codecs_add(struct sipwire_strlist *l, const char *where, const char *s,
+                       struct config_errors *errs);
+
+/* One item of a list option, checked as its type asks. */
+static void list_add(const struct option_def *opt, struct sipwire_strlist *l, const char *where,
+                     const char *s, struct config_errors *errs)
+{
+	if (opt->type == OPT_CODECS)
+		codecs_add(l, where, s, errs);
+	else
+		origins_add(l, where, s, errs);
+}
+
+static void codecs_add(struct sipwire_strlist *l, const char *where, const char *s,
+                       struct config_errors *errs)
+{
+	const char *name = NULL;
+	for (size_t i = 0; i < N_CODECS && !name; i++)
+		if (strcasecmp(s, codec_names[i]) == 0)
+			name = codec_names[i];
+	if (!name) {
+		add_error(errs, where, "must be PCMU, PCMA, G722, opus or telephone-event");
+		return;
+	}
+	for (size_t i = 0; i < l->n; i++)
+		if (strcmp(l->v[i], name) == 0) {
+			add_error(errs, where, "is listed twice");
+			return;
+		}
+	origins_add_unchecked(l, name, errs);
 }
 
 /* Parse a strict unsigned decimal; false on anything else or overflow. */
@@ -471,6 +522,7 @@ static void set_text(struct sipwire_config *cfg, const struct option_def *opt, c
 	case OPT_UINT:
 	case OPT_SIZE:
 	case OPT_ORIGINS:
+	case OPT_CODECS:
 		return; /* not text options */
 	}
 	replace_str((char **)(void *)field, s, errs);
@@ -487,7 +539,7 @@ static void set_from_string(struct sipwire_config *cfg, const struct option_def 
 		set_number(cfg, opt, where, v, ok, errs);
 		return;
 	}
-	if (opt->type != OPT_ORIGINS) {
+	if (opt->type != OPT_ORIGINS && opt->type != OPT_CODECS) {
 		set_text(cfg, opt, where, s, errs);
 		return;
 	}
@@ -506,7 +558,7 @@ static void set_from_string(struct sipwire_config *cfg, const struct option_def 
 		} else {
 			memcpy(item, p, len);
 			item[len] = 0;
-			origins_add(&fresh, at, item, errs);
+			list_add(opt, &fresh, at, item, errs);
 		}
 		i++;
 		if (!end)
@@ -532,7 +584,8 @@ static void set_from_json(struct sipwire_config *cfg, const struct option_def *o
 		set_number(cfg, opt, where, ok ? (unsigned long long)v->valuedouble : 0, ok, errs);
 		return;
 	}
-	case OPT_ORIGINS: {
+	case OPT_ORIGINS:
+	case OPT_CODECS: {
 		if (!cJSON_IsArray(v)) {
 			add_error(errs, where, "must be an array of strings");
 			return;
@@ -547,7 +600,7 @@ static void set_from_json(struct sipwire_config *cfg, const struct option_def *o
 			if (!cJSON_IsString(e))
 				add_error(errs, at, "must be a string");
 			else
-				origins_add(&fresh, at, e->valuestring, errs);
+				list_add(opt, &fresh, at, e->valuestring, errs);
 		}
 		if (errs->count == before && !errs->oom) {
 			strlist_free(l);
@@ -1782,6 +1835,11 @@ int sipwire_config_finish(struct sipwire_config *cfg, char **envp, struct config
 	if (*cfg->media.public_ip && inet_pton(AF_INET, cfg->media.public_ip, addr) != 1 &&
 	    inet_pton(AF_INET6, cfg->media.public_ip, addr) != 1)
 		add_error(errs, "media.public_ip", "must be a numeric IPv4 or IPv6 address (or empty)");
+	bool audio = false;
+	for (size_t i = 0; i < cfg->media.codecs.n; i++)
+		audio = audio || strcmp(cfg->media.codecs.v[i], "telephone-event") != 0;
+	if (!audio)
+		add_error(errs, "media.codecs", "must list at least one audio codec");
 	if (cfg->mode == SIPWIRE_MODE_PASSTHROUGH && !*cfg->pbx.host)
 		add_error(errs, "pbx.host", "missing (needed in passthrough mode)");
 	/* The Contacts given to the PBX name the listener of its transport. */

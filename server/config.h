@@ -159,6 +159,7 @@ struct sipwire_config {
 		unsigned timeout;       /* seconds without media that end a call; 0 off */
 		bool ws_webrtc;         /* calls to WebSocket clients offer WebRTC */
 		unsigned workers;       /* media threads; 0: one per core */
+		struct sipwire_strlist codecs; /* carried, in order of preference */
 	} media;
 	enum sipwire_log_level log_level;
 	char *state_dir;

@@ -138,7 +138,11 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 	w->ctx = g_main_context_new();
 	w->loop = g_main_loop_new(w->ctx, FALSE);
 	const char *address = *cfg->media.address ? cfg->media.address : cfg->listen.bind;
+	const char *codecs[8] = {NULL}; /* media.codecs, NULL-terminated */
+	for (size_t k = 0; k < cfg->media.codecs.n && k + 1 < sizeof codecs / sizeof codecs[0]; k++)
+		codecs[k] = cfg->media.codecs.v[k];
 	struct sdh_rtp_ctx_params p = {
+	    .codecs = codecs,
 	    .loop = w->ctx,
 	    .address = address,
 	    .bind_address = cfg->listen.bind,

@@ -1056,6 +1056,29 @@ static const struct remote *latest_remote(const struct sdh_rtp *h)
 	return h->remote.sdp ? &h->remote : NULL;
 }
 
+/* Where a codec stands in the context's order of preference (its default
+ * offer, as configured). */
+static unsigned preference(const struct sdh_rtp_ctx *c, const struct codec *k)
+{
+	for (unsigned i = 0; i < c->offer.n; i++)
+		if (known_index(c->offer.c[i].name, c->offer.c[i].clock) == known_index(k->name, k->clock))
+			return i;
+	return c->offer.n;
+}
+
+/* Sort l into the context's order of preference; codecs of one kind (two
+ * telephone-events) keep their order. */
+static void by_preference(const struct sdh_rtp_ctx *c, struct codec_list *l)
+{
+	for (unsigned i = 1; i < l->n; i++) {
+		struct codec k = l->c[i];
+		unsigned r = preference(c, &k), j = i;
+		for (; j > 0 && preference(c, &l->c[j - 1]) > r; j--)
+			l->c[j] = l->c[j - 1];
+		l->c[j] = k;
+	}
+}
+
 /* Offer telephone-event even when the other leg's peer did not: events
  * this leg's peer sends then reach that one as INFO (sdh_rtp_on_dtmf). At
  * 8000 Hz, numbered 101 or the first dynamic number free. */
@@ -1093,6 +1116,7 @@ int sdh_rtp_offer_like(struct sdh_rtp *h, const struct sdh_rtp *other)
 	if (audio_count(&l) == 0)
 		return -ENOTSUP;
 	add_te(h->ctx, &l);
+	by_preference(h->ctx, &l);
 	h->offer_codecs = l;
 	h->offer_like = true;
 	return 0;

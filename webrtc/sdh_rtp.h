@@ -158,7 +158,8 @@ void sdh_rtp_close(void *sdh);
 
 /* Our next offers carry the codecs (payload types, rtpmap, fmtp) of other's
  * remote description (its pending remote offer, else the last one agreed),
- * less those this context does not carry. 0; -ENOENT (other has none);
+ * less those this context does not carry, in the context's order of
+ * preference, with telephone-event added when other had none. 0; -ENOENT (other has none);
  * -ENOTSUP (nothing carried). Stays until sdh_rtp_offer_default. */
 int sdh_rtp_offer_like(struct sdh_rtp *h, const struct sdh_rtp *other);
 void sdh_rtp_offer_default(struct sdh_rtp *h);

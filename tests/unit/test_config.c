@@ -852,3 +852,38 @@ Test(config, trunk_errors_never_show_the_password)
 	for (size_t i = 0; i < errs.count; i++)
 		cr_assert_null(strstr(errs.msg[i], "very-secret"), "password in: %s", errs.msg[i]);
 }
+
+Test(config, media_codecs_order_of_preference)
+{
+	cr_assert_eq(load(NULL, NULL, 0, NULL), 0);
+	cr_assert_eq(cfg.media.codecs.n, 5);
+	cr_assert_str_eq(cfg.media.codecs.v[0], "PCMU");
+	cr_assert_str_eq(cfg.media.codecs.v[4], "telephone-event");
+	sipwire_config_free(&cfg);
+
+	cr_assert_eq(load("{\"media\": {\"codecs\": [\"opus\", \"pcma\", \"telephone-event\"]}}",
+	                  NULL, 0, NULL), 0);
+	cr_assert_eq(cfg.media.codecs.n, 3);
+	cr_assert_str_eq(cfg.media.codecs.v[0], "opus");
+	cr_assert_str_eq(cfg.media.codecs.v[1], "PCMA", "the name as the media layer knows it");
+	sipwire_config_free(&cfg);
+
+	char *argv[] = {"sipwire", "--set", "media.codecs=G722,PCMU"};
+	cr_assert_eq(load(NULL, NULL, 3, argv), 0);
+	cr_assert_eq(cfg.media.codecs.n, 2);
+	cr_assert_str_eq(cfg.media.codecs.v[0], "G722");
+}
+
+Test(config, media_codecs_refused)
+{
+	expect_error("{\"media\": {\"codecs\": [\"PCMU\", \"G729\"]}}", NULL, 0, NULL,
+	             "media.codecs[1]: must be PCMU, PCMA, G722, opus or telephone-event");
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
+	expect_error("{\"media\": {\"codecs\": [\"PCMU\", \"pcmu\"]}}", NULL, 0, NULL,
+	             "media.codecs[1]: is listed twice");
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
+	expect_error("{\"media\": {\"codecs\": [\"telephone-event\"]}}", NULL, 0, NULL,
+	             "media.codecs: must list at least one audio codec");
+}

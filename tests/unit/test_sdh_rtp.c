@@ -476,7 +476,8 @@ Test(sdh_rtp, offer_like_carries_the_other_legs_codecs)
 	             0);
 	cr_assert_eq(sdh_rtp_offer_like(pbx, browser), 0);
 	struct sdp_session *s = local_desc(pbx, NULL);
-	assert_formats(&s->media[0], "111 0 8 126");
+	/* the browser's numbers, in the configured order (PCMU, PCMA, G722, opus) */
+	assert_formats(&s->media[0], "0 8 111 126");
 	struct sdp_codec c;
 	cr_assert_eq(sdp_media_find_codec(&s->media[0], "opus", 48000, &c), 0);
 	cr_assert_str_eq(c.fmtp, "minptime=10;useinbandfec=1");
@@ -497,6 +498,23 @@ Test(sdh_rtp, offer_like_carries_the_other_legs_codecs)
 	sdp_free(s);
 	sdh_rtp_free(browser);
 	sdh_rtp_free(pbx);
+}
+
+Test(sdh_rtp, offer_like_follows_the_configured_order_and_adds_telephone_event)
+{
+	static const char *const opus_first[] = {"opus", "PCMA", "telephone-event", NULL};
+	struct sdh_rtp_ctx *c = make_ctx((uint16_t)(base_port + 40), (uint16_t)(base_port + 49),
+	                                 opus_first);
+	struct sdh_rtp *browser = new_leg(), *pbx = NULL;
+	cr_assert_eq(sdh_rtp_new(c, NULL, &pbx), 0);
+	cr_assert_eq(set_offer(browser, 4000, "8 111", "a=rtpmap:111 opus/48000/2\r\n"), 0);
+	cr_assert_eq(sdh_rtp_offer_like(pbx, browser), 0);
+	struct sdp_session *s = local_desc(pbx, NULL);
+	assert_formats(&s->media[0], "111 8 101");
+	sdp_free(s);
+	sdh_rtp_free(browser);
+	sdh_rtp_free(pbx);
+	sdh_rtp_ctx_unref(c);
 }
 
 /* ---- port pairs ---- */
