@@ -343,33 +343,23 @@ static int dtls_begin(struct sdh_webrtc *w)
 static void ice_recv(void *arg, uint8_t *buf, size_t len)
 {
 	struct sdh_webrtc *w = ((struct ice_ref *)arg)->w;
-	switch (rtp_demux(buf, len)) {
-	case RTP_DEMUX_DTLS:
+	enum rtp_demux_kind kind = rtp_demux(buf, len);
+	if (kind == RTP_DEMUX_DTLS) {
 		if (w->dtls) {
 			dtls_recv(w->dtls, buf, len, now_ms());
 			dtls_rearm(w);
 		}
 		return;
-	case RTP_DEMUX_RTP:
-		if (w->srtp) {
-			int n = srtp_session_unprotect_rtp(w->srtp, buf, len);
-			if (n > 0)
-				sdh_rtp_transport_recv(w->h, buf, (size_t)n, ICE_RECV_ROOM);
-			return;
-		}
-		break;
-	case RTP_DEMUX_RTCP:
-		if (w->srtp) {
-			int n = srtp_session_unprotect_rtcp(w->srtp, buf, len);
-			if (n > 0)
-				sdh_rtp_transport_recv(w->h, buf, (size_t)n, ICE_RECV_ROOM);
-			return;
-		}
-		break;
-	default:
-		break;
 	}
-	w->not_media++;
+	if ((kind != RTP_DEMUX_RTP && kind != RTP_DEMUX_RTCP) || !w->srtp) {
+		w->not_media++;
+		return;
+	}
+	/* refused ones (authentication, replay) are counted by the session */
+	int n = kind == RTP_DEMUX_RTP ? srtp_session_unprotect_rtp(w->srtp, buf, len)
+	                              : srtp_session_unprotect_rtcp(w->srtp, buf, len);
+	if (n > 0)
+		sdh_rtp_transport_recv(w->h, buf, (size_t)n, ICE_RECV_ROOM);
 }
 
 static void ice_agent_drop(struct ice_agent **a, struct ice_ref **ref)
