@@ -179,6 +179,12 @@ struct sdh_rtp {
 	bool dtmf_marker;
 };
 
+/* Does h's transport carry the packets (no port pair of its own)? */
+static bool tp_sends(const struct sdh_rtp *h)
+{
+	return h->has_tp && h->tp.send;
+}
+
 static void logf_(struct sdh_rtp_ctx *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
 static void logf_(struct sdh_rtp_ctx *c, const char *fmt, ...)
 {
@@ -551,8 +557,9 @@ int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct s
 	if (opts && opts->transport) {
 		h->has_tp = true;
 		h->tp = *opts->transport;
-		h->offer_rtcp_mux = true;
-	} else {
+		h->offer_rtcp_mux = h->offer_rtcp_mux || h->tp.send;
+	}
+	if (!tp_sends(h)) {
 		rc = alloc_pair(h);
 		if (rc == 0 && ((rc = watch(h, h->fd_rtp, false)) != 0 ||
 		                (rc = watch(h, h->fd_rtcp, true)) != 0))
@@ -584,9 +591,9 @@ void sdh_rtp_close(void *sdh)
 		return;
 	sdh_rtp_unbridge(h);
 	dtmf_stop(h);
-	if (h->has_tp) {
+	if (h->has_tp)
 		h->tp.close(h->tp.arg);
-	} else if (h->fd_rtp >= 0) {
+	if (h->fd_rtp >= 0) {
 		/* removed by hand: a copy of the descriptor in a forked child would
 		 * keep a closed one in the set */
 		epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_rtp, NULL);
@@ -714,7 +721,7 @@ static int read_remote(struct sdh_rtp *h, const char *body, size_t len, struct r
 		r->mux = sdp_media_attr(m, SDP_ATTR_RTCP_MUX, NULL) != NULL;
 		r->dir = (unsigned)dir_bits(sdp_media_direction(r->sdp, m));
 		r->audio_idx = i;
-		if (h->has_tp)
+		if (tp_sends(h))
 			return 0; /* where packets go is the transport's business */
 		const struct sdp_connection *conn = sdp_media_connection(r->sdp, m);
 		if (!conn || strcmp(conn->nettype, "IN") != 0 ||
@@ -762,7 +769,7 @@ static void apply_media(struct sdh_rtp *h, const struct remote *r, unsigned loca
 {
 	struct media *m = &h->m;
 	bool same = m->active && addr_equal(&m->sdp_rtp, &r->rtp) && addr_equal(&m->sdp_rtcp, &r->rtcp);
-	if (!same && !h->has_tp) {
+	if (!same && !tp_sends(h)) {
 		m->sdp_rtp = m->rtp_dst = r->rtp;
 		m->sdp_rtcp = m->rtcp_dst = mux ? r->rtp : r->rtcp;
 		m->rtp_latched = m->rtcp_latched = false;
@@ -1028,7 +1035,7 @@ int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t si
 		unsigned dir = DIR_SENDRECV;
 		if (hold)
 			dir = (h->remote.sdp && h->remote.dir == DIR_SEND) ? 0 : DIR_SEND;
-		const char *mid = h->has_tp ? "0" : NULL;
+		const char *mid = tp_sends(h) ? "0" : NULL; /* what BUNDLE names */
 		tp_lines_get(h, false, mid, &x);
 		put_session(t, h->ctx, &x);
 		put_audio(t, h, h->has_tp ? h->tp.proto : "RTP/AVP", l, h->offer_rtcp_mux, dir, mid, &x);
@@ -1427,13 +1434,16 @@ static void send_run(struct sdh_rtp_ctx *c, unsigned from, unsigned to)
 static void send_one(struct sdh_rtp *t, uint8_t *p, size_t len, size_t cap, bool rtcp)
 {
 	bool sent;
-	if (t->has_tp) {
+	if (tp_sends(t)) {
 		sent = t->tp.send(t->tp.arg, p, len, cap, rtcp) == 0;
 	} else {
+		int n = t->has_tp && t->tp.protect ? t->tp.protect(t->tp.arg, p, len, cap, rtcp)
+		                                   : (int)len;
 		bool via_rtcp = rtcp && !t->m.mux;
 		const struct sockaddr_storage *dst = via_rtcp ? &t->m.rtcp_dst : &t->m.rtp_dst;
-		sent = sendto(via_rtcp ? t->fd_rtcp : t->fd_rtp, p, len, 0,
-		              (const struct sockaddr *)dst, addr_len(dst)) == (ssize_t)len;
+		sent = n > 0 && sendto(via_rtcp ? t->fd_rtcp : t->fd_rtp, p, (size_t)n, 0,
+		                       (const struct sockaddr *)dst, addr_len(dst)) == n;
+		len = n > 0 ? (size_t)n : len;
 	}
 	if (!sent) {
 		t->stats.dropped++;
@@ -1458,6 +1468,20 @@ void sdh_rtp_transport_recv(struct sdh_rtp *h, uint8_t *buf, size_t len, size_t 
 	send_one(t, buf, len, cap, is_rtcp);
 }
 
+/* The transform of h's transport on a datagram from its port pair: false
+ * drops it. RTCP muxed on the RTP port is told apart by its payload type. */
+static bool unprotect(struct sdh_rtp *h, uint8_t *p, size_t *len, bool on_rtcp_port)
+{
+	if (!h->has_tp || !h->tp.unprotect)
+		return true;
+	bool rtcp = on_rtcp_port || rtp_demux(p, *len) == RTP_DEMUX_RTCP;
+	int n = h->tp.unprotect(h->tp.arg, p, *len, rtcp);
+	if (n <= 0)
+		return false;
+	*len = (size_t)n;
+	return true;
+}
+
 static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
 {
 	struct sdh_rtp_ctx *c = h->ctx;
@@ -1468,15 +1492,23 @@ static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
 		h->stats.rx_bytes += len;
 		bool is_rtcp = false;
 		struct sdh_rtp *t = NULL;
-		if (!(c->rx[i].msg_hdr.msg_flags & MSG_TRUNC))
+		if (!(c->rx[i].msg_hdr.msg_flags & MSG_TRUNC) && unprotect(h, c->bufs[i], &len, on_rtcp_port))
 			t = route(h, c->bufs[i], len, on_rtcp_port, &c->from[i], &is_rtcp);
 		if (!t) {
 			h->stats.dropped++;
 			continue;
 		}
-		if (t->has_tp) {
+		if (tp_sends(t)) {
 			send_one(t, c->bufs[i], len, PACKET_MAX, is_rtcp);
 			continue;
+		}
+		if (t->has_tp && t->tp.protect) {
+			int p = t->tp.protect(t->tp.arg, c->bufs[i], len, PACKET_MAX, is_rtcp);
+			if (p <= 0) {
+				t->stats.dropped++;
+				continue;
+			}
+			len = (size_t)p;
 		}
 		bool via_rtcp = is_rtcp && !t->m.mux;
 		struct msghdr *mh = &c->tx[ntx].msg_hdr;

@@ -68,12 +68,14 @@ void sdh_rtp_ctx_unref(struct sdh_rtp_ctx *c);
 /* Port pairs held by live handlers. */
 unsigned sdh_rtp_ctx_pairs_in_use(const struct sdh_rtp_ctx *c);
 
-/* A transport other than the handler's own UDP port pair: the WebRTC leg's
- * ICE + DTLS + SRTP (webrtc/sdh_webrtc.h). Offer/answer of codecs and
- * directions, hold, DTMF and relaying stay the handler's; the transport
- * carries plain packets to and from the peer and adds its own lines to the
- * descriptions. All callbacks run inside sdh_rtp_* calls on the context's
- * thread and must not free the handler. */
+/* What a leg adds to the plain handler: its profile and description lines,
+ * and either a transport of its own in place of the UDP port pair (the
+ * WebRTC leg's ICE + DTLS + SRTP, webrtc/sdh_webrtc.h: send set) or a
+ * transform of the packets on the port pair (SDES-SRTP, webrtc/sdh_sdes.h:
+ * send NULL, protect/unprotect set). Offer/answer of codecs and directions,
+ * hold, DTMF and relaying stay the handler's. All callbacks run inside
+ * sdh_rtp_* calls or the relay, on the context's thread, and must not free
+ * the handler. */
 struct sdh_rtp_transport {
 	/* The m= profile the handler offers and the only one it accepts,
 	 * e.g. "UDP/TLS/RTP/SAVPF". */
@@ -92,8 +94,19 @@ struct sdh_rtp_transport {
 	void (*describe)(void *arg, bool answer, const char *mid, uint16_t *port,
 	                 const char **address, GString *session_lines, GString *media_lines);
 	/* One plain RTP or RTCP packet for the peer; buf has cap bytes of room
-	 * (for an SRTP trailer). Returns 0 when sent. */
+	 * (for an SRTP trailer). Returns 0 when sent. NULL: the handler keeps
+	 * its UDP port pair (symmetric RTP, latching, RTCP on the odd port
+	 * unless muxed), where the two hooks below apply. */
 	int (*send)(void *arg, uint8_t *buf, size_t len, size_t cap, bool rtcp);
+	/* Port pair only, optional: a datagram from the peer, before anything
+	 * else looks at it (rtcp: it came to the RTCP port, or is RTCP by its
+	 * payload type on the RTP port, RFC 5761). Make it plain in place and
+	 * return the plain length, or a negative errno to drop it (counted in
+	 * the handler's dropped). */
+	int (*unprotect)(void *arg, uint8_t *buf, size_t len, bool rtcp);
+	/* Port pair only, optional: a plain packet about to be sent; buf holds
+	 * cap bytes. Return the length to send, or a negative errno to drop it. */
+	int (*protect)(void *arg, uint8_t *buf, size_t len, size_t cap, bool rtcp);
 	/* The handler closed: stop media. */
 	void (*close)(void *arg);
 	void *arg;
@@ -101,9 +114,11 @@ struct sdh_rtp_transport {
 
 /* Per-leg choices made when the handler is created. */
 struct sdh_rtp_opts {
-	bool rtcp_mux; /* offer a=rtcp-mux (answers take it whenever offered) */
-	/* NULL: a UDP port pair of the context's range. Else copied; its arg
-	 * must outlive the handler's close. */
+	bool rtcp_mux; /* offer a=rtcp-mux (answers take it whenever offered);
+	                * always with a transport that sends */
+	/* NULL: plain RTP/AVP on a UDP port pair of the context's range. Else
+	 * copied; its arg must outlive the handler's close. A transport
+	 * without send gets a port pair too. */
 	const struct sdh_rtp_transport *transport;
 };
 
@@ -113,7 +128,8 @@ struct sdh_rtp_options {
 	bool hold; /* offer/answer sendonly (inactive when the peer is sendonly) */
 };
 
-/* A handler with a port pair of its own at *out; opts may be NULL. 0;
+/* A handler at *out, with a port pair of its own unless its transport
+ * sends; opts may be NULL. 0;
  * -EADDRINUSE when every pair of the range is taken (by handlers or by other
  * sockets); another negative errno from socket/bind; -ENOMEM. */
 int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct sdh_rtp **out);

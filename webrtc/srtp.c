@@ -24,7 +24,7 @@ struct srtp_session {
 	srtp_t in;
 	srtp_t out;
 	enum srtp_profile profile;
-	size_t rtp_tag_len;
+	size_t rtp_tag_len, rtcp_tag_len;
 	struct srtp_counters counters;
 };
 
@@ -46,6 +46,7 @@ size_t srtp_salt_len(enum srtp_profile profile)
 {
 	switch (profile) {
 	case SRTP_PROFILE_AES128_CM_SHA1_80:
+	case SRTP_PROFILE_AES128_CM_SHA1_32:
 		return SRTP_SALT_LEN;
 	case SRTP_PROFILE_AEAD_AES_128_GCM:
 		return SRTP_AEAD_SALT_LEN;
@@ -53,11 +54,13 @@ size_t srtp_salt_len(enum srtp_profile profile)
 	return 0;
 }
 
-static size_t tag_len(enum srtp_profile profile)
+static size_t tag_len(enum srtp_profile profile, bool rtcp)
 {
 	switch (profile) {
 	case SRTP_PROFILE_AES128_CM_SHA1_80:
 		return 10;
+	case SRTP_PROFILE_AES128_CM_SHA1_32:
+		return rtcp ? 10 : 4;
 	case SRTP_PROFILE_AEAD_AES_128_GCM:
 		return 16;
 	}
@@ -66,7 +69,7 @@ static size_t tag_len(enum srtp_profile profile)
 
 size_t srtp_trailer_len(enum srtp_profile profile, bool rtcp)
 {
-	size_t tag = tag_len(profile);
+	size_t tag = tag_len(profile, rtcp);
 	if (tag == 0)
 		return 0;
 	return rtcp ? tag + SRTCP_INDEX_LEN : tag;
@@ -98,6 +101,9 @@ static void policy_for(srtp_policy_t *p, enum srtp_profile profile, uint8_t *key
 	if (profile == SRTP_PROFILE_AEAD_AES_128_GCM) {
 		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p->rtp);
 		srtp_crypto_policy_set_aes_gcm_128_16_auth(&p->rtcp);
+	} else if (profile == SRTP_PROFILE_AES128_CM_SHA1_32) {
+		srtp_crypto_policy_set_aes_cm_128_hmac_sha1_32(&p->rtp);
+		srtp_crypto_policy_set_rtcp_default(&p->rtcp);
 	} else {
 		srtp_crypto_policy_set_rtp_default(&p->rtp);
 		srtp_crypto_policy_set_rtcp_default(&p->rtcp);
@@ -122,7 +128,8 @@ int srtp_session_new(const struct srtp_keys *keys, struct srtp_session **out)
 	if (!s)
 		return -ENOMEM;
 	s->profile = keys->profile;
-	s->rtp_tag_len = tag_len(keys->profile);
+	s->rtp_tag_len = tag_len(keys->profile, false);
+	s->rtcp_tag_len = tag_len(keys->profile, true);
 
 	/* libsrtp2 reads each master key as key || salt. */
 	uint8_t inbound_key[SRTP_DTLS_KEY_LEN + SRTP_DTLS_SALT_MAX];
@@ -232,7 +239,7 @@ int srtp_session_protect_rtcp(struct srtp_session *s, uint8_t *buf, size_t len, 
 {
 	if (!buf || !rtcp_header_fits(buf, len) || len > INT_MAX - SRTP_DTLS_TRAILER_MAX)
 		return invalid(s, -EINVAL);
-	if (cap < len + s->rtp_tag_len + SRTCP_INDEX_LEN)
+	if (cap < len + s->rtcp_tag_len + SRTCP_INDEX_LEN)
 		return invalid(s, -ENOSPC);
 	int n = (int)len;
 	srtp_err_status_t st = srtp_protect_rtcp(s->out, buf, &n);
@@ -257,7 +264,7 @@ int srtp_session_unprotect_rtp(struct srtp_session *s, uint8_t *buf, size_t len)
 
 int srtp_session_unprotect_rtcp(struct srtp_session *s, uint8_t *buf, size_t len)
 {
-	if (!buf || len < RTCP_HEADER_LEN + s->rtp_tag_len + SRTCP_INDEX_LEN || len > INT_MAX ||
+	if (!buf || len < RTCP_HEADER_LEN + s->rtcp_tag_len + SRTCP_INDEX_LEN || len > INT_MAX ||
 	    !rtcp_header_fits(buf, len))
 		return invalid(s, -EINVAL);
 	int n = (int)len;

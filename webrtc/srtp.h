@@ -1,4 +1,5 @@
-/* srtp.h — SRTP/SRTCP sessions keyed by DTLS-SRTP (RFC 3711, RFC 5764, RFC 7714).
+/* srtp.h — SRTP/SRTCP sessions keyed by DTLS-SRTP or SDES (RFC 3711, RFC 5764,
+ * RFC 7714, RFC 4568).
  *
  * One session protects what we send with the local master key and salt and
  * unprotects what we receive with the remote ones. Any SSRC is accepted in
@@ -22,7 +23,9 @@
 /* DTLS-SRTP protection profiles, valued as their IANA identifiers. */
 enum srtp_profile {
 	SRTP_PROFILE_AES128_CM_SHA1_80 = 0x0001, /* RFC 5764 */
-	SRTP_PROFILE_AEAD_AES_128_GCM = 0x0007,  /* RFC 7714 */
+	/* RFC 5764: a 32-bit tag on SRTP only; SRTCP keeps the 80-bit one */
+	SRTP_PROFILE_AES128_CM_SHA1_32 = 0x0002,
+	SRTP_PROFILE_AEAD_AES_128_GCM = 0x0007, /* RFC 7714 */
 };
 
 #define SRTP_DTLS_KEY_LEN 16

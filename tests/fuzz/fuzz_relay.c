@@ -56,8 +56,9 @@ static const char offer_b[] =
 
 static struct sdh_rtp *leg(struct leg_tp *t, const char *remote)
 {
-	struct sdh_rtp_transport tp = {"UDP/TLS/RTP/SAVPF", tp_remote, tp_agreed, tp_describe,
-	                               tp_send, tp_close, t};
+	struct sdh_rtp_transport tp = {.proto = "UDP/TLS/RTP/SAVPF", .remote = tp_remote,
+	                               .agreed = tp_agreed, .describe = tp_describe,
+	                               .send = tp_send, .close = tp_close, .arg = t};
 	struct sdh_rtp *h = NULL;
 	CHECK(sdh_rtp_new(ctx, &(struct sdh_rtp_opts){.transport = &tp}, &h) == 0);
 	CHECK(sdh_rtp_set_description(h, "application/sdp", remote, strlen(remote), NULL) == 0);

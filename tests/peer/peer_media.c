@@ -358,6 +358,7 @@ static const char *profile_name(enum srtp_profile p)
 {
 	switch (p) {
 	case SRTP_PROFILE_AES128_CM_SHA1_80: return "SRTP_AES128_CM_SHA1_80";
+	case SRTP_PROFILE_AES128_CM_SHA1_32: return "SRTP_AES128_CM_SHA1_32";
 	case SRTP_PROFILE_AEAD_AES_128_GCM: return "SRTP_AEAD_AES_128_GCM";
 	}
 	return NULL;
