@@ -1047,14 +1047,17 @@ static const struct sip_request_delegate b_invite_delegate = {
 
 /* ---- making the B legs ---- */
 
-/* What a B leg toward flow f speaks. PBXs and trunks get plain RTP, and a
+/* What a B leg toward flow f (trunk t, or NULL) speaks. PBXs and trunks get
+ * plain RTP, or SDES-SRTP when the trunk is configured for it, and a
  * WebSocket client WebRTC, unless it is called by a WebSocket client that
  * offered plain RTP itself (SIP clients that are not browsers: what one
  * offered the other can answer) or media.ws_webrtc is off. like is the leg
  * whose offer the B leg gets. */
 static enum sw_media_kind b_kind(const struct call *c, const struct leg *like,
-                                 const struct sw_flow *f)
+                                 const struct sw_flow *f, const struct trunk_state *t)
 {
+	if (t && t->cfg->srtp == SIPWIRE_SRTP_SDES)
+		return SW_MEDIA_SDES;
 	if (!on_ws(f))
 		return SW_MEDIA_RTP;
 	if (sw_media_kind(like->media) == SW_MEDIA_WEBRTC)
@@ -1066,7 +1069,8 @@ static enum sw_media_kind b_kind(const struct call *c, const struct leg *like,
 
 static struct sw_media_events leg_media_events(struct leg *l);
 
-static struct leg *leg_new_b(struct call *c, const struct leg *like, const struct sw_flow *f)
+static struct leg *leg_new_b(struct call *c, const struct leg *like, const struct sw_flow *f,
+                             const struct trunk_state *t)
 {
 	if (c->n_b == MAX_FORKS)
 		return NULL;
@@ -1075,7 +1079,7 @@ static struct leg *leg_new_b(struct call *c, const struct leg *like, const struc
 		return NULL;
 	l->call = c;
 	struct sw_media_events ev = leg_media_events(l);
-	if (sw_media_new(c->b->media, b_kind(c, like, f), true, like->media, &ev, &l->media) < 0) {
+	if (sw_media_new(c->b->media, b_kind(c, like, f, t), true, like->media, &ev, &l->media) < 0) {
 		free(l);
 		return NULL;
 	}
@@ -1191,7 +1195,7 @@ static int ring_binding(void *arg, const struct sip_registrar_binding *bd)
 		sw_flow_unref(f);
 		return 0;
 	}
-	struct leg *l = leg_new_b(c, fx->like, f);
+	struct leg *l = leg_new_b(c, fx->like, f, NULL);
 	if (!l) {
 		sw_flow_unref(f);
 		return 1;
@@ -1326,7 +1330,7 @@ static void try_trunk(struct call *c)
 			c->trunk_addr++;
 			continue;
 		}
-		struct leg *l = leg_new_b(c, &c->a, f);
+		struct leg *l = leg_new_b(c, &c->a, f, t);
 		if (!l) {
 			sw_flow_unref(f);
 			set_end(c, "gateway", "out of memory");
@@ -1446,7 +1450,7 @@ static void transfer_in_gateway(struct leg *x, struct sip_incoming_request *rq,
 		    t->n_addrs ? sw_trunk_flow_to(b->trunk, t->hop_tp,
 		                                  (const struct sockaddr *)&t->addrs[0], t->hop_host)
 		               : NULL;
-		struct leg *l = f ? leg_new_b(c, y, f) : NULL;
+		struct leg *l = f ? leg_new_b(c, y, f, t) : NULL;
 		if (l && trunk_invite(c, l, t, f, user, y, &transfer_delegate) == 0)
 			z = l;
 		else if (l)
@@ -1619,7 +1623,7 @@ static void route_passthrough(struct call *c, const struct sw_flow *f)
 	                         : NULL;
 	c->route.kind = SW_ROUTE_USER;
 	c->route.rule_name = "passthrough: browser";
-	struct leg *l = to ? leg_new_b(c, &c->a, to) : NULL;
+	struct leg *l = to ? leg_new_b(c, &c->a, to, NULL) : NULL;
 	if (!l) {
 		set_end(c, "gateway", "user not reachable");
 		reject_a(c, 480, NULL);
@@ -1671,10 +1675,36 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 
 	sip_pl offer = sip_session_body(inv);
 	/* A browser's offer is WebRTC; an INVITE without one from a WebSocket
-	 * client gets a WebRTC offer in our 200. */
+	 * client gets a WebRTC offer in our 200. A trunk's media is what its
+	 * srtp setting says, both ways: SDES-SRTP offers are taken only from a
+	 * trunk configured for them, and such a trunk must offer nothing else. */
+	int src = trunk_of_source(b, f);
+	const struct sipwire_trunk *src_cfg = src >= 0 ? b->trunks[src].cfg : NULL;
+	bool sdes_trunk = src_cfg && src_cfg->srtp == SIPWIRE_SRTP_SDES;
 	bool lite = false;
 	enum sw_media_kind kind = offer.l ? sw_media_kind_of_offer(offer.p, offer.l, &lite)
-	                          : on_ws(f) ? SW_MEDIA_WEBRTC : SW_MEDIA_RTP;
+	                          : on_ws(f) ? SW_MEDIA_WEBRTC
+	                          : sdes_trunk ? SW_MEDIA_SDES : SW_MEDIA_RTP;
+	if (kind == SW_MEDIA_SDES && !sdes_trunk) {
+		if (src_cfg)
+			CALL_LOG(SIPWIRE_LOG_WARN, c, "refused: the offer is RTP/SAVP (SDES-SRTP) and "
+			                              "trunk %s has srtp off (set it to sdes to take it)",
+			         src_cfg->name);
+		else
+			CALL_LOG(SIPWIRE_LOG_WARN, c, "refused: the offer is RTP/SAVP (SDES-SRTP), taken "
+			                              "only from a trunk with srtp sdes, and %s is none",
+			         f->peer_str);
+		set_end(c, "gateway", "SRTP not configured");
+		reject_a(c, 488, NULL);
+		return;
+	}
+	if (sdes_trunk && kind != SW_MEDIA_SDES) {
+		CALL_LOG(SIPWIRE_LOG_WARN, c, "refused: trunk %s has srtp sdes and its offer is not "
+		                              "RTP/SAVP", src_cfg->name);
+		set_end(c, "gateway", "SRTP required");
+		reject_a(c, 488, NULL);
+		return;
+	}
 	struct sw_media_events ev = leg_media_events(&c->a);
 	int rc = sw_media_new(b->media, kind, offer.l == 0 || lite, NULL, &ev, &c->a.media);
 	if (rc < 0) {

@@ -1040,6 +1040,37 @@ static void trunk_auth_spec(struct sipwire_config *cfg, const char *where, const
 	trunk_set_auth(&cfg->trunks[t], eq + 1, ulen, colon + 1, plen, errs);
 }
 
+/* "off" or "sdes"; false for anything else. */
+static bool srtp_mode(const char *s, size_t len, enum sipwire_srtp *out)
+{
+	if (len == 3 && memcmp(s, "off", 3) == 0)
+		*out = SIPWIRE_SRTP_OFF;
+	else if (len == 4 && memcmp(s, "sdes", 4) == 0)
+		*out = SIPWIRE_SRTP_SDES;
+	else
+		return false;
+	return true;
+}
+
+/* "NAME=off|sdes" from --trunk-srtp or SIPWIRE_TRUNK_SRTP. */
+static void trunk_srtp_spec(struct sipwire_config *cfg, const char *where, const char *spec,
+                            size_t len, struct config_errors *errs)
+{
+	const char *eq = memchr(spec, '=', len);
+	enum sipwire_srtp mode;
+	if (!eq || !srtp_mode(eq + 1, len - (size_t)(eq + 1 - spec), &mode)) {
+		add_error(errs, where, "must be NAME=off or NAME=sdes");
+		return;
+	}
+	size_t nlen = (size_t)(eq - spec);
+	ssize_t t = find_trunk(cfg, spec, nlen);
+	if (t < 0) {
+		add_error(errs, where, "unknown trunk '%.*s'", (int)(nlen > 64 ? 64 : nlen), spec);
+		return;
+	}
+	cfg->trunks[t].srtp = mode;
+}
+
 /* "NAME" from --trunk-register or SIPWIRE_TRUNK_REGISTER. */
 static void trunk_register_spec(struct sipwire_config *cfg, const char *where, const char *spec,
                                 size_t len, struct config_errors *errs)
@@ -1060,8 +1091,10 @@ static void trunks_from_json(struct sipwire_config *cfg, const cJSON *arr,
 		return;
 	}
 	static const char *const keys[] = {"name",     "uri",      "outbound_proxy", "username",
-	                                   "password", "register", "expires",        "allow_from"};
-	enum { K_NAME, K_URI, K_PROXY, K_USER, K_PASSWORD, K_REGISTER, K_EXPIRES, K_ALLOW, K_N };
+	                                   "password", "register", "expires",        "allow_from",
+	                                   "srtp"};
+	enum { K_NAME, K_URI, K_PROXY, K_USER, K_PASSWORD, K_REGISTER, K_EXPIRES, K_ALLOW, K_SRTP,
+	       K_N };
 	size_t i = 0;
 	for (const cJSON *o = arr->child; o; o = o->next, i++) {
 		char at[64], key_at[K_N][96], unknown_at[400];
@@ -1140,6 +1173,13 @@ static void trunks_from_json(struct sipwire_config *cfg, const cJSON *arr,
 				expires = (unsigned)d;
 			}
 		}
+		enum sipwire_srtp srtp = SIPWIRE_SRTP_OFF;
+		if (val[K_SRTP] &&
+		    (!cJSON_IsString(val[K_SRTP]) ||
+		     !srtp_mode(val[K_SRTP]->valuestring, strlen(val[K_SRTP]->valuestring), &srtp))) {
+			add_error(errs, key_at[K_SRTP], "must be \"off\" or \"sdes\"");
+			bad = true;
+		}
 		struct sipwire_strlist allow = {0};
 		if (val[K_ALLOW] && !cJSON_IsArray(val[K_ALLOW])) {
 			add_error(errs, key_at[K_ALLOW], "must be an array of addresses");
@@ -1180,6 +1220,7 @@ static void trunks_from_json(struct sipwire_config *cfg, const cJSON *arr,
 		}
 		t->expires = expires;
 		t->allow_from = allow;
+		t->srtp = srtp;
 		replace_str(&t->outbound_proxy, proxy, errs);
 		if (user && pw)
 			trunk_set_auth(t, user, strlen(user), pw, strlen(pw), errs);
@@ -1552,6 +1593,7 @@ static const struct env_list {
     {"SIPWIRE_TRUNKS", ",", add_trunk_spec, false},
     {"SIPWIRE_TRUNK_AUTH", ",", trunk_auth_spec, true},
     {"SIPWIRE_TRUNK_REGISTER", ",", trunk_register_spec, true},
+    {"SIPWIRE_TRUNK_SRTP", ",", trunk_srtp_spec, true},
     {"SIPWIRE_ROUTES", " \t\n", add_route_spec, false},
 };
 
@@ -1617,11 +1659,11 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 {
 	size_t before = errs->count;
 	size_t n_user = 0, n_trunk = 0, n_route = 0;
-	/* --trunk-auth and --trunk-register name a trunk that may come later on
-	 * the line: they are applied after it, in their order. */
+	/* --trunk-auth, --trunk-register and --trunk-srtp name a trunk that may
+	 * come later on the line: they are applied after it, in their order. */
 	struct later_flag {
 		const char *value;
-		bool is_auth;
+		const char *flag;
 	} *later = calloc((size_t)argc, sizeof(*later));
 	size_t n_later = 0;
 	if (!later) {
@@ -1658,7 +1700,7 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 		bool known = opt || strcmp(flag, "--config") == 0 || strcmp(flag, "--user") == 0 ||
 		             strcmp(flag, "--rtp-ports") == 0 ||
 		             strcmp(flag, "--set") == 0 || strcmp(flag, "--trunk") == 0 ||
-		             strcmp(flag, "--trunk-auth") == 0 ||
+		             strcmp(flag, "--trunk-auth") == 0 || strcmp(flag, "--trunk-srtp") == 0 ||
 		             strcmp(flag, "--trunk-register") == 0 || strcmp(flag, "--route") == 0;
 		if (!known) {
 			add_error(errs, flag, "unknown option");
@@ -1703,9 +1745,12 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 			add_route_spec(cfg, at, value, strlen(value), errs);
 			continue;
 		}
-		if (strcmp(flag, "--trunk-auth") == 0 || strcmp(flag, "--trunk-register") == 0) {
+		if (strcmp(flag, "--trunk-auth") == 0 || strcmp(flag, "--trunk-register") == 0 ||
+		    strcmp(flag, "--trunk-srtp") == 0) {
 			later[n_later].value = value;
-			later[n_later++].is_auth = strcmp(flag, "--trunk-auth") == 0;
+			later[n_later++].flag = strcmp(flag, "--trunk-auth") == 0 ? "--trunk-auth"
+			                        : strcmp(flag, "--trunk-srtp") == 0 ? "--trunk-srtp"
+			                                                           : "--trunk-register";
 			continue;
 		}
 		if (opt) {
@@ -1737,13 +1782,16 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 		else
 			set_from_string(cfg, opt, at, veq + 1, errs);
 	}
-	size_t n_auth = 0, n_register = 0;
+	size_t n_auth = 0, n_register = 0, n_srtp = 0;
 	for (size_t k = 0; k < n_later; k++) {
 		const char *value = later[k].value;
 		char at[64];
-		if (later[k].is_auth) {
+		if (strcmp(later[k].flag, "--trunk-auth") == 0) {
 			snprintf(at, sizeof(at), "--trunk-auth[%zu]", n_auth++);
 			trunk_auth_spec(cfg, at, value, strlen(value), errs);
+		} else if (strcmp(later[k].flag, "--trunk-srtp") == 0) {
+			snprintf(at, sizeof(at), "--trunk-srtp[%zu]", n_srtp++);
+			trunk_srtp_spec(cfg, at, value, strlen(value), errs);
 		} else {
 			snprintf(at, sizeof(at), "--trunk-register[%zu]", n_register++);
 			trunk_register_spec(cfg, at, value, strlen(value), errs);
@@ -1885,7 +1933,7 @@ int sipwire_config_load(struct sipwire_config *cfg, int argc, char **argv, char 
 			file = argv[i] + 9;
 		else if (strcmp(argv[i], "--user") == 0 || strcmp(argv[i], "--set") == 0 ||
 		         strcmp(argv[i], "--trunk") == 0 || strcmp(argv[i], "--trunk-auth") == 0 ||
-		         strcmp(argv[i], "--trunk-register") == 0 ||
+		         strcmp(argv[i], "--trunk-register") == 0 || strcmp(argv[i], "--trunk-srtp") == 0 ||
 		         strcmp(argv[i], "--route") == 0)
 			i++; /* skip the value: it is not a flag even if it looks like one */
 	}

@@ -49,6 +49,12 @@ struct sipwire_strlist {
 	size_t n;
 };
 
+/* Media security toward a trunk. */
+enum sipwire_srtp {
+	SIPWIRE_SRTP_OFF,  /* plain RTP/AVP */
+	SIPWIRE_SRTP_SDES, /* RTP/SAVP keyed by a=crypto (RFC 4568), and nothing else */
+};
+
 /* A SIP trunk: a PBX or a carrier the dial plan sends calls to by name.
  * `where` is the key path (or flag) that defined it, for later errors. */
 struct sipwire_trunk {
@@ -62,6 +68,7 @@ struct sipwire_trunk {
 	/* Addresses (IPv4/IPv6, optionally /prefix) allowed to send calls in;
 	 * empty: the trunk's own resolved addresses. */
 	struct sipwire_strlist allow_from;
+	enum sipwire_srtp srtp; /* what its media speaks, both ways */
 	char *where;          /* "trunks[0]", "--trunk[1]", "env SIPWIRE_TRUNKS[0]" */
 	char *register_where; /* where register was turned on, "" if it is not */
 };

@@ -44,6 +44,8 @@ static void usage(FILE *out)
 	        "  --trunk NAME=URI       add a trunk, e.g. pbx=sip:10.0.0.5:5060 (repeatable)\n"
 	        "  --trunk-auth NAME=USER:PASSWORD  digest credentials for that trunk\n"
 	        "  --trunk-register NAME  register with that trunk\n"
+	        "  --trunk-srtp NAME=MODE media toward that trunk: off (RTP/AVP) or sdes\n"
+	        "                         (RTP/SAVP keyed by a=crypto, and nothing else)\n"
 	        "  --route PATTERN=TARGET dial plan rule: a user prefix or /regex/, to echo,\n"
 	        "                         user or a trunk name (repeatable, first match wins)\n"
 	        "  --rtp-ports LOW-HIGH   media ports: RTP pairs and ICE (20000-29999)\n"
@@ -168,7 +170,8 @@ static bool takes_value(const char *arg)
 	                                         "--wss-port", "--sip-port",  "--tls-port",
 	                                         "--user",     "--realm",     "--state-dir",
 	                                         "--log-level", "--set",      "--trunk",
-	                                         "--trunk-auth", "--trunk-register", "--route"};
+	                                         "--trunk-auth", "--trunk-register", "--trunk-srtp",
+	                                         "--route"};
 	for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
 		if (strcmp(arg, with_value[i]) == 0)
 			return true;

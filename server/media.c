@@ -10,6 +10,7 @@
 #include "server/log.h"
 #include "webrtc/dtls.h"
 #include "webrtc/sdh_rtp.h"
+#include "webrtc/sdh_sdes.h"
 #include "webrtc/sdh_webrtc.h"
 #include "webrtc/sdp.h"
 
@@ -47,6 +48,7 @@ struct sw_media {
 	struct sdh_rtp *rtp;       /* the handler: the leg's own, or webrtc's */
 	struct sdh_rtp *own_rtp;   /* SW_MEDIA_RTP */
 	struct sdh_webrtc *webrtc; /* SW_MEDIA_WEBRTC */
+	struct sdh_sdes *sdes;     /* SW_MEDIA_SDES */
 	GSource *watch;
 	int64_t quiet_since; /* monotonic µs: when the peer last had to start sending */
 	bool closed;
@@ -313,12 +315,22 @@ static void new_on_worker(void *arg)
 		                       &l->webrtc);
 		if (j->rc == 0)
 			l->rtp = sdh_webrtc_handler(l->webrtc);
+	} else if (l->kind == SW_MEDIA_SDES) {
+		j->rc = sdh_sdes_new(l->w->rtp, &(struct sdh_sdes_params){.on_log = media_log},
+		                     &l->sdes);
+		if (j->rc == 0)
+			l->rtp = sdh_sdes_handler(l->sdes);
 	} else {
 		j->rc = sdh_rtp_new(l->w->rtp, NULL, &l->own_rtp);
 		l->rtp = l->own_rtp;
 	}
 	if (j->rc == 0)
 		sdh_rtp_on_dtmf(l->rtp, media_dtmf, l);
+}
+
+static const char *kind_name(enum sw_media_kind kind)
+{
+	return kind == SW_MEDIA_WEBRTC ? "WebRTC" : kind == SW_MEDIA_SDES ? "SDES-SRTP" : "RTP";
 }
 
 static struct media_worker *least_busy(struct sw_media_ctx *m)
@@ -347,8 +359,7 @@ int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool controlli
 	struct new_job j = {.l = l, .controlling = controlling};
 	run_on(l->w, new_on_worker, &j);
 	if (j.rc < 0) {
-		LOG_WARN("media", "no %s media: %s", kind == SW_MEDIA_WEBRTC ? "WebRTC" : "RTP",
-		         strerror(-j.rc));
+		LOG_WARN("media", "no %s media: %s", kind_name(kind), strerror(-j.rc));
 		free(l);
 		return j.rc;
 	}
@@ -365,9 +376,25 @@ static void free_on_worker(void *arg)
 		g_source_unref(l->watch);
 		l->watch = NULL;
 	}
+	if (l->sdes) {
+		/* what SRTP refused stays visible after the call */
+		struct sdh_sdes_stats st;
+		sdh_sdes_get_stats(l->sdes, &st);
+		bool refused = st.rx.auth_failures || st.rx.replays || st.expired;
+		SW_LOG(refused ? SIPWIRE_LOG_INFO : SIPWIRE_LOG_DEBUG, "media",
+		          "SDES-SRTP leg: %" G_GUINT64_FORMAT " in, %" G_GUINT64_FORMAT
+		                   " out; dropped: %" G_GUINT64_FORMAT " failed authentication, %"
+		                   G_GUINT64_FORMAT " replayed, %" G_GUINT64_FORMAT " malformed, %"
+		                   G_GUINT64_FORMAT " before keys, %" G_GUINT64_FORMAT
+		                   " past the key's lifetime; %" G_GUINT64_FORMAT " re-keys",
+		          st.rx.unprotected, st.tx.protected, st.rx.auth_failures, st.rx.replays,
+		          st.rx.other_errors, st.no_keys, st.expired, st.rekeys);
+	}
 	sdh_webrtc_free(l->webrtc);
+	sdh_sdes_free(l->sdes);
 	sdh_rtp_free(l->own_rtp);
 	l->webrtc = NULL;
+	l->sdes = NULL;
 	l->own_rtp = l->rtp = NULL;
 }
 
@@ -396,6 +423,8 @@ enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len, bool *ice
 		if (strcmp(s->media[i].type, "audio") == 0) {
 			if (strcmp(s->media[i].proto, "UDP/TLS/RTP/SAVPF") == 0)
 				kind = SW_MEDIA_WEBRTC;
+			else if (strcmp(s->media[i].proto, "RTP/SAVP") == 0)
+				kind = SW_MEDIA_SDES;
 			break;
 		}
 	sdp_free(s);

@@ -2,9 +2,10 @@
  * (sip_ua.h) and the few operations a bridge needs, on top of webrtc/.
  *
  * A leg is plain RTP (webrtc/sdh_rtp.h: the PBX side, and test clients that
- * offer RTP/AVP) or WebRTC (webrtc/sdh_webrtc.h: a browser's ICE and
- * DTLS-SRTP). Both kinds are the same handler underneath, so the bridge
- * joins any two legs without knowing their kinds. */
+ * offer RTP/AVP), SDES-SRTP (webrtc/sdh_sdes.h: a trunk configured for it)
+ * or WebRTC (webrtc/sdh_webrtc.h: a browser's ICE and DTLS-SRTP). All kinds
+ * are the same handler underneath, so the bridge joins any two legs without
+ * knowing their kinds. */
 #ifndef SIPWIRE_SERVER_MEDIA_H
 #define SIPWIRE_SERVER_MEDIA_H
 
@@ -34,6 +35,7 @@ void sw_media_ctx_free(struct sw_media_ctx *m);
 enum sw_media_kind {
 	SW_MEDIA_RTP,    /* RTP/AVP on a port pair */
 	SW_MEDIA_WEBRTC, /* UDP/TLS/RTP/SAVPF over ICE */
+	SW_MEDIA_SDES,   /* RTP/SAVP with a=crypto keys on a port pair */
 };
 
 struct sw_media_events {
@@ -56,15 +58,15 @@ int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool controlli
                  const struct sw_media *near, const struct sw_media_events *ev,
                  struct sw_media **out);
 enum sw_media_kind sw_media_kind(const struct sw_media *l);
-/* The kind a peer that sent this offer speaks: WebRTC when its first audio
- * section is UDP/TLS/RTP/SAVPF, else plain RTP; *ice_lite: it said
- * a=ice-lite. */
+/* The kind a peer that sent this offer speaks, by its first audio section:
+ * WebRTC for UDP/TLS/RTP/SAVPF, SDES for RTP/SAVP, else plain RTP;
+ * *ice_lite: it said a=ice-lite. */
 enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len, bool *ice_lite);
 /* Start watching for media.timeout seconds without a packet from the leg's
  * peer while it should be sending: media flows both ways (not while either
  * end holds the call, sendonly included: music on hold is optional). */
 void sw_media_watch(struct sw_media *l);
-/* NULL is a no-op. */
+/* NULL is a no-op. An SDES leg logs its SRTP counters. */
 void sw_media_free(struct sw_media *l);
 
 /* The SDH to give the leg's session. */

@@ -749,6 +749,50 @@ Test(config, route_errors_have_key_paths)
 	expect_json_error("{\"routes\": [{\"target\": 1}]}", "routes[0].target: must be a string");
 }
 
+Test(config, trunk_srtp_from_file_env_and_flags)
+{
+	const char *json = "{\"trunks\": [{\"name\": \"f\", \"uri\": \"sip:f.example\", \"srtp\": \"sdes\"},"
+	                   " {\"name\": \"g\", \"uri\": \"sip:g.example\", \"srtp\": \"off\"},"
+	                   " {\"name\": \"h\", \"uri\": \"sip:h.example\"}]}";
+	/* the setting may come before the trunk, as --trunk-auth may */
+	char *env[] = {"HOME=/h", "SIPWIRE_TRUNK_SRTP=e=sdes,f=off", "SIPWIRE_TRUNKS=e=sip:e.example",
+	               NULL};
+	char *argv[] = {"sipwire", "--trunk-srtp", "c=sdes", "--trunk", "c=sip:c.example",
+	                "--trunk-srtp=h=sdes"};
+	cr_assert_eq(load(json, env, 6, argv), 0);
+	dump_errors();
+	cr_assert_eq(cfg.n_trunks, 5);
+	cr_assert_str_eq(cfg.trunks[0].name, "f");
+	cr_assert_eq(cfg.trunks[0].srtp, SIPWIRE_SRTP_OFF, "the environment comes after the file");
+	cr_assert_eq(cfg.trunks[1].srtp, SIPWIRE_SRTP_OFF);
+	cr_assert_eq(cfg.trunks[2].srtp, SIPWIRE_SRTP_SDES, "a flag comes after the file");
+	cr_assert_str_eq(cfg.trunks[3].name, "e");
+	cr_assert_eq(cfg.trunks[3].srtp, SIPWIRE_SRTP_SDES);
+	cr_assert_str_eq(cfg.trunks[4].name, "c");
+	cr_assert_eq(cfg.trunks[4].srtp, SIPWIRE_SRTP_SDES);
+	teardown();
+	cr_assert_eq(load("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:p\"}]}", NULL, 0, NULL), 0);
+	cr_assert_eq(cfg.trunks[0].srtp, SIPWIRE_SRTP_OFF, "off by default");
+}
+
+Test(config, trunk_srtp_errors)
+{
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\", \"srtp\": \"dtls\"}]}",
+	                  "trunks[0].srtp: must be \"off\" or \"sdes\"");
+	teardown();
+	expect_json_error("{\"trunks\": [{\"name\": \"p\", \"uri\": \"sip:x\", \"srtp\": true}]}",
+	                  "trunks[0].srtp: must be \"off\" or \"sdes\"");
+	teardown();
+	char *a1[] = {"sipwire", "--trunk", "p=sip:x", "--trunk-srtp", "p=SDES"};
+	expect_error(NULL, NULL, 5, a1, "--trunk-srtp[0]: must be NAME=off or NAME=sdes");
+	teardown();
+	char *a2[] = {"sipwire", "--trunk", "p=sip:x", "--trunk-srtp", "q=sdes"};
+	expect_error(NULL, NULL, 5, a2, "--trunk-srtp[0]: unknown trunk 'q'");
+	teardown();
+	char *e1[] = {"HOME=/h", "SIPWIRE_TRUNKS=p=sip:x", "SIPWIRE_TRUNK_SRTP=p", NULL};
+	expect_error(NULL, e1, 0, NULL, "env SIPWIRE_TRUNK_SRTP[0]: must be NAME=off or NAME=sdes");
+}
+
 Test(config, trunk_and_route_flag_and_env_errors)
 {
 	char *a1[] = {"sipwire", "--trunk-auth", "nope=u:pw"};
