@@ -281,14 +281,15 @@ static void json_ms(GString *out, const char *key, int64_t ms)
 		g_string_append_printf(out, ",\"%s\":%" G_GINT64_FORMAT, key, (gint64)ms);
 }
 
-/* One leg's media in the detail line: what it carried, and for a WebRTC
- * leg how its ICE, DTLS and SRTP went. */
+/* One leg's media in the detail line: what it carried, for a WebRTC leg how
+ * its ICE, DTLS and SRTP went, and for an SDES-SRTP leg its SRTP. */
 static void json_leg_media(GString *out, const char *key, struct sw_media *m)
 {
 	struct sw_media_stats st;
 	sw_media_stats(m, &st);
 	bool webrtc = st.kind == SW_MEDIA_WEBRTC;
-	g_string_append_printf(out, ",\"%s\":{\"kind\":\"%s\"", key, webrtc ? "webrtc" : "rtp");
+	g_string_append_printf(out, ",\"%s\":{\"kind\":\"%s\"", key,
+	                       webrtc ? "webrtc" : st.kind == SW_MEDIA_SDES ? "sdes" : "rtp");
 	g_string_append_printf(out,
 	                       ",\"rx_packets\":%" G_GUINT64_FORMAT ",\"rx_bytes\":%" G_GUINT64_FORMAT
 	                       ",\"tx_packets\":%" G_GUINT64_FORMAT ",\"tx_bytes\":%" G_GUINT64_FORMAT
@@ -312,6 +313,13 @@ static void json_leg_media(GString *out, const char *key, struct sw_media *m)
 		                       ",\"replays\":%" G_GUINT64_FORMAT "},\"not_media\":%" G_GUINT64_FORMAT,
 		                       (guint64)st.srtp_auth_failures, (guint64)st.srtp_replays,
 		                       (guint64)st.not_media);
+	} else if (st.kind == SW_MEDIA_SDES) {
+		/* the profile is one of media.c's names: nothing to escape */
+		g_string_append_printf(out,
+		                       ",\"srtp\":{\"profile\":\"%s\",\"auth_failures\":%" G_GUINT64_FORMAT ",\"replays\":%" G_GUINT64_FORMAT
+		                       "},\"not_media\":%" G_GUINT64_FORMAT,
+		                       st.srtp_profile, (guint64)st.srtp_auth_failures,
+		                       (guint64)st.srtp_replays, (guint64)st.not_media);
 	}
 	g_string_append_c(out, '}');
 }

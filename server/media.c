@@ -540,6 +540,8 @@ static const char *srtp_profile_name(enum srtp_profile p)
 	switch (p) {
 	case SRTP_PROFILE_AES128_CM_SHA1_80:
 		return "AES128_CM_SHA1_80";
+	case SRTP_PROFILE_AES128_CM_SHA1_32:
+		return "AES128_CM_SHA1_32";
 	case SRTP_PROFILE_AEAD_AES_128_GCM:
 		return "AEAD_AES_128_GCM";
 	}
@@ -562,6 +564,14 @@ static void collect_stats(const struct sw_media *l, struct sw_media_stats *out)
 	out->tx_packets = rs.tx_packets;
 	out->tx_bytes = rs.tx_bytes;
 	out->dropped = rs.dropped;
+	if (l->sdes) {
+		struct sdh_sdes_stats ss;
+		sdh_sdes_get_stats(l->sdes, &ss);
+		out->srtp_profile = srtp_profile_name(sdes_suite_profile(ss.tx_suite));
+		out->srtp_auth_failures = ss.rx.auth_failures;
+		out->srtp_replays = ss.rx.replays;
+		out->not_media = ss.no_keys + ss.expired + ss.rx.other_errors;
+	}
 	if (!l->webrtc)
 		return;
 	struct sdh_webrtc_stats ws;

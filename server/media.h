@@ -106,9 +106,13 @@ struct sw_media_stats {
 	char ice_local[64], ice_remote[64]; /* the selected pair; "" before one */
 	const char *dtls_state;   /* "new", "handshaking", "connected", "failed" */
 	int64_t dtls_connected_ms; /* ICE connected to DTLS connected; -1: never */
-	const char *srtp_profile; /* "AES128_CM_SHA1_80", "AEAD_AES_128_GCM", "" */
+	/* SW_MEDIA_WEBRTC and SW_MEDIA_SDES (an SDES leg's profile is that of
+	 * the suite it sends with; "" once closed). */
+	const char *srtp_profile; /* "AES128_CM_SHA1_80", "AES128_CM_SHA1_32", "AEAD_AES_128_GCM", "" */
 	uint64_t srtp_auth_failures, srtp_replays; /* refused by SRTP, not in rx */
-	uint64_t not_media; /* datagrams that were neither DTLS nor SRTP, or came before keys */
+	uint64_t not_media; /* WebRTC: datagrams that were neither DTLS nor SRTP, or came
+	                     * before keys; SDES: malformed, before keys, past the
+	                     * key's lifetime */
 };
 /* The leg's counters now, or as they were when its media was closed (the
  * UA closes it as the session ends; ICE and DTLS are gone after that). */

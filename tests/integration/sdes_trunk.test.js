@@ -17,7 +17,7 @@ const { startDaemon, portAllocator } = require('./lib/daemon');
 const { runPeer, startPeer } = require('./lib/peer');
 const { startSdesPbx } = require('./lib/sdes_pbx');
 const { aesCm, sessionKeys, SrtpContext, packetIv } = require('./lib/srtp');
-const { waitFor } = require('./lib/calls');
+const { waitFor, callDetail } = require('./lib/calls');
 
 const nextPort = portAllocator(17);
 const USERS = { alice: 'alice-secret', bob: 'bob-secret' };
@@ -107,6 +107,14 @@ for (const suite of ['AES_CM_128_HMAC_SHA1_80', 'AES_CM_128_HMAC_SHA1_32']) {
 		assert.doesNotMatch(invite.body, /a=(fingerprint|ice-ufrag|candidate)/);
 		assertEchoed(code, report, pbx);
 		await waitFor(() => pbx.received('BYE').length, 5000, 'the BYE at the PBX');
+		// the call's detail line: the PBX leg's SRTP, nothing refused
+		const cdr = await callDetail(daemon, report.invite.call_id, null, { status: 200 });
+		const m = cdr.media.callee;
+		assert.equal(m.kind, 'sdes', JSON.stringify(cdr));
+		assert.equal(m.srtp.profile, suite === 'AES_CM_128_HMAC_SHA1_80' ? 'AES128_CM_SHA1_80'
+			: 'AES128_CM_SHA1_32', JSON.stringify(cdr));
+		assert.equal(m.srtp.auth_failures + m.srtp.replays, 0, JSON.stringify(cdr));
+		assert.ok(m.rx_packets >= 0.9 * report.rtp.audio_sent, JSON.stringify(cdr));
 		// the keys are nowhere in the daemon's log
 		for (const l of lines)
 			assert.ok(!daemon.stderr.includes(l.split('inline:')[1].trim()), 'a key was logged');
