@@ -36,7 +36,8 @@ uint64_t wsc_sec_to_ns(double s)
 	return (uint64_t)(s * 1e9);
 }
 
-static uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
+/* per thread: a tool may run a pool on each of several threads */
+static _Thread_local uint64_t rng_state = 0x9E3779B97F4A7C15ULL;
 
 void wsc_rand_seed(void)
 {

@@ -22,7 +22,8 @@ uint64_t wsc_now_ns(void); /* CLOCK_MONOTONIC */
 uint64_t wsc_sec_to_ns(double s);
 
 /* xorshift64*: random enough for tags, branches, cnonces and frame masks of a
- * load tool, and cheap. Seeded from the clock and the pid. */
+ * load tool, and cheap. Seeded from the clock and the pid; the state is the
+ * calling thread's (seed it in each thread that uses it). */
 void wsc_rand_seed(void);
 uint64_t wsc_rand(void);
 

@@ -1,4 +1,5 @@
 /* peer_media.c — one WebRTC media end of the test peer; see peer_media.h. */
+#define _GNU_SOURCE /* recvmmsg */
 #include "peer_media.h"
 
 #include <arpa/inet.h>
@@ -15,6 +16,8 @@
 
 #include <glib.h>
 #include <nice/agent.h>
+#include <stun/stunagent.h>
+#include <stun/usages/ice.h>
 #include <openssl/crypto.h>
 #include <openssl/rand.h>
 
@@ -218,6 +221,19 @@ struct peer_media {
 	GSource *notify_idle;
 	bool finished_notified;
 
+	/* cfg.owner_reads, once ICE is ready: the selected pair's socket, read
+	 * by the owner; libnice's own watch of it parked on a context nobody
+	 * runs; the far end's consent checks answered here */
+	bool ice_ready;
+	GSocket *owner_socket;
+	int owner_fd;
+	GMainContext *parked;
+	struct sockaddr_storage remote_sa;
+	socklen_t remote_sa_len;
+	StunAgent stun;
+	uint64_t tie;
+	unsigned stun_answered, stun_refused;
+
 	uint8_t buf[PACKET_MAX + SRTP_DTLS_TRAILER_MAX];
 };
 
@@ -322,10 +338,14 @@ static void drop_source(GSource **s)
 	*s = NULL;
 }
 
+static void hand_over_reading(struct peer_media *m);
+
 static gboolean notify_cb(gpointer data)
 {
 	struct peer_media *m = data;
 	drop_source(&m->notify_idle);
+	if (m->cfg.owner_reads && m->ice_ready && !m->owner_socket)
+		hand_over_reading(m);
 	if (m->cfg.on_change)
 		m->cfg.on_change(m->cfg.arg);
 	return G_SOURCE_REMOVE;
@@ -342,6 +362,11 @@ static void notify(struct peer_media *m)
 
 static void send_datagram(struct peer_media *m, const uint8_t *buf, size_t len)
 {
+	if (m->owner_fd >= 0) {
+		sendto(m->owner_fd, buf, len, 0, (const struct sockaddr *)&m->remote_sa,
+		       m->remote_sa_len);
+		return;
+	}
 	if (!m->agent)
 		return; /* before a pair is valid libnice refuses it: DTLS resends */
 	nice_agent_send(m->agent, m->stream, 1, (guint)len, (const gchar *)buf);
@@ -387,7 +412,7 @@ static void dtls_connected_cb(void *arg, const struct dtls_srtp_keys *keys)
 	     profile_name(profile));
 	m->next_rtcp_ms = m->t_dtls + RTCP_INTERVAL_MS;
 	if ((m->cfg.packets || m->dtmf_len) && !m->next_slot_ms)
-		m->next_slot_ms = m->t_dtls;
+		m->next_slot_ms = m->t_dtls + m->cfg.phase_ms;
 	notify(m);
 }
 
@@ -708,22 +733,34 @@ static void send_garbage(struct peer_media *m)
 
 /* ---- the timer ---- */
 
+/* One source per end, due at a whole millisecond of the monotonic clock
+ * (g_source_set_ready_time): the ends of one thread whose packets are due
+ * in the same millisecond are served by one wake-up, which is what lets a
+ * load tool run hundreds of them. */
+static gboolean timer_dispatch(GSource *s, GSourceFunc fn, gpointer data)
+{
+	g_source_set_ready_time(s, -1);
+	return fn(data);
+}
+
+static GSourceFuncs timer_funcs = {.dispatch = timer_dispatch};
+
 static gboolean timer_cb(gpointer data)
 {
 	struct peer_media *m = data;
-	drop_source(&m->timer);
 	m->timer_due = 0;
 	schedule(m);
-	return G_SOURCE_REMOVE;
+	return G_SOURCE_CONTINUE;
 }
 
 static void arm(struct peer_media *m, uint64_t due, uint64_t now)
 {
-	if (m->timer && m->timer_due == due)
+	if (m->timer_due == due)
 		return;
-	drop_source(&m->timer);
+	if (!m->timer)
+		m->timer = attach(m, g_source_new(&timer_funcs, sizeof(GSource)), timer_cb, m);
 	m->timer_due = due;
-	m->timer = attach(m, g_timeout_source_new((guint)(due > now ? due - now : 0)), timer_cb, m);
+	g_source_set_ready_time(m->timer, (gint64)(due > now ? due : now) * 1000);
 }
 
 static bool srtp_ready(const struct peer_media *m)
@@ -987,6 +1024,115 @@ static void nice_recv_cb(NiceAgent *agent, guint stream, guint component, guint 
 	schedule(m);
 }
 
+/* cfg.owner_reads: once ICE is ready, the selected pair's socket is read
+ * by the owner (peer_media_pump) and written here directly; libnice's watch
+ * of it moves to a context nobody runs. What libnice would still have to
+ * do on it is answer the far end's consent checks (RFC 7675): done here
+ * with libnice's STUN library. Our own consent checks are off in this mode
+ * (make_agent), so no response is ever waited for. */
+static void hand_over_reading(struct peer_media *m)
+{
+	NiceCandidate *local = NULL, *remote = NULL;
+	if (!nice_agent_get_selected_pair(m->agent, m->stream, 1, &local, &remote) || !remote)
+		return; /* no pair yet: next time */
+	GSocket *sock = nice_agent_get_selected_socket(m->agent, m->stream, 1);
+	if (!sock)
+		return;
+	memset(&m->remote_sa, 0, sizeof m->remote_sa);
+	nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&m->remote_sa);
+	m->remote_sa_len = nice_address_ip_version(&remote->addr) == 6
+	                       ? sizeof(struct sockaddr_in6)
+	                       : sizeof(struct sockaddr_in);
+	m->parked = g_main_context_new();
+	nice_agent_attach_recv(m->agent, m->stream, 1, m->parked, NULL, NULL);
+	static const uint16_t known[] = {
+		STUN_ATTRIBUTE_USERNAME,       STUN_ATTRIBUTE_MESSAGE_INTEGRITY,
+		STUN_ATTRIBUTE_PRIORITY,       STUN_ATTRIBUTE_USE_CANDIDATE,
+		STUN_ATTRIBUTE_ICE_CONTROLLED, STUN_ATTRIBUTE_ICE_CONTROLLING,
+		STUN_ATTRIBUTE_FINGERPRINT,    0,
+	};
+	stun_agent_init(&m->stun, known, STUN_COMPATIBILITY_RFC5389,
+	                STUN_AGENT_USAGE_SHORT_TERM_CREDENTIALS | STUN_AGENT_USAGE_USE_FINGERPRINT);
+	random_bytes(&m->tie, sizeof m->tie);
+	m->owner_socket = sock;
+	m->owner_fd = g_socket_get_fd(sock);
+	logm(m, "the owner reads the selected pair's socket (fd %d)", m->owner_fd);
+}
+
+/* A check's USERNAME is "OURS:THEIRS"; its key is our password. */
+static bool stun_password(StunAgent *agent, StunMessage *message, uint8_t *username,
+                          uint16_t username_len, uint8_t **password, size_t *password_len,
+                          void *user_data)
+{
+	struct peer_media *m = user_data;
+	size_t ul = strlen(m->ufrag);
+	if (username_len <= ul || memcmp(username, m->ufrag, ul) || username[ul] != ':')
+		return false;
+	*password = (uint8_t *)m->pwd;
+	*password_len = strlen(m->pwd);
+	return true;
+}
+
+static void answer_stun(struct peer_media *m, const uint8_t *buf, size_t len,
+                        const struct sockaddr_storage *from, socklen_t from_len)
+{
+	StunMessage req, res;
+	uint8_t out[576];
+	size_t out_len = sizeof out;
+	bool controlling = m->controlling;
+	if (stun_agent_validate(&m->stun, &req, buf, len, stun_password, m) !=
+	        STUN_VALIDATION_SUCCESS ||
+	    stun_message_get_class(&req) != STUN_REQUEST ||
+	    stun_usage_ice_conncheck_create_reply(&m->stun, &req, &res, out, &out_len, from, from_len,
+	                                          &controlling, m->tie,
+	                                          STUN_USAGE_ICE_COMPATIBILITY_RFC5245) !=
+	        STUN_USAGE_ICE_RETURN_SUCCESS) {
+		m->stun_refused++;
+		return;
+	}
+	sendto(m->owner_fd, out, out_len, 0, (const struct sockaddr *)from, from_len);
+	m->stun_answered++;
+}
+
+int peer_media_fd(const struct peer_media *m)
+{
+	return m->owner_fd;
+}
+
+#define PUMP_BATCH 16
+
+void peer_media_pump(struct peer_media *m)
+{
+	if (m->owner_fd < 0)
+		return;
+	uint8_t bufs[PUMP_BATCH][PACKET_MAX];
+	struct iovec iov[PUMP_BATCH];
+	struct sockaddr_storage from[PUMP_BATCH];
+	struct mmsghdr msgs[PUMP_BATCH];
+	for (unsigned round = 0; round < 8; round++) {
+		for (unsigned i = 0; i < PUMP_BATCH; i++) {
+			iov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = PACKET_MAX};
+			msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[i],
+			                                       .msg_namelen = sizeof from[i],
+			                                       .msg_iov = &iov[i],
+			                                       .msg_iovlen = 1}};
+		}
+		int n = recvmmsg(m->owner_fd, msgs, PUMP_BATCH, MSG_DONTWAIT, NULL);
+		if (n <= 0)
+			break;
+		for (int i = 0; i < n; i++) {
+			size_t len = msgs[i].msg_len;
+			if (len > 0 && bufs[i][0] < 4) /* STUN (RFC 7983) */
+				answer_stun(m, bufs[i], len, &from[i], msgs[i].msg_hdr.msg_namelen);
+			else
+				on_datagram(m, bufs[i], len);
+		}
+		if (n < PUMP_BATCH)
+			break;
+	}
+	schedule(m);
+}
+
 static void gathering_done_cb(NiceAgent *agent, guint stream, gpointer data)
 {
 	struct peer_media *m = data;
@@ -997,6 +1143,10 @@ static void component_state_cb(NiceAgent *agent, guint stream, guint component, 
                                gpointer data)
 {
 	struct peer_media *m = data;
+	if (state == NICE_COMPONENT_STATE_READY && !m->ice_ready) {
+		m->ice_ready = true; /* nominated: cfg.owner_reads may take the socket */
+		notify(m);
+	}
 	if (state == NICE_COMPONENT_STATE_CONNECTING && m->ice == ICE_NEW) {
 		m->ice = ICE_CHECKING;
 	} else if ((state == NICE_COMPONENT_STATE_CONNECTED ||
@@ -1047,9 +1197,12 @@ static void set_bool_property(NiceAgent *agent, const char *name, gboolean value
 
 static int make_agent(struct peer_media *m)
 {
-	m->agent = nice_agent_new_full(m->ctx, NICE_COMPATIBILITY_RFC5245,
-	                               NICE_AGENT_OPTION_REGULAR_NOMINATION |
-	                                   NICE_AGENT_OPTION_CONSENT_FRESHNESS);
+	/* An owner that reads the socket itself answers the far end's consent
+	 * checks but passes no STUN response to libnice: no checks of ours. */
+	NiceAgentOption options = NICE_AGENT_OPTION_REGULAR_NOMINATION;
+	if (!m->cfg.owner_reads)
+		options |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+	m->agent = nice_agent_new_full(m->ctx, NICE_COMPATIBILITY_RFC5245, options);
 	if (!m->agent)
 		return -EIO;
 	set_bool_property(m->agent, "ice-tcp", FALSE);
@@ -1126,6 +1279,7 @@ int peer_media_new(const struct peer_media_config *cfg, struct peer_media **out)
 		return -ENOMEM;
 	m->cfg = *cfg;
 	m->ctx = g_main_context_ref_thread_default();
+	m->owner_fd = -1;
 	m->ptime_ms = cfg->ptime_ms ? cfg->ptime_ms : DEFAULT_PTIME_MS;
 	m->pcmu_pt = -1;
 	m->te_pt = -1;
@@ -1176,11 +1330,15 @@ void peer_media_free(struct peer_media *m)
 		return;
 	drop_source(&m->timer);
 	drop_source(&m->notify_idle);
+	if (m->owner_socket)
+		g_object_unref(m->owner_socket);
 	if (m->agent) {
 		nice_agent_attach_recv(m->agent, m->stream, 1, m->ctx, NULL, NULL);
 		g_signal_handlers_disconnect_by_data(m->agent, m);
 		g_object_unref(m->agent);
 	}
+	if (m->parked)
+		g_main_context_unref(m->parked);
 	for (unsigned i = 0; i < m->n_pending; i++)
 		free(m->pending[i]);
 	dtls_free(m->dtls);
@@ -1718,6 +1876,8 @@ void peer_media_result(const struct peer_media *m, struct peer_media_result *r)
 		.rtcp_sent = m->rtcp_sent,
 		.rtcp_received = m->rtcp_received,
 		.srtp_auth_failures = sc.auth_failures,
+		.consent_answered = m->stun_answered,
+		.consent_refused = m->stun_refused,
 	};
 }
 
@@ -1749,6 +1909,10 @@ void peer_media_json(const struct peer_media *m, struct peer_json *j)
 	peer_json_uint(j, "remote_candidates", m->remote_candidates);
 	peer_json_bool(j, "remote_ice_lite", m->remote_ice_lite);
 	peer_json_string(j, "selected_pair", m->selected[0] ? m->selected : NULL);
+	if (m->cfg.owner_reads) {
+		peer_json_uint(j, "consent_answered", m->stun_answered);
+		peer_json_uint(j, "consent_refused", m->stun_refused);
+	}
 	peer_json_object_end(j);
 
 	peer_json_object_begin(j, "dtls");

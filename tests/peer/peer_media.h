@@ -45,6 +45,10 @@ struct peer_media_config {
 	bool video;                   /* its offers carry a video m-line (it sends none) */
 	unsigned packets;             /* PCMU packets to send; 0: none */
 	unsigned ptime_ms;            /* 0: 20 */
+	/* The first packet goes this long after SRTP is keyed: a load tool
+	 * spreads its ends over the packet interval, as independent browsers
+	 * are. */
+	unsigned phase_ms;
 	/* Send every RTP packet received back, unprotected and protected again
 	 * (the far end of --loopback, as the gateway's echo service does). */
 	bool echo;
@@ -55,6 +59,13 @@ struct peer_media_config {
 	unsigned corrupt_tag;
 	FILE *record; /* one line per RTP packet received; NULL: none */
 	bool quiet;   /* no log lines on stderr (a load tool runs hundreds of ends) */
+	/* Once ICE is ready, the owner reads: it watches peer_media_fd() (say
+	 * with one epoll set for hundreds of ends, instead of a main context
+	 * source each) and calls peer_media_pump() when it is readable; packets
+	 * go out on that socket directly. The far end's consent checks are
+	 * answered here; this end makes none of its own. Until then, and
+	 * without this, libnice reads through the main context. */
+	bool owner_reads;
 	/* Something the owner may be waiting for happened: ICE or DTLS state,
 	 * the media finished (peer_media_finished). Runs on the main context,
 	 * never inside a peer_media_* call. */
@@ -107,6 +118,13 @@ int peer_media_answer(struct peer_media *m, char **sdp);
  * skipped), sent as soon as SRTP runs. -EINVAL when none is valid. */
 int peer_media_send_dtmf(struct peer_media *m, const char *digits);
 
+/* With owner_reads: the descriptor to watch for input once ICE is ready
+ * (-1 before; on_change says when it may have changed), and what to call
+ * when it is readable: reads what is there (recvmmsg), answers consent
+ * checks, handles the rest. */
+int peer_media_fd(const struct peer_media *m);
+void peer_media_pump(struct peer_media *m);
+
 /* No more RTP or RTCP from now on; ICE (consent) keeps running. */
 void peer_media_stop_sending(struct peer_media *m);
 
@@ -128,6 +146,9 @@ struct peer_media_result {
 	unsigned dtmf_sent_packets, dtmf_matches;
 	unsigned rtcp_sent, rtcp_received;
 	uint64_t srtp_auth_failures;
+	/* owner_reads: the far end's consent checks answered, and refused
+	 * (not for us, or not a valid check) */
+	unsigned consent_answered, consent_refused;
 };
 void peer_media_result(const struct peer_media *m, struct peer_media_result *r);
 
