@@ -98,6 +98,17 @@ function rtpPacket(seq, payload) {
 // Sends n RTP packets from one browser's socket to its gateway port and
 // checks that the other browser's socket receives them unchanged.
 async function assertMediaFlows(from, gatewayPort, to, n = 8) {
+	// Media runs on worker threads: a packet sent the moment the ACK arrives
+	// can reach the gateway before the legs are joined, and is dropped as
+	// media without a bridge is. Wait until one gets through, then check n.
+	const primed = to.got.length;
+	const probe = rtpPacket(0, Buffer.from('probe'.padEnd(160, '.')));
+	await waitFor(() => {
+		if (to.got.length > primed) return true;
+		from.sock.send(probe, gatewayPort, '127.0.0.1');
+		return false;
+	}, 3000, `RTP from port ${from.port} reaching port ${to.port} at all`);
+	await new Promise((r) => setTimeout(r, 50)); // probes still on their way
 	const before = to.got.length;
 	const sent = [];
 	for (let i = 1; i <= n; i++) {
