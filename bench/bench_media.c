@@ -18,9 +18,13 @@
  * every call was set up, kept up and got its own payloads back.
  *
  * Threads: --shards threads each run a GLib main context with a share of the
- * calls (libnice, the media timers and the WebSocket pool's epoll descriptor);
- * one thread runs the PBX's echo; the main thread places the calls and
- * measures. Only counters and per-packet time stamps are shared (atomics).
+ * calls: libnice until ICE is ready, the media timers, the WebSocket pool's
+ * epoll descriptor, and one epoll set for the media ends' sockets, which the
+ * thread reads itself once ICE is ready (peer_media owner_reads: cheaper per
+ * packet than a main-context source per end, so that the tool costs less
+ * per call than the daemon it measures). One thread runs the PBX's echo;
+ * the main thread places the calls and measures. Only counters and
+ * per-packet time stamps are shared (atomics).
  */
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
 #include <dirent.h>
