@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "udp_window.h"
 #include "webrtc/rtp.h"
 #include "webrtc/sdh_rtp.h"
 #include "webrtc/sdp.h"
@@ -20,38 +21,8 @@ static GMainContext *loop;
 static struct sdh_rtp_ctx *ctx;
 static uint16_t base_port;
 
-/* Is every UDP port of [base, base + 64) on 127.0.0.1 free right now? */
-static bool window_free(uint16_t base)
-{
-	for (unsigned p = base; p < base + 64u; p++) {
-		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-/* A block of 64 ports of its own per process, in 10000-19999: below the
- * integration tests' ports (20000-31999), their daemons' RTP (33000-44999),
- * the call bench's (45000-59999) and Linux's ephemeral ports (32768-60999);
- * moved on past a block where any port is taken (a test daemon given RTP
- * ports down here). */
-static uint16_t pick_base(void)
-{
-	unsigned start = (unsigned)getpid() % 156u;
-	for (unsigned k = 0; k < 156; k++) {
-		uint16_t base = (uint16_t)(10000 + ((start + k) % 156u) * 64u);
-		if (window_free(base))
-			return base;
-	}
-	cr_assert_fail("no 64 free UDP ports between 10000 and 19983");
-	return 0;
-}
+/* 64 ports of its own per process (udp_window.h). */
+static uint16_t pick_base(void) { return udp_window_pick(64, 1); }
 
 static struct sdh_rtp_ctx *make_ctx(uint16_t min, uint16_t max, const char *const *codecs)
 {

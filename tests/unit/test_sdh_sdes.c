@@ -14,6 +14,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "udp_window.h"
 #include "webrtc/rtp.h"
 #include "webrtc/sdes.h"
 #include "webrtc/sdh_rtp.h"
@@ -25,34 +26,8 @@ static GMainContext *loop;
 static struct sdh_rtp_ctx *ctx;
 static GString *log_lines;
 
-static bool window_free(uint16_t base)
-{
-	for (unsigned p = base; p < base + 32u; p++) {
-		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-/* 32 ports of its own per process in 10000-19999, where the other unit
- * tests take theirs (see test_sdh_rtp.c), moved past any block in use. */
-static uint16_t pick_base(void)
-{
-	unsigned start = ((unsigned)getpid() * 7u) % 312u;
-	for (unsigned k = 0; k < 312; k++) {
-		uint16_t base = (uint16_t)(10000 + ((start + k) % 312u) * 32u);
-		if (window_free(base))
-			return base;
-	}
-	cr_assert_fail("no 32 free UDP ports between 10000 and 19999");
-	return 0;
-}
+/* 32 ports of its own per process (udp_window.h). */
+static uint16_t pick_base(void) { return udp_window_pick(32, 7); }
 
 static void on_log(void *arg, const char *line)
 {

@@ -20,6 +20,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "udp_window.h"
 #include "webrtc/dtls.h"
 #include "webrtc/ice.h"
 #include "webrtc/rtp.h"
@@ -41,34 +42,9 @@ static const char *const loopback[] = {"127.0.0.1", NULL};
 
 /* ---- ports ---- */
 
-static bool window_free(uint16_t base)
-{
-	for (unsigned p = base; p < base + 64u; p++) {
-		int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-		struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)p)};
-		a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-		bool ok = fd >= 0 && bind(fd, (struct sockaddr *)&a, sizeof a) == 0;
-		if (fd >= 0)
-			close(fd);
-		if (!ok)
-			return false;
-	}
-	return true;
-}
-
-/* 64 free ports in 10000-19999 (the unit tests' range, see test_sdh_rtp.c):
- * the first 16 for plain legs' pairs, the rest for ICE. */
-static uint16_t pick_base(void)
-{
-	unsigned start = ((unsigned)getpid() * 7u) % 156u;
-	for (unsigned k = 0; k < 156; k++) {
-		uint16_t base = (uint16_t)(10000 + ((start + k) % 156u) * 64u);
-		if (window_free(base))
-			return base;
-	}
-	cr_assert_fail("no 64 free UDP ports between 10000 and 19983");
-	return 0;
-}
+/* 64 ports of its own (udp_window.h): the first 16 for plain legs' pairs,
+ * the rest for ICE. */
+static uint16_t pick_base(void) { return udp_window_pick(64, 7); }
 
 #define ICE_MIN ((uint16_t)(base_port + 16))
 #define ICE_MAX ((uint16_t)(base_port + 63))
