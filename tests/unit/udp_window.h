@@ -1,7 +1,7 @@
 /* udp_window.h — a block of UDP ports on 127.0.0.1 for one test process.
  *
  * The unit tests that bind media sockets take their ports in 10000-19999:
- * below the integration tests' ports (20000-32499), their daemons' RTP
+ * below the integration tests' ports (20000-32299), their daemons' RTP
  * (33000 and up), the benchmarks' and Linux's ephemeral ports. Each process
  * starts its search at a place of its own (its pid times salt), so test
  * processes running side by side rarely meet, and moves on past a block where

@@ -190,15 +190,15 @@ async function startDaemon(options) {
 	return d.start();
 }
 
-// Port numbers for one test file: a block of 100 per file (fileIndex 0..24;
-// tests/e2e uses blocks from 21 up), so files of one build run in parallel,
+// Port numbers for one test file: a block of 100 per file (fileIndex 0..40;
+// tests/e2e uses blocks 21, 22 and from 24 up), so files of one build run in parallel,
 // inside a range chosen by the binary's path, so two builds' suites (release
 // and sanitizer, or two engineers' build directories) running at once rarely
 // meet. All below 32768, where Linux starts handing out ephemeral ports to
 // clients.
 const RANGE_BASE = 20000;
-const RANGE_SIZE = 2500;
-const RANGE_COUNT = 5;
+const RANGE_SIZE = 4100;
+const RANGE_COUNT = 3;
 // The daemons' RTP ports: a range per build as well, away from the blocks
 // above (the daemon's default, 20000-29999, would take ports tests listen on).
 const RTP_BASE = 33000;
