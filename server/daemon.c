@@ -23,9 +23,42 @@ struct daemon {
 	struct sw_endpoint *ep;
 	struct sw_ws *ws;
 	struct sw_trunk *trunk;
+	bool ready; /* every configured listener is up */
 	bool stopping;
 	gint64 stop_deadline;
 };
+
+static void reply_text(struct sw_http_reply *reply, int status, const char *text)
+{
+	reply->status = status;
+	reply->body = strdup(text);
+	reply->len = reply->body ? strlen(text) : 0;
+}
+
+/* /healthz: 200 once every listener is up and while calls are taken; 503
+ * while stopping, so a load balancer moves new browsers elsewhere. */
+static void serve_health(struct daemon *d, struct sw_http_reply *reply)
+{
+	if (d->stopping)
+		reply_text(reply, 503, "draining\n");
+	else if (!d->ready)
+		reply_text(reply, 503, "starting\n");
+	else
+		reply_text(reply, 200, "ok\n");
+}
+
+/* The daemon's own HTTP paths on the WebSocket listeners. */
+static void on_http(void *arg, const struct sw_http_request *req, struct sw_http_reply *reply)
+{
+	struct daemon *d = arg;
+	bool get = strcmp(req->method, "GET") == 0 || strcmp(req->method, "HEAD") == 0;
+	if (strcmp(req->path, "/healthz") == 0) {
+		if (get)
+			serve_health(d, reply);
+		else
+			reply_text(reply, 405, "GET or HEAD\n");
+	}
+}
 
 static gboolean stop_poll(gpointer data)
 {
@@ -128,11 +161,14 @@ int sw_daemon_run(const struct sipwire_config *cfg)
 			.idle_timeout_s = cfg->ws.idle_timeout,
 			.max_connections = max_conns,
 			.sink = sink,
+			.http = on_http,
+			.http_arg = &d,
 		};
 		if (sw_ws_new(&d.ws, &wc) < 0)
 			goto out;
 	}
 
+	d.ready = true;
 	g_unix_signal_add(SIGINT, on_signal, &d);
 	g_unix_signal_add(SIGTERM, on_signal, &d);
 	LOG_INFO("daemon", "sipwire %s running (%s mode, realm %s, %zu local user%s)",

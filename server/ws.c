@@ -58,6 +58,7 @@ struct sw_ws {
 	struct ws_conn *conns;
 	size_t n_conns;
 	bool stopping;
+	bool refusing; /* draining: no new WebSocket connections */
 };
 
 /* A connection's outgoing queue is capped: a client that stops reading is
@@ -376,6 +377,69 @@ static int on_writable(struct ws_conn *c, struct lws *wsi)
 	return 0;
 }
 
+static const char *http_method(struct lws *wsi)
+{
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
+		return "GET";
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_HEAD_URI))
+		return "HEAD";
+	if (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI))
+		return "POST";
+	return "OTHER";
+}
+
+/* Plain HTTP on the WebSocket ports: the owner's handler decides (health,
+ * metrics), this only writes its answer, headers and body in one write. */
+static int serve_http(struct sw_ws *ws, struct lws *wsi, const char *path)
+{
+	struct sockaddr_storage peer = {0};
+	socklen_t pl = sizeof peer;
+	int fd = lws_get_socket_fd(wsi);
+	if (fd < 0 || getpeername(fd, (struct sockaddr *)&peer, &pl) < 0)
+		peer.ss_family = AF_UNSPEC;
+	struct sw_http_request req = {
+		.method = http_method(wsi),
+		.path = path ? path : "/",
+		.peer = (struct sockaddr *)&peer,
+		.tls = lws_is_ssl(wsi) != 0,
+	};
+	struct sw_http_reply reply = {0};
+	if (ws->cfg.http)
+		ws->cfg.http(ws->cfg.http_arg, &req, &reply);
+	if (!reply.status) {
+		free(reply.body);
+		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
+			return -1;
+		return lws_http_transaction_completed(wsi);
+	}
+	bool head = strcmp(req.method, "HEAD") == 0;
+	size_t body_len = head ? 0 : reply.len;
+	unsigned char *buf = malloc(LWS_PRE + 512 + body_len);
+	if (!buf) {
+		free(reply.body);
+		return -1;
+	}
+	unsigned char *start = buf + LWS_PRE, *p = start, *end = start + 512;
+	int rc = -1;
+	if (lws_add_http_common_headers(wsi, (unsigned)reply.status,
+	                                reply.content_type ? reply.content_type : "text/plain",
+	                                reply.len, &p, end) ||
+	    lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CACHE_CONTROL,
+	                                 (const unsigned char *)"no-store", 8, &p, end) ||
+	    lws_finalize_http_header(wsi, &p, end))
+		goto out;
+	if (body_len)
+		memcpy(p, reply.body, body_len);
+	p += body_len;
+	if (lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP_HEADERS) < 0)
+		goto out;
+	rc = lws_http_transaction_completed(wsi);
+out:
+	free(buf);
+	free(reply.body);
+	return rc;
+}
+
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -387,8 +451,10 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 	switch (reason) {
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 		char proto[256];
-		if (ws->stopping)
+		if (ws->stopping || ws->refusing) {
+			LOG_INFO("ws", "refused a WebSocket: draining");
 			return 1;
+		}
 		if (lws_hdr_copy(wsi, proto, sizeof proto, WSI_TOKEN_PROTOCOL) <= 0 ||
 		    !list_has(proto, "sip")) {
 			LOG_INFO("ws", "refused a WebSocket that does not offer the subprotocol sip");
@@ -423,10 +489,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
-		/* Plain HTTP on the WebSocket ports: nothing to serve yet. */
-		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
-			return -1;
-		return lws_http_transaction_completed(wsi);
+		return serve_http(ws, wsi, in);
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}
@@ -581,6 +644,12 @@ void sw_ws_shutdown(struct sw_ws *ws)
 		next = c->next;
 		conn_close(c->flow, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
 	}
+}
+
+void sw_ws_refuse_new(struct sw_ws *ws)
+{
+	if (ws)
+		ws->refusing = true;
 }
 
 size_t sw_ws_connections(const struct sw_ws *ws) { return ws ? ws->n_conns : 0; }

@@ -11,14 +11,39 @@
  * the sink as one SIP message. Messages longer than the size limit close the
  * connection with 1009. Idle connections get a WebSocket Ping after
  * ping_interval_s and are closed when nothing (not even a Pong) arrived for
- * idle_timeout_s. */
+ * idle_timeout_s.
+ *
+ * Plain HTTP requests on the same ports (no upgrade) go to the owner's
+ * http handler (health, metrics); what it does not answer gets 404. */
 #ifndef SIPWIRE_SERVER_WS_H
 #define SIPWIRE_SERVER_WS_H
 
 #include <glib.h>
+#include <stdbool.h>
 #include <stddef.h>
+#include <sys/socket.h>
 
 #include "server/flow.h"
+
+/* A plain HTTP request on a WS/WSS listener (not a WebSocket upgrade). */
+struct sw_http_request {
+	const char *method; /* "GET", "HEAD", "POST"... */
+	const char *path;   /* without the query */
+	const struct sockaddr *peer;
+	bool tls;
+};
+
+/* What to answer: the handler sets status (0: 404) and may give a body it
+ * allocated with malloc (the transport frees it). */
+struct sw_http_reply {
+	int status;
+	const char *content_type; /* static; NULL: text/plain */
+	char *body;
+	size_t len;
+};
+
+typedef void (*sw_http_fn)(void *arg, const struct sw_http_request *req,
+                           struct sw_http_reply *reply);
 
 struct sw_ws_config {
 	GMainLoop *loop; /* libwebsockets attaches its sources to this loop */
@@ -31,12 +56,16 @@ struct sw_ws_config {
 	unsigned ping_interval_s, idle_timeout_s;
 	unsigned max_connections; /* file descriptors libwebsockets may use */
 	struct sw_flow_sink sink;
+	sw_http_fn http; /* NULL: every plain HTTP request gets 404 */
+	void *http_arg;
 };
 
 struct sw_ws;
 
 /* Start the listeners. 0, or a negative errno with a log line. */
 int sw_ws_new(struct sw_ws **out, const struct sw_ws_config *cfg);
+/* Refuse new WebSocket connections from now on (those open stay open). */
+void sw_ws_refuse_new(struct sw_ws *ws);
 /* Close every connection with 1001 (going away) and stop accepting. The
  * closes complete on the loop; sw_ws_connections() reaches 0. */
 void sw_ws_shutdown(struct sw_ws *ws);
