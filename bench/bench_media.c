@@ -50,15 +50,11 @@
 #include "peer_sip.h"
 #include "webrtc/dtls.h"
 #include "webrtc/rtp.h"
+#include "media_meter.h"
 #include "ws_client.h"
 
 #define MAX_STEPS        16
-#define PACKETS_PER_S    50 /* 20 ms G.711 */
-#define LATE_ONE_WAY_US  20000
-#define LATE_ROUND_US    40000
-#define PBX_BATCH        64
-#define PBX_BUF          1600
-#define PBX_RCVBUF       (8 << 20)
+#define PACKETS_PER_S    MEDIA_METER_PACKETS_S
 #define MAX_FAILURE_LOG  8
 #define REGISTER_EXPIRES 3600
 
@@ -87,6 +83,8 @@ struct options {
 
 /* ---- shared state ---- */
 
+_Static_assert(PEER_MEDIA_TAG_LEN == MEDIA_METER_TAG_LEN, "the PBX's echo finds calls by tag");
+
 enum call_state {
 	CALL_IDLE,
 	CALL_REGISTERING,
@@ -107,16 +105,13 @@ struct call {
 	struct wsc_conn *conn;
 	struct peer_sip *sip;
 	struct peer_media *media;
-	uint64_t tag;
 	int state; /* enum call_state; atomic: the main thread reads it */
 	bool answer_applied;
 	bool polled; /* its media's socket is in the shard's epoll set */
-	/* Per audio packet index, in µs since the start of the run plus one (0:
-	 * not yet): sent by the peer, received by the PBX (kernel time), sent
-	 * back by the PBX, back at the peer byte for byte. Written by the
-	 * shard and the PBX threads, read by the main thread (atomics). */
-	uint32_t *t_sent, *t_rx, *t_tx, *t_back;
-	unsigned eval_next; /* main thread: the first index not yet evaluated */
+	/* Per audio packet index: sent by the peer, received by the PBX (kernel
+	 * time), sent back by the PBX, back at the peer byte for byte. Written
+	 * by the shard and the PBX threads, read by the main thread. */
+	struct meter_call m;
 };
 
 struct shard {
@@ -145,26 +140,14 @@ struct counters { /* atomics */
 	unsigned media_up, call_failed, remote_bye, bye_done, conn_lost;
 };
 
-struct pbx {
-	int fd_rtp, fd_rtcp, ep;
-	GThread *thread;
-	int stop; /* atomic */
-	/* tag -> call, open addressing, filled before the thread starts */
-	struct call **table;
-	size_t table_mask;
-	/* atomics */
-	uint64_t rx, tx, unknown, rtcp_rx, drops;
-};
-
 static struct {
 	struct options o;
-	uint64_t t0_ns;
+	struct meter m; /* the stamps, the PBX's echo, the windows */
 	unsigned packets; /* per call */
 	struct call *calls;
 	unsigned n_calls;
 	struct shard *shards;
 	struct counters c;
-	struct pbx pbx;
 	struct dtls_cert *cert;
 	GMutex log_lock;
 	char failures[MAX_FAILURE_LOG][240];
@@ -178,14 +161,9 @@ static struct {
 
 /* ---- small things ---- */
 
-static uint32_t stamp_of(uint64_t mono_ns)
-{
-	return mono_ns > B.t0_ns ? (uint32_t)((mono_ns - B.t0_ns) / 1000u + 1u) : 1u;
-}
-
 static uint32_t stamp(void)
 {
-	return stamp_of(wsc_now_ns());
+	return meter_stamp(&B.m);
 }
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -244,324 +222,6 @@ static void sleep_s(double s)
 	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
 	while (nanosleep(&ts, &ts) && errno == EINTR)
 		;
-}
-
-static uint64_t tag_key(const uint8_t *p)
-{
-	uint64_t k;
-	memcpy(&k, p, sizeof k);
-	return k;
-}
-
-/* ---- the daemon's figures from /proc ---- */
-
-struct daemon_cpu {
-	uint64_t all_ns, media_ns; /* on-CPU time of every thread, of the media workers */
-	unsigned threads;
-};
-
-/* Sums /proc/PID/task/ * /schedstat (ns on CPU); the media workers are the
- * threads named media0, media1... (server/media.c). */
-static int daemon_cpu_read(int pid, struct daemon_cpu *out)
-{
-	memset(out, 0, sizeof *out);
-	char path[96];
-	snprintf(path, sizeof path, "/proc/%d/task", pid);
-	DIR *d = opendir(path);
-	if (!d)
-		return -errno;
-	struct dirent *de;
-	while ((de = readdir(d))) {
-		if (de->d_name[0] == '.')
-			continue;
-		char p2[320], comm[32] = "";
-		unsigned long long run = 0;
-		snprintf(p2, sizeof p2, "/proc/%d/task/%s/schedstat", pid, de->d_name);
-		FILE *f = fopen(p2, "r");
-		if (!f)
-			continue;
-		int ok = fscanf(f, "%llu", &run) == 1;
-		fclose(f);
-		if (!ok)
-			continue;
-		snprintf(p2, sizeof p2, "/proc/%d/task/%s/comm", pid, de->d_name);
-		if ((f = fopen(p2, "r"))) {
-			if (!fgets(comm, sizeof comm, f))
-				comm[0] = '\0';
-			fclose(f);
-		}
-		out->all_ns += run;
-		out->threads++;
-		if (!strncmp(comm, "media", 5))
-			out->media_ns += run;
-	}
-	closedir(d);
-	return 0;
-}
-
-/* Machine-wide UDP receive-buffer drops (/proc/net/snmp Udp: RcvbufErrors):
- * a packet dropped by a full socket is lost by whoever owns the socket. */
-static uint64_t udp_rcvbuf_errors(void)
-{
-	FILE *f = fopen("/proc/net/snmp", "r");
-	if (!f)
-		return 0;
-	char names[1024], values[1024];
-	uint64_t result = 0;
-	while (fgets(names, sizeof names, f)) {
-		if (strncmp(names, "Udp: ", 5) || !fgets(values, sizeof values, f))
-			continue;
-		char *ns = NULL, *vs = NULL;
-		char *n = strtok_r(names + 5, " \n", &ns);
-		char *v = strtok_r(values + 5, " \n", &vs);
-		while (n && v) {
-			if (!strcmp(n, "RcvbufErrors"))
-				result = strtoull(v, NULL, 10);
-			n = strtok_r(NULL, " \n", &ns);
-			v = strtok_r(NULL, " \n", &vs);
-		}
-		break;
-	}
-	fclose(f);
-	return result;
-}
-
-/* ---- the PBX side: an RTP echo with kernel receive times ---- */
-
-static struct call *pbx_lookup(const uint8_t *tag)
-{
-	uint64_t k = tag_key(tag);
-	size_t i = (size_t)(k * 0x9e3779b97f4a7c15ull >> 17) & B.pbx.table_mask;
-	for (;;) {
-		struct call *c = B.pbx.table[i];
-		if (!c)
-			return NULL;
-		if (c->tag == k)
-			return c;
-		i = (i + 1) & B.pbx.table_mask;
-	}
-}
-
-static void pbx_insert(struct call *c)
-{
-	size_t i = (size_t)(c->tag * 0x9e3779b97f4a7c15ull >> 17) & B.pbx.table_mask;
-	while (B.pbx.table[i])
-		i = (i + 1) & B.pbx.table_mask;
-	B.pbx.table[i] = c;
-}
-
-static int pbx_socket(unsigned port)
-{
-	int fd = socket(AF_INET, SOCK_DGRAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	int one = 1, size = PBX_RCVBUF;
-	struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
-	inet_pton(AF_INET, B.o.host, &a.sin_addr);
-	/* a big buffer, so that a late wake-up of this thread drops nothing */
-	if (setsockopt(fd, SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof size))
-		setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
-	if (setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one) ||
-	    setsockopt(fd, SOL_SOCKET, SO_RXQ_OVFL, &one, sizeof one) ||
-	    bind(fd, (struct sockaddr *)&a, sizeof a)) {
-		int rc = -errno;
-		close(fd);
-		return rc;
-	}
-	return fd;
-}
-
-struct pbx_batch {
-	struct mmsghdr msgs[PBX_BATCH];
-	struct iovec iov[PBX_BATCH];
-	struct sockaddr_in from[PBX_BATCH];
-	uint8_t bufs[PBX_BATCH][PBX_BUF];
-	union {
-		char buf[CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(uint32_t))];
-		struct cmsghdr align;
-	} ctl[PBX_BATCH];
-	struct call *who[PBX_BATCH];
-	uint32_t index[PBX_BATCH];
-};
-
-static void pbx_prepare(struct pbx_batch *b)
-{
-	for (unsigned i = 0; i < PBX_BATCH; i++) {
-		b->iov[i] = (struct iovec){.iov_base = b->bufs[i], .iov_len = PBX_BUF};
-		b->msgs[i].msg_hdr = (struct msghdr){
-			.msg_name = &b->from[i],
-			.msg_namelen = sizeof b->from[i],
-			.msg_iov = &b->iov[i],
-			.msg_iovlen = 1,
-			.msg_control = b->ctl[i].buf,
-			.msg_controllen = sizeof b->ctl[i].buf,
-		};
-	}
-}
-
-/* The kernel's receive time of message i, on CLOCK_MONOTONIC (the kernel
- * stamps CLOCK_REALTIME: moved by the offset between the clocks now). */
-static uint64_t rx_time_ns(struct msghdr *h, int64_t real_minus_mono, uint64_t fallback,
-                           uint32_t *ovfl)
-{
-	uint64_t t = fallback;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(h); cm; cm = CMSG_NXTHDR(h, cm)) {
-		if (cm->cmsg_level != SOL_SOCKET)
-			continue;
-		if (cm->cmsg_type == SCM_TIMESTAMPNS) {
-			struct timespec ts;
-			memcpy(&ts, CMSG_DATA(cm), sizeof ts);
-			int64_t real = (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-			t = (uint64_t)(real - real_minus_mono);
-		} else if (cm->cmsg_type == SO_RXQ_OVFL) {
-			memcpy(ovfl, CMSG_DATA(cm), sizeof *ovfl);
-		}
-	}
-	return t;
-}
-
-static int64_t clock_offset_ns(void)
-{
-	struct timespec r, m;
-	clock_gettime(CLOCK_REALTIME, &r);
-	clock_gettime(CLOCK_MONOTONIC, &m);
-	return ((int64_t)r.tv_sec - m.tv_sec) * 1000000000 + (r.tv_nsec - m.tv_nsec);
-}
-
-/* Everything waiting on the RTP socket: stamped, sent back. */
-static void pbx_echo(struct pbx_batch *b)
-{
-	for (unsigned rounds = 0; rounds < 16; rounds++) {
-		pbx_prepare(b);
-		int n = recvmmsg(B.pbx.fd_rtp, b->msgs, PBX_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			return;
-		int64_t off = clock_offset_ns();
-		uint64_t now = wsc_now_ns();
-		uint32_t ovfl = 0;
-		for (int i = 0; i < n; i++) {
-			struct msghdr *h = &b->msgs[i].msg_hdr;
-			uint64_t t = rx_time_ns(h, off, now, &ovfl);
-			b->who[i] = NULL;
-			struct rtp_view v;
-			if (rtp_parse(b->bufs[i], b->msgs[i].msg_len, &v) == 0 &&
-			    v.payload_len >= PEER_MEDIA_TAG_LEN + 4) {
-				const uint8_t *pl = rtp_payload(&v);
-				struct call *c = pbx_lookup(pl);
-				uint32_t index = (uint32_t)pl[8] << 24 | (uint32_t)pl[9] << 16 |
-				                 (uint32_t)pl[10] << 8 | pl[11];
-				if (c && index < B.packets) {
-					STORE(&c->t_rx[index], stamp_of(t));
-					b->who[i] = c;
-					b->index[i] = index;
-				}
-			}
-			if (!b->who[i])
-				INC(&B.pbx.unknown);
-			/* back where it came from, as it came */
-			b->iov[i].iov_len = b->msgs[i].msg_len;
-			h->msg_control = NULL;
-			h->msg_controllen = 0;
-		}
-		if (ovfl)
-			STORE(&B.pbx.drops, (uint64_t)ovfl);
-		ADD(&B.pbx.rx, (uint64_t)n);
-		uint32_t t_tx = stamp();
-		int sent = 0;
-		while (sent < n) {
-			int k = sendmmsg(B.pbx.fd_rtp, b->msgs + sent, (unsigned)(n - sent), 0);
-			if (k <= 0) {
-				if (k < 0 && errno == EINTR)
-					continue;
-				break; /* lost here: the run counts it as lost on the way back */
-			}
-			sent += k;
-		}
-		for (int i = 0; i < sent; i++)
-			if (b->who[i])
-				STORE(&b->who[i]->t_tx[b->index[i]], t_tx);
-		ADD(&B.pbx.tx, (uint64_t)sent);
-		if (n < PBX_BATCH)
-			return;
-	}
-}
-
-static void pbx_drain_rtcp(struct pbx_batch *b)
-{
-	for (;;) {
-		pbx_prepare(b);
-		int n = recvmmsg(B.pbx.fd_rtcp, b->msgs, PBX_BATCH, MSG_DONTWAIT, NULL);
-		if (n <= 0)
-			return;
-		ADD(&B.pbx.rtcp_rx, (uint64_t)n);
-	}
-}
-
-static gpointer pbx_main(gpointer data)
-{
-	struct pbx_batch *b = malloc(sizeof *b);
-	if (!b)
-		return NULL;
-	while (!LOAD(&B.pbx.stop)) {
-		struct epoll_event ev[2];
-		int n = epoll_wait(B.pbx.ep, ev, 2, 100);
-		for (int i = 0; i < n; i++) {
-			if (ev[i].data.fd == B.pbx.fd_rtp)
-				pbx_echo(b);
-			else
-				pbx_drain_rtcp(b);
-		}
-	}
-	free(b);
-	return data;
-}
-
-static int pbx_start(void)
-{
-	struct pbx *p = &B.pbx;
-	size_t size = 64;
-	while (size < 4 * (size_t)B.n_calls)
-		size *= 2;
-	p->table = calloc(size, sizeof *p->table);
-	if (!p->table)
-		return -ENOMEM;
-	p->table_mask = size - 1;
-	for (unsigned i = 0; i < B.n_calls; i++)
-		pbx_insert(&B.calls[i]);
-	p->fd_rtp = pbx_socket(B.o.pbx_rtp_port);
-	if (p->fd_rtp < 0)
-		return p->fd_rtp;
-	p->fd_rtcp = pbx_socket(B.o.pbx_rtp_port + 1);
-	if (p->fd_rtcp < 0)
-		return p->fd_rtcp;
-	p->ep = epoll_create1(EPOLL_CLOEXEC);
-	if (p->ep < 0)
-		return -errno;
-	struct epoll_event e1 = {.events = EPOLLIN, .data.fd = p->fd_rtp};
-	struct epoll_event e2 = {.events = EPOLLIN, .data.fd = p->fd_rtcp};
-	if (epoll_ctl(p->ep, EPOLL_CTL_ADD, p->fd_rtp, &e1) ||
-	    epoll_ctl(p->ep, EPOLL_CTL_ADD, p->fd_rtcp, &e2))
-		return -errno;
-	p->thread = g_thread_new("pbx-echo", pbx_main, NULL);
-	return 0;
-}
-
-static void pbx_stop(void)
-{
-	struct pbx *p = &B.pbx;
-	if (p->thread) {
-		STORE(&p->stop, 1);
-		g_thread_join(p->thread);
-		p->thread = NULL;
-	}
-	if (p->ep > 0)
-		close(p->ep);
-	if (p->fd_rtp > 0)
-		close(p->fd_rtp);
-	if (p->fd_rtcp > 0)
-		close(p->fd_rtcp);
-	free(p->table);
-	p->table = NULL;
 }
 
 /* ---- one call, on its shard's thread ---- */
@@ -691,7 +351,7 @@ static void media_on_audio(void *arg, uint32_t index, bool back)
 	struct call *c = arg;
 	if (index >= B.packets)
 		return;
-	STORE(back ? &c->t_back[index] : &c->t_sent[index], stamp());
+	STORE(back ? &c->m.t_back[index] : &c->m.t_sent[index], stamp());
 }
 
 static gboolean start_call_job(gpointer data)
@@ -817,14 +477,8 @@ static int call_init(struct call *c)
 		return rc;
 	uint8_t tag[PEER_MEDIA_TAG_LEN];
 	peer_media_tag(c->media, tag);
-	c->tag = tag_key(tag);
-	c->t_sent = calloc(B.packets, sizeof *c->t_sent);
-	c->t_rx = calloc(B.packets, sizeof *c->t_rx);
-	c->t_tx = calloc(B.packets, sizeof *c->t_tx);
-	c->t_back = calloc(B.packets, sizeof *c->t_back);
-	if (!c->t_sent || !c->t_rx || !c->t_tx || !c->t_back)
-		return -ENOMEM;
-	return 0;
+	c->m.tag = meter_tag_key(tag);
+	return meter_call_alloc(&B.m, &c->m);
 }
 
 static int shard_init(struct shard *sh)
@@ -926,161 +580,6 @@ static gboolean quit_job(gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
-/* ---- the measurement of one step ---- */
-
-struct lat {
-	struct wsc_latency l;
-	uint64_t late;
-};
-
-struct step_result {
-	unsigned n, up, failed;
-	double window_s;
-	uint64_t sent, up_arrived, up_lost, down_lost, back, relayed;
-	struct lat up_lat, down_lat, rtt;
-	double cpu_all_us, cpu_media_us;
-	unsigned threads;
-	double server_core_busy, load_core_busy, load_cpu_us;
-	uint64_t rss_kib, pss_kib;
-	uint64_t rcvbuf_errors, pbx_drops;
-	bool ran_out;
-};
-
-static void lat_add(struct lat *l, uint32_t from, uint32_t to, uint32_t late_us)
-{
-	uint32_t d = to > from ? to - from : 0;
-	wsc_latency_add(&l->l, (uint64_t)d * 1000u);
-	if (d > late_us)
-		l->late++;
-}
-
-/* The packets sent in [w0, w1): lost, late, latency. */
-static void evaluate(struct step_result *r, uint32_t w0, uint32_t w1)
-{
-	bool pbx = B.o.pbx_rtp_port != 0;
-	for (unsigned k = 0; k < B.n_calls; k++) {
-		struct call *c = &B.calls[k];
-		if (c->id >= r->n)
-			break;
-		unsigned i = c->eval_next;
-		for (; i < B.packets; i++) {
-			uint32_t s = LOAD(&c->t_sent[i]);
-			if (!s || s >= w1)
-				break;
-			if (s < w0)
-				continue;
-			r->sent++;
-			uint32_t rx = LOAD(&c->t_rx[i]), tx = LOAD(&c->t_tx[i]);
-			uint32_t back = LOAD(&c->t_back[i]);
-			if (pbx) {
-				if (rx) {
-					r->up_arrived++;
-					lat_add(&r->up_lat, s, rx, LATE_ONE_WAY_US);
-				} else {
-					r->up_lost++;
-				}
-				if (back && tx)
-					lat_add(&r->down_lat, tx, back, LATE_ONE_WAY_US);
-				else if (rx)
-					r->down_lost++;
-			} else if (!back) {
-				r->up_lost++;
-			}
-			if (back) {
-				r->back++;
-				lat_add(&r->rtt, s, back, LATE_ROUND_US);
-			}
-		}
-		if (i >= B.packets)
-			r->ran_out = true;
-		c->eval_next = i;
-	}
-	r->relayed = pbx ? r->up_arrived + r->back : r->back;
-}
-
-static double pct_ms(struct lat *l, double q)
-{
-	return wsc_latency_pct_us(&l->l, q) / 1000.0;
-}
-
-/* The share of a core that went to other work than ours (-1: unknown). */
-static double other(double busy, double ours)
-{
-	if (busy < 0)
-		return -1;
-	return busy > ours ? busy - ours : 0;
-}
-
-static void print_step(const char *label, struct step_result *r)
-{
-	bool pbx = B.o.pbx_rtp_port != 0;
-	wsc_latency_sort(&r->up_lat.l);
-	wsc_latency_sort(&r->down_lat.l);
-	wsc_latency_sort(&r->rtt.l);
-	double cpu_share = r->cpu_all_us / (r->window_s * 1e6);
-	double per_call_ms = r->up ? r->cpu_all_us / 1000.0 / r->window_s / r->up : 0;
-	double per_pkt = r->relayed ? r->cpu_all_us / (double)r->relayed : 0;
-	uint64_t lost = r->up_lost + r->down_lost;
-	/* late: one way to the PBX (timed by the kernel), or round trip to echo;
-	 * the way back to the browser is timed after this tool's own wake-up */
-	uint64_t late = pbx ? r->up_lat.late : r->rtt.late;
-	printf("== %u calls (%s): %u up, %u failed; %.1f s window\n", r->n, pbx ? "bridged" : "echo",
-	       r->up, r->failed, r->window_s);
-	printf("   daemon CPU %.1f%% of a core (media threads %.1f%%): %.3f ms/s per call, "
-	       "%.2f us per relayed packet (%" PRIu64 " relayed)\n",
-	       100 * cpu_share, 100 * r->cpu_media_us / (r->window_s * 1e6), per_call_ms, per_pkt,
-	       r->relayed);
-	/* a packet the PBX's socket had no room for is this tool's loss */
-	printf("   packets sent %" PRIu64 ", lost %" PRIu64 " (to the far end %" PRIu64
-	       ", back %" PRIu64 "; %" PRIu64 " of them dropped by this tool's PBX socket), "
-	       "late %" PRIu64 " (over %u ms %s)\n",
-	       r->sent, lost, r->up_lost, r->down_lost, r->pbx_drops, late,
-	       (pbx ? LATE_ONE_WAY_US : LATE_ROUND_US) / 1000, pbx ? "one way" : "round trip");
-	if (pbx)
-		printf("   one way browser->PBX p50/p99/max %.3f/%.3f/%.3f ms; PBX->browser "
-		       "%.3f/%.3f/%.3f ms; round trip p99 %.3f ms\n",
-		       pct_ms(&r->up_lat, .5), pct_ms(&r->up_lat, .99), pct_ms(&r->up_lat, 1),
-		       pct_ms(&r->down_lat, .5), pct_ms(&r->down_lat, .99), pct_ms(&r->down_lat, 1),
-		       pct_ms(&r->rtt, .99));
-	else
-		printf("   round trip browser->echo->browser p50/p99/max %.3f/%.3f/%.3f ms\n",
-		       pct_ms(&r->rtt, .5), pct_ms(&r->rtt, .99), pct_ms(&r->rtt, 1));
-	printf("   daemon memory RSS %" PRIu64 " KiB, PSS %" PRIu64 " KiB\n", r->rss_kib, r->pss_kib);
-	if (r->server_core_busy >= 0)
-		printf("   daemon's core %d busy %.0f%%; ", B.o.server_core, 100 * r->server_core_busy);
-	else
-		printf("   ");
-	if (r->load_core_busy >= 0)
-		printf("load core busy %.0f%%; ", 100 * r->load_core_busy);
-	printf("this tool %.0f%% of a core; UDP rcvbuf drops %" PRIu64 " (PBX socket %" PRIu64
-	       ")%s\n",
-	       100 * r->load_cpu_us / (r->window_s * 1e6), r->rcvbuf_errors, r->pbx_drops,
-	       r->ran_out ? "; some calls ran out of packets" : "");
-	printf("RESULT label=%s target=%s calls=%u up=%u failed=%u window_s=%.2f "
-	       "cpu_pct=%.2f media_cpu_pct=%.2f cpu_ms_per_call_s=%.4f cpu_us_per_packet=%.3f "
-	       "relayed=%" PRIu64 " sent=%" PRIu64 " lost=%" PRIu64 " lost_up=%" PRIu64
-	       " lost_down=%" PRIu64 " lost_tool=%" PRIu64 " late=%" PRIu64 " up_p50_ms=%.3f up_p99_ms=%.3f up_max_ms=%.3f "
-	       "down_p50_ms=%.3f down_p99_ms=%.3f rtt_p50_ms=%.3f rtt_p99_ms=%.3f rtt_max_ms=%.3f "
-	       "rss_kib=%" PRIu64 " pss_kib=%" PRIu64 " server_core_busy=%.3f load_core_busy=%.3f "
-	       "tool_cpu_pct=%.2f server_core_other=%.3f load_core_other=%.3f rcvbuf_drops=%" PRIu64
-	       " threads=%u ran_out=%d\n",
-	       label, pbx ? "bridged" : "echo", r->n, r->up, r->failed, r->window_s, 100 * cpu_share,
-	       100 * r->cpu_media_us / (r->window_s * 1e6), per_call_ms, per_pkt, r->relayed,
-	       r->sent, lost, r->up_lost, r->down_lost, r->pbx_drops, late, pct_ms(&r->up_lat, .5),
-	       pct_ms(&r->up_lat, .99), pct_ms(&r->up_lat, 1), pct_ms(&r->down_lat, .5),
-	       pct_ms(&r->down_lat, .99), pct_ms(&r->rtt, .5), pct_ms(&r->rtt, .99),
-	       pct_ms(&r->rtt, 1), r->rss_kib, r->pss_kib, r->server_core_busy, r->load_core_busy,
-	       100 * r->load_cpu_us / (r->window_s * 1e6), other(r->server_core_busy, cpu_share),
-	       other(r->load_core_busy, r->load_cpu_us / (r->window_s * 1e6)), r->rcvbuf_errors,
-	       r->threads, r->ran_out ? 1 : 0);
-	fflush(stdout);
-}
-
-static void lat_free(struct lat *l)
-{
-	wsc_latency_free(&l->l);
-}
-
 /* ---- the run ---- */
 
 static unsigned count_state(unsigned n, enum call_state s)
@@ -1128,47 +627,12 @@ static unsigned ramp_to(unsigned from, unsigned to)
 	return count_state(to, CALL_MEDIA);
 }
 
-static void measure(unsigned n, struct step_result *r)
+static void measure(unsigned n, struct meter_step *r)
 {
-	memset(r, 0, sizeof *r);
-	r->n = n;
-	struct daemon_cpu d0 = {0}, d1 = {0};
-	struct wsc_core_watch sw = {.core = B.o.server_core}, lw = {.core = wsc_own_core()};
-	uint64_t rcv0 = udp_rcvbuf_errors();
-	uint64_t drops0 = LOAD(&B.pbx.drops);
-	double self0 = wsc_self_cpu_us();
-	uint64_t t0 = wsc_now_ns();
-	if (B.o.server_pid > 0)
-		daemon_cpu_read(B.o.server_pid, &d0);
-	wsc_core_watch_start(&sw);
-	wsc_core_watch_start(&lw);
-	sleep_s(B.o.window_s);
-	if (B.o.server_pid > 0)
-		daemon_cpu_read(B.o.server_pid, &d1);
-	wsc_core_watch_stop(&sw);
-	wsc_core_watch_stop(&lw);
-	uint64_t t1 = wsc_now_ns();
-	r->load_cpu_us = wsc_self_cpu_us() - self0;
-	r->window_s = (double)(t1 - t0) / 1e9;
-	r->cpu_all_us = (double)(d1.all_ns - d0.all_ns) / 1000.0;
-	r->cpu_media_us = (double)(d1.media_ns - d0.media_ns) / 1000.0;
-	r->threads = d1.threads;
-	r->server_core_busy = sw.busy;
-	r->load_core_busy = lw.busy;
-	/* the last packets of the window need a moment to come back */
-	sleep_s(B.o.grace_s);
-	r->rcvbuf_errors = udp_rcvbuf_errors() - rcv0;
-	r->pbx_drops = LOAD(&B.pbx.drops) - drops0;
+	meter_window(&B.m, n, r);
 	r->up = count_state(n, CALL_MEDIA);
 	r->failed = LOAD(&B.c.call_failed);
-	evaluate(r, stamp_of(t0), stamp_of(t1));
-	if (B.o.server_pid > 0) {
-		struct wsc_proc_usage u;
-		if (wsc_proc_usage_read(B.o.server_pid, true, &u) == 0) {
-			r->rss_kib = u.rss_kib;
-			r->pss_kib = u.pss_kib;
-		}
-	}
+	meter_evaluate(&B.m, r);
 }
 
 /* ---- options ---- */
@@ -1437,12 +901,23 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	g_mutex_init(&B.log_lock);
 	wsc_rand_seed();
-	B.t0_ns = wsc_now_ns();
 	B.n_calls = B.o.steps[B.o.n_steps - 1];
 	B.packets = plan_packets(&B.o);
 	B.calls = calloc(B.n_calls, sizeof *B.calls);
-	if (!B.calls)
+	struct meter_options mo = {
+		.host = B.o.host,
+		.echo_port = B.o.pbx_rtp_port,
+		.server_pid = B.o.server_pid,
+		.server_core = B.o.server_core,
+		.workers = "media",
+		.server = "daemon",
+		.window_s = B.o.window_s,
+		.grace_s = B.o.grace_s,
+	};
+	if (!B.calls || meter_init(&B.m, &mo, B.n_calls, B.packets) < 0)
 		return 1;
+	for (unsigned i = 0; i < B.n_calls; i++)
+		B.m.calls[i] = &B.calls[i].m;
 	/* per call: a WebSocket, a libnice socket, GLib's wake-up descriptors */
 	wsc_raise_nofile(B.n_calls * 4 + 256);
 	int rc = dtls_cert_new(0, &B.cert);
@@ -1452,7 +927,7 @@ int main(int argc, char **argv)
 	}
 	int status = 1;
 	struct wsc_proc_usage idle = {0};
-	struct step_result results[MAX_STEPS];
+	struct meter_step results[MAX_STEPS];
 	unsigned n_results = 0;
 
 	say("%u calls at most, %u shards, %u packets per call planned; registering", B.n_calls,
@@ -1470,7 +945,7 @@ int main(int argc, char **argv)
 		say("only %u of %u registered", LOAD(&B.c.registered), B.n_calls);
 		goto out;
 	}
-	if (B.o.pbx_rtp_port && (rc = pbx_start()) < 0) {
+	if (B.o.pbx_rtp_port && (rc = meter_echo_start(&B.m)) < 0) {
 		say("the PBX's RTP echo on port %u: %s", B.o.pbx_rtp_port, strerror(-rc));
 		goto out;
 	}
@@ -1495,11 +970,9 @@ int main(int argc, char **argv)
 			break;
 		}
 		sleep_s(B.o.settle_s);
-		struct step_result *r = &results[n_results++];
+		struct meter_step *r = &results[n_results++];
 		measure(n, r);
-		char label[96];
-		snprintf(label, sizeof label, "%s", B.o.label);
-		print_step(label, r);
+		meter_print_step(&B.m, B.o.label, r);
 		uint64_t lost = r->up_lost + r->down_lost;
 		if (!B.o.no_stop && r->sent && (double)lost / (double)r->sent > 0.01) {
 			say("%" PRIu64 " of %" PRIu64 " packets lost: no further step", lost, r->sent);
@@ -1507,17 +980,14 @@ int main(int argc, char **argv)
 		}
 	}
 	/* memory per call, from idle to each step */
-	for (unsigned i = 0; i < n_results; i++) {
-		struct step_result *r = &results[i];
-		double rss = r->up ? ((double)r->rss_kib - (double)idle.rss_kib) / r->up : 0;
-		double pss = r->up ? ((double)r->pss_kib - (double)idle.pss_kib) / r->up : 0;
-		printf("RESULT label=%s memory=1 calls=%u rss_kib_per_call=%.1f pss_kib_per_call=%.1f\n",
-		       B.o.label, r->n, rss, pss);
-	}
+	for (unsigned i = 0; i < n_results; i++)
+		meter_print_memory(B.o.label, &results[i], &idle);
 	hang_up_all();
 	status = 0;
-out:
-	pbx_stop();
+out:;
+	struct meter_echo_counts echo;
+	meter_echo_counts(&B.m, &echo);
+	meter_echo_stop(&B.m);
 	stop_shards();
 	uint64_t mismatches = 0, auth_failures = 0, received = 0, consent = 0, consent_refused = 0;
 	for (unsigned s = 0; s < B.o.shards && B.shards; s++) {
@@ -1534,22 +1004,14 @@ out:
 	       " pbx_unknown=%" PRIu64 " consent_answered=%" PRIu64 " consent_refused=%" PRIu64 "\n",
 	       B.o.label, LOAD(&B.c.registered), LOAD(&B.c.reg_failed), LOAD(&B.c.media_up),
 	       LOAD(&B.c.call_failed), LOAD(&B.c.remote_bye), LOAD(&B.c.conn_lost),
-	       LOAD(&B.c.bye_done), mismatches, auth_failures, received, LOAD(&B.pbx.rx),
-	       LOAD(&B.pbx.unknown), consent, consent_refused);
+	       LOAD(&B.c.bye_done), mismatches, auth_failures, received, echo.rx,
+	       echo.unknown, consent, consent_refused);
 	if (status == 0 && (LOAD(&B.c.call_failed) || LOAD(&B.c.reg_failed) || mismatches ||
 	                    received == 0 || LOAD(&B.c.conn_lost) || n_results == 0))
 		status = 1;
-	for (unsigned i = 0; i < n_results; i++) {
-		lat_free(&results[i].up_lat);
-		lat_free(&results[i].down_lat);
-		lat_free(&results[i].rtt);
-	}
-	for (unsigned i = 0; i < B.n_calls; i++) {
-		free(B.calls[i].t_sent);
-		free(B.calls[i].t_rx);
-		free(B.calls[i].t_tx);
-		free(B.calls[i].t_back);
-	}
+	for (unsigned i = 0; i < n_results; i++)
+		meter_step_free(&results[i]);
+	meter_free(&B.m);
 	free(B.calls);
 	free(B.shards);
 	dtls_cert_free(B.cert);
