@@ -21,6 +21,12 @@
 
 #include "sip/sip_uri.h"
 
+/* The softphone's folder when none is configured: the source tree's
+ * web-demo/ (CMake sets it; an installed build points it elsewhere). */
+#ifndef SIPWIRE_DEMO_DIR
+#define SIPWIRE_DEMO_DIR "web-demo"
+#endif
+
 enum opt_type {
 	OPT_STR,       /* any string without control characters, may be empty */
 	OPT_NAME,      /* non-empty, printable, no '"' or '\\' (realm) */
@@ -94,6 +100,8 @@ static const struct option_def options[] = {
     {"media.ws_webrtc", NULL, OPT_BOOL, AT(media.ws_webrtc), 0, 0},
     {"media.codecs", NULL, OPT_CODECS, AT(media.codecs), 0, 0},
     {"media.workers", "--media-workers", OPT_UINT, AT(media.workers), 0, 64},
+    {"demo.enabled", NULL, OPT_BOOL, AT(demo.enabled), 0, 0},
+    {"demo.dir", "--demo-dir", OPT_PATH, AT(demo.dir), 0, 0},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
     {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
 };
@@ -103,7 +111,7 @@ static const struct option_def options[] = {
 /* Objects that only group other keys. */
 static const char *const sections[] = {"listen",     "tls",       "ws",   "sip", "sip.limits",
                                        "sip.timers", "registrar", "auth", "pbx", "log",
-                                       "calls",      "media"};
+                                       "calls",      "media",     "demo"};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
@@ -218,6 +226,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	free(cfg->media.address);
 	free(cfg->media.public_ip);
 	strlist_free(&cfg->media.codecs);
+	free(cfg->demo.dir);
 	free(cfg->state_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -268,8 +277,10 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	for (size_t i = 0; cfg->media.codecs.v && i < N_CODECS; i++)
 		if ((cfg->media.codecs.v[i] = strdup(codec_names[i])))
 			cfg->media.codecs.n++;
+	cfg->demo.enabled = true;
+	cfg->demo.dir = strdup(SIPWIRE_DEMO_DIR);
 	cfg->log_level = SIPWIRE_LOG_INFO;
-	if (!cfg->listen.bind || !cfg->media.address || !cfg->media.public_ip ||
+	if (!cfg->demo.dir || !cfg->listen.bind || !cfg->media.address || !cfg->media.public_ip ||
 	    cfg->media.codecs.n != N_CODECS ||
 	    !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
 	    !cfg->realm || !cfg->auth.algorithms_text ||
@@ -1691,6 +1702,10 @@ int sipwire_config_apply_args(struct sipwire_config *cfg, int argc, char **argv,
 
 		if (strcmp(flag, "--ice-lite") == 0 && !eq) { /* a switch: no value */
 			cfg->media.ice_lite = true;
+			continue;
+		}
+		if (strcmp(flag, "--no-demo") == 0 && !eq) {
+			cfg->demo.enabled = false;
 			continue;
 		}
 		const struct option_def *opt = NULL;

@@ -168,6 +168,11 @@ struct sipwire_config {
 		unsigned workers;       /* media threads; 0: one per core */
 		struct sipwire_strlist codecs; /* carried, in order of preference */
 	} media;
+	/* The browser softphone served on the WebSocket ports. */
+	struct {
+		bool enabled;
+		char *dir; /* web-demo/: index.html, and node_modules/sip.js/lib */
+	} demo;
 	enum sipwire_log_level log_level;
 	char *state_dir;
 };

@@ -22,6 +22,7 @@ struct daemon {
 	GMainLoop *loop;
 	struct sw_endpoint *ep;
 	struct sw_ws *ws;
+	struct sw_http_files *demo;
 	struct sw_trunk *trunk;
 	bool ready; /* every configured listener is up */
 	bool stopping;
@@ -101,6 +102,38 @@ static rlim_t raise_fd_limit(void)
 	return rl.rlim_cur;
 }
 
+/* The softphone's files, when turned on. A folder that cannot be served
+ * leaves the daemon running without it: SIP does not need the page. */
+static void open_demo(struct daemon *d)
+{
+	const struct sipwire_config *cfg = d->cfg;
+	if (!cfg->demo.enabled)
+		return;
+	int sipjs_missing = 0;
+	int rc = sw_http_files_new(&d->demo, cfg->demo.dir, &sipjs_missing);
+	if (rc == -ENOENT) {
+		LOG_WARN("daemon", "demo.dir %s has no index.html: the softphone page is off",
+		         cfg->demo.dir);
+		return;
+	}
+	if (rc < 0) {
+		LOG_ERR("daemon", "cannot serve the softphone: %s", strerror(-rc));
+		return;
+	}
+	if (sipjs_missing)
+		LOG_WARN("daemon", "%s/node_modules/sip.js/lib is missing: the softphone cannot "
+		                   "load SIP.js (run npm ci in %s, or scripts/bootstrap)",
+		         sw_http_files_root(d->demo), sw_http_files_root(d->demo));
+	const char *scheme = cfg->listen.wss_port ? "https" : "http";
+	unsigned port = cfg->listen.wss_port ? cfg->listen.wss_port : cfg->listen.ws_port;
+	const char *bind = cfg->listen.bind;
+	bool any = strcmp(bind, "127.0.0.1") == 0 || strcmp(bind, "0.0.0.0") == 0 ||
+	           strcmp(bind, "::") == 0 || strcmp(bind, "::1") == 0;
+	bool v6 = !any && strchr(bind, ':');
+	LOG_INFO("daemon", "softphone: %s://%s%s%s:%u/ (from %s)", scheme, v6 ? "[" : "",
+	         any ? "localhost" : bind, v6 ? "]" : "", port, sw_http_files_root(d->demo));
+}
+
 int sw_daemon_run(const struct sipwire_config *cfg)
 {
 	struct daemon d = {.cfg = cfg};
@@ -147,6 +180,7 @@ int sw_daemon_run(const struct sipwire_config *cfg)
 	}
 
 	if (cfg->listen.ws_port || cfg->listen.wss_port) {
+		open_demo(&d);
 		struct sw_ws_config wc = {
 			.loop = d.loop,
 			.bind = cfg->listen.bind,
@@ -163,6 +197,7 @@ int sw_daemon_run(const struct sipwire_config *cfg)
 			.sink = sink,
 			.http = on_http,
 			.http_arg = &d,
+			.demo = d.demo,
 		};
 		if (sw_ws_new(&d.ws, &wc) < 0)
 			goto out;
@@ -189,6 +224,7 @@ out:
 	 * carry the BYEs and the REGISTER that removes the binding. */
 	sw_endpoint_stop(d.ep);
 	sw_ws_free(d.ws);
+	sw_http_files_free(d.demo);
 	sw_trunk_free(d.trunk);
 	sw_endpoint_free(d.ep);
 	g_main_loop_unref(d.loop);

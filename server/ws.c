@@ -3,11 +3,13 @@
 
 #include <errno.h>
 #include <libwebsockets.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <uv.h>
 #include <string.h>
 #include <strings.h>
 
+#include "server/http_files.h"
 #include "server/log.h"
 
 /* A queued outgoing message, with the LWS_PRE bytes libwebsockets writes its
@@ -377,6 +379,60 @@ static int on_writable(struct ws_conn *c, struct lws *wsi)
 	return 0;
 }
 
+/* Sent with every demo file. The page may open a WebSocket to any server
+ * (users point it elsewhere), and runs nothing that is not its own. */
+static const char *const demo_headers[][2] = {
+	{"x-content-type-options:", "nosniff"},
+	{"cache-control:", "no-cache"},
+	{"referrer-policy:", "no-referrer"},
+	{"content-security-policy:",
+	 "default-src 'self'; connect-src 'self' ws: wss:; img-src 'self' data:; "
+	 "media-src 'self' blob: mediastream:; object-src 'none'; base-uri 'none'; "
+	 "frame-ancestors 'none'"},
+};
+
+/* The extra headers in the connection's own encoding (HTTP/1.1 text, or
+ * HPACK on HTTP/2, which the WSS port offers by ALPN). Their length, or -1. */
+static int demo_header_block(struct lws *wsi, unsigned char *buf, size_t size)
+{
+	unsigned char *p = buf, *end = buf + size;
+	for (size_t i = 0; i < sizeof demo_headers / sizeof demo_headers[0]; i++) {
+		const char *v = demo_headers[i][1];
+		if (lws_add_http_header_by_name(wsi, (const unsigned char *)demo_headers[i][0],
+		                                (const unsigned char *)v, (int)strlen(v), &p, end))
+			return -1;
+	}
+	return (int)(p - buf);
+}
+
+static int http_answer(struct lws *wsi, unsigned status)
+{
+	if (lws_return_http_status(wsi, status, NULL))
+		return -1;
+	return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+/* The softphone's file at req->path, else 404. */
+static int serve_demo_file(struct sw_ws *ws, struct lws *wsi, const struct sw_http_request *req)
+{
+	char file[PATH_MAX];
+	const char *type;
+	if (!ws->cfg.demo || sw_http_files_lookup(ws->cfg.demo, req->path, file, sizeof file, &type) < 0) {
+		LOG_DEBUG("http", "%s %.200s: 404", req->method, req->path);
+		return http_answer(wsi, HTTP_STATUS_NOT_FOUND);
+	}
+	if (strcmp(req->method, "GET") != 0 && strcmp(req->method, "HEAD") != 0)
+		return http_answer(wsi, HTTP_STATUS_METHOD_NOT_ALLOWED);
+	unsigned char headers[512];
+	int hl = demo_header_block(wsi, headers, sizeof headers);
+	if (hl < 0)
+		return -1;
+	int n = lws_serve_http_file(wsi, file, type, (const char *)headers, hl);
+	if (n < 0)
+		return -1;
+	return n > 0 && lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
 static const char *http_method(struct lws *wsi)
 {
 	if (lws_hdr_total_length(wsi, WSI_TOKEN_GET_URI))
@@ -408,9 +464,7 @@ static int serve_http(struct sw_ws *ws, struct lws *wsi, const char *path)
 		ws->cfg.http(ws->cfg.http_arg, &req, &reply);
 	if (!reply.status) {
 		free(reply.body);
-		if (lws_return_http_status(wsi, HTTP_STATUS_NOT_FOUND, NULL))
-			return -1;
-		return lws_http_transaction_completed(wsi);
+		return serve_demo_file(ws, wsi, &req);
 	}
 	bool head = strcmp(req.method, "HEAD") == 0;
 	size_t body_len = head ? 0 : reply.len;
@@ -490,6 +544,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		return 0;
 	case LWS_CALLBACK_HTTP:
 		return serve_http(ws, wsi, in);
+	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
+		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	default:
 		return lws_callback_http_dummy(wsi, reason, user, in, len);
 	}

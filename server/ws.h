@@ -14,7 +14,9 @@
  * idle_timeout_s.
  *
  * Plain HTTP requests on the same ports (no upgrade) go to the owner's
- * http handler (health, metrics); what it does not answer gets 404. */
+ * http handler first (health, metrics); what it does not answer is looked
+ * up in the browser softphone's files (http_files.h) when configured, and
+ * the rest gets 404. */
 #ifndef SIPWIRE_SERVER_WS_H
 #define SIPWIRE_SERVER_WS_H
 
@@ -24,6 +26,7 @@
 #include <sys/socket.h>
 
 #include "server/flow.h"
+#include "server/http_files.h"
 
 /* A plain HTTP request on a WS/WSS listener (not a WebSocket upgrade). */
 struct sw_http_request {
@@ -58,6 +61,9 @@ struct sw_ws_config {
 	struct sw_flow_sink sink;
 	sw_http_fn http; /* NULL: every plain HTTP request gets 404 */
 	void *http_arg;
+	/* Plain HTTP GETs on the same ports are answered from these files
+	 * (http_files.h); NULL: every HTTP request gets 404. Not owned. */
+	const struct sw_http_files *demo;
 };
 
 struct sw_ws;
