@@ -21,8 +21,10 @@
  * up at --setup-rate, the media settles, then one window gives rtpengine's
  * CPU (per call, per relayed packet), the packets lost and late, the latency
  * percentiles, its memory per call over the idle figure and how busy both
- * cores were: the RESULT lines of bench_media. The last line says the
- * largest step that passed (no loss, one-way p99 under --p99-ms); exit
+ * cores were: the RESULT lines of bench_media. The ramp ends after the
+ * first step that does not pass (a packet lost, or one-way p99 at --p99-ms
+ * or more: meter_step_passes); the last line says the largest step that
+ * passed. Exit
  * status 0 when every call was set up and deleted and every payload came
  * back as sent. */
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
@@ -609,7 +611,7 @@ static void usage(FILE *f)
 	      "                         this (1)\n"
 	      "  --server-pid PID       rtpengine, for its CPU and memory\n"
 	      "  --server-core C        the core it is pinned to (-1)\n"
-	      "  --no-stop              go on after a step that lost more than 1% of the packets\n"
+	      "  --no-stop              go on after a step that did not pass\n"
 	      "  --label L              names the RESULT lines (rtpengine)\n",
 	      f);
 }
@@ -766,13 +768,6 @@ static int calls_init(void)
 	return 0;
 }
 
-/* After meter_print_step, which sorts the samples. */
-static bool step_passes(const struct meter_step *r)
-{
-	double p99 = wsc_latency_pct_us(&r->up_lat.l, .99) / 1000.0;
-	return r->up == r->n && r->sent && r->up_lost + r->down_lost == 0 && p99 < B.o.p99_ms;
-}
-
 int main(int argc, char **argv)
 {
 	if (parse_options(argc, argv, &B.o) < 0)
@@ -862,13 +857,14 @@ int main(int argc, char **argv)
 		r->failed = B.setup_failed;
 		meter_evaluate(&B.m, r);
 		meter_print_step(&B.m, B.o.label, r);
-		if (step_passes(r) && !failed_before)
+		if (meter_step_passes(&B.m, r, B.o.p99_ms) && !failed_before) {
 			largest_passing = n;
-		else
-			failed_before = true;
-		uint64_t lost = r->up_lost + r->down_lost;
-		if (!B.o.no_stop && r->sent && (double)lost / (double)r->sent > 0.01) {
-			say("%" PRIu64 " of %" PRIu64 " packets lost: no further step", lost, r->sent);
+			continue;
+		}
+		failed_before = true;
+		if (!B.o.no_stop) {
+			say("%u calls did not pass (loss, or one-way p99 at %.3g ms or more): no "
+			    "further step", n, B.o.p99_ms);
 			break;
 		}
 	}

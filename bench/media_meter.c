@@ -641,6 +641,13 @@ void meter_print_step(const struct meter *m, const char *label, struct meter_ste
 	fflush(stdout);
 }
 
+bool meter_step_passes(const struct meter *m, const struct meter_step *r, double p99_ms)
+{
+	const struct meter_lat *l = m->o.echo_port ? &r->up_lat : &r->rtt;
+	double p99 = wsc_latency_pct_us(&l->l, .99) / 1000.0;
+	return r->up == r->n && r->sent && r->up_lost + r->down_lost == 0 && p99 < p99_ms;
+}
+
 void meter_step_free(struct meter_step *r)
 {
 	wsc_latency_free(&r->up_lat.l);

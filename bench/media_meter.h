@@ -124,6 +124,11 @@ void meter_evaluate(struct meter *m, struct meter_step *r);
 /* The step's lines: a summary and "RESULT label=LABEL target=bridged|echo ...". */
 void meter_print_step(const struct meter *m, const char *label, struct meter_step *r);
 void meter_step_free(struct meter_step *r);
+/* Whether a printed step (meter_print_step sorts its samples) passes: every
+ * call up, packets sent, none lost, and the latency the relay adds under
+ * p99_ms at the 99th percentile — one way to the far end when there is one,
+ * else round trip. The largest passing count is the benchmarks' figure. */
+bool meter_step_passes(const struct meter *m, const struct meter_step *r, double p99_ms);
 /* The RESULT memory=1 line of a step: (at the step - idle) / calls up. */
 void meter_print_memory(const char *label, const struct meter_step *r,
                         const struct wsc_proc_usage *idle);
