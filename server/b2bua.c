@@ -128,6 +128,7 @@ struct sw_b2bua {
 	GHashTable *per_user; /* user -> count (GUINT_TO_POINTER) */
 	uint64_t next_id;
 	struct sw_b2bua_stats stats;
+	unsigned drain_retry_after; /* non-zero: draining, new calls get 503 */
 };
 
 static void call_check_done(struct call *c);
@@ -1681,6 +1682,19 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 	         from->uri_text.p, sw_tp_name(f->tp), f->peer_str,
 	         (int)sip_session_call_id(inv).l, sip_session_call_id(inv).p);
 
+	if (b->drain_retry_after) {
+		char retry[40];
+		snprintf(retry, sizeof retry, "Retry-After: %u\r\n", b->drain_retry_after);
+		CALL_LOG(SIPWIRE_LOG_INFO, c, "refused: the gateway is draining");
+		set_end(c, "gateway", "draining");
+		c->final_status = 503;
+		sip_invitation_reject(inv, &(struct sip_reject_opts){
+		                               .status = 503, .reason = "Shutting Down",
+		                               .extra_headers = retry});
+		b->stats.rejected++;
+		return;
+	}
+
 	sip_pl offer = sip_session_body(inv);
 	/* A browser's offer is WebRTC; an INVITE without one from a WebSocket
 	 * client gets a WebRTC offer in our 200. A trunk's media is what its
@@ -2040,6 +2054,25 @@ void sw_b2bua_set_trunk(struct sw_b2bua *b, struct sw_trunk *trunk)
 		if (!t->refresh)
 			t->refresh = sw_trunk_resolve(trunk, t->hop_host, t->hop_port, t->hop_tp,
 			                              trunk_source_resolved, t);
+	}
+}
+
+void sw_b2bua_drain(struct sw_b2bua *b, unsigned retry_after_s)
+{
+	b->drain_retry_after = retry_after_s ? retry_after_s : 1;
+}
+
+void sw_b2bua_end_calls(struct sw_b2bua *b, const char *reason)
+{
+	/* Calls are reaped from an idle source: none leaves the list here. */
+	for (struct call *c = b->calls; c; c = c->next) {
+		if (c->finishing)
+			continue;
+		set_end(c, "gateway", reason);
+		if (session_live(&c->a) && sip_session_state(c->a.s) < SIP_SESSION_ESTABLISHED)
+			reject_a(c, 503, "Shutting Down");
+		leg_end(&c->a);
+		end_all_b(c, NULL);
 	}
 }
 

@@ -83,6 +83,13 @@ void sw_b2bua_set_passthrough(struct sw_b2bua *b, struct sw_passthrough *pt);
 /* The UA's on_invite: a new Invitation. */
 void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv);
 
+/* Draining: every new call is refused 503 with Retry-After: retry_after_s
+ * (calls in progress go on). */
+void sw_b2bua_drain(struct sw_b2bua *b, unsigned retry_after_s);
+/* End every call now in protocol (BYE, CANCEL, 503), with this end reason
+ * (static text) in their detail lines; they are reaped as their legs end. */
+void sw_b2bua_end_calls(struct sw_b2bua *b, const char *reason);
+
 struct sw_b2bua_stats {
 	uint64_t calls, answered, rejected;
 	size_t active;

@@ -41,6 +41,8 @@ enum opt_type {
 	OPT_CODECS,    /* struct sipwire_strlist of codec names */
 	OPT_BOOL,      /* bool: JSON true/false, elsewhere "true"/"false" */
 	OPT_REFER,     /* enum sipwire_refer_mode */
+	OPT_LOGFMT,    /* enum sipwire_log_format */
+	OPT_PREFIXES,  /* struct sipwire_strlist of addresses with optional /prefix */
 };
 
 struct option_def {
@@ -103,6 +105,9 @@ static const struct option_def options[] = {
     {"demo.enabled", NULL, OPT_BOOL, AT(demo.enabled), 0, 0},
     {"demo.dir", "--demo-dir", OPT_PATH, AT(demo.dir), 0, 0},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},
+    {"log.format", "--log-format", OPT_LOGFMT, AT(log_format), 0, 0},
+    {"metrics.allow", NULL, OPT_PREFIXES, AT(metrics_allow), 0, 0},
+    {"shutdown.drain_timeout", "--drain-timeout", OPT_UINT, AT(shutdown.drain_timeout), 0, 86400},
     {"state_dir", "--state-dir", OPT_PATH, AT(state_dir), 0, 0},
 };
 
@@ -111,7 +116,8 @@ static const struct option_def options[] = {
 /* Objects that only group other keys. */
 static const char *const sections[] = {"listen",     "tls",       "ws",   "sip", "sip.limits",
                                        "sip.timers", "registrar", "auth", "pbx", "log",
-                                       "calls",      "media",     "demo"};
+                                       "calls",      "media",     "demo",   "metrics",
+                                       "shutdown"};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
@@ -122,6 +128,7 @@ static const char *const codec_names[] = {"PCMU", "PCMA", "G722", "opus", "telep
 static const char *const transport_names[] = {"udp", "tcp", "tls"};
 static const char *const bool_names[] = {"false", "true"};
 static const char *const refer_names[] = {"pass", "gateway"};
+static const char *const log_format_names[] = {"text", "logfmt", "json"};
 
 /* ---- errors ---- */
 
@@ -227,6 +234,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	free(cfg->media.public_ip);
 	strlist_free(&cfg->media.codecs);
 	free(cfg->demo.dir);
+	strlist_free(&cfg->metrics_allow);
 	free(cfg->state_dir);
 	memset(cfg, 0, sizeof(*cfg));
 }
@@ -280,13 +288,26 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->demo.enabled = true;
 	cfg->demo.dir = strdup(SIPWIRE_DEMO_DIR);
 	cfg->log_level = SIPWIRE_LOG_INFO;
-	if (!cfg->demo.dir || !cfg->listen.bind || !cfg->media.address || !cfg->media.public_ip ||
+	cfg->log_format = SIPWIRE_LOG_TEXT;
+	cfg->shutdown.drain_timeout = 30;
+	cfg->metrics_allow.v = calloc(2, sizeof(char *));
+	if (cfg->metrics_allow.v && (cfg->metrics_allow.v[0] = strdup("127.0.0.0/8")))
+		cfg->metrics_allow.n++;
+	if (cfg->metrics_allow.v && (cfg->metrics_allow.v[1] = strdup("::1")))
+		cfg->metrics_allow.n++;
+	if (cfg->metrics_allow.n != 2 || !cfg->demo.dir || !cfg->listen.bind || !cfg->media.address ||
+	    !cfg->media.public_ip ||
 	    cfg->media.codecs.n != N_CODECS ||
 	    !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
 	    !cfg->realm || !cfg->auth.algorithms_text ||
 	    !cfg->pbx.host)
 		return -ENOMEM;
 	return 0;
+}
+
+const char *sipwire_log_format_name(enum sipwire_log_format format)
+{
+	return (unsigned)format < 3 ? log_format_names[format] : "?";
 }
 
 const char *sipwire_log_level_name(enum sipwire_log_level level)
@@ -399,6 +420,7 @@ static void origins_add(struct sipwire_strlist *l, const char *where, const char
 
 static void codecs_add(struct sipwire_strlist *l, const char *where, const char *s,
                        struct config_errors *errs);
+static bool addr_prefix_valid(const char *s);
 
 /* One item of a list option, checked as its type asks. */
 static void list_add(const struct option_def *opt, struct sipwire_strlist *l, const char *where,
@@ -406,6 +428,10 @@ static void list_add(const struct option_def *opt, struct sipwire_strlist *l, co
 {
 	if (opt->type == OPT_CODECS)
 		codecs_add(l, where, s, errs);
+	else if (opt->type == OPT_PREFIXES && !addr_prefix_valid(s))
+		add_error(errs, where, "must be a numeric IPv4 or IPv6 address, optionally with /prefix");
+	else if (opt->type == OPT_PREFIXES)
+		origins_add_unchecked(l, s, errs);
 	else
 		origins_add(l, where, s, errs);
 }
@@ -530,10 +556,15 @@ static void set_text(struct sipwire_config *cfg, const struct option_def *opt, c
 		if ((idx = choose(s, refer_names, 2, where, errs)) >= 0)
 			*(enum sipwire_refer_mode *)(void *)field = (enum sipwire_refer_mode)idx;
 		return;
+	case OPT_LOGFMT:
+		if ((idx = choose(s, log_format_names, 3, where, errs)) >= 0)
+			*(enum sipwire_log_format *)(void *)field = (enum sipwire_log_format)idx;
+		return;
 	case OPT_UINT:
 	case OPT_SIZE:
 	case OPT_ORIGINS:
 	case OPT_CODECS:
+	case OPT_PREFIXES:
 		return; /* not text options */
 	}
 	replace_str((char **)(void *)field, s, errs);
@@ -550,7 +581,7 @@ static void set_from_string(struct sipwire_config *cfg, const struct option_def 
 		set_number(cfg, opt, where, v, ok, errs);
 		return;
 	}
-	if (opt->type != OPT_ORIGINS && opt->type != OPT_CODECS) {
+	if (opt->type != OPT_ORIGINS && opt->type != OPT_CODECS && opt->type != OPT_PREFIXES) {
 		set_text(cfg, opt, where, s, errs);
 		return;
 	}
@@ -596,7 +627,8 @@ static void set_from_json(struct sipwire_config *cfg, const struct option_def *o
 		return;
 	}
 	case OPT_ORIGINS:
-	case OPT_CODECS: {
+	case OPT_CODECS:
+	case OPT_PREFIXES: {
 		if (!cJSON_IsArray(v)) {
 			add_error(errs, where, "must be an array of strings");
 			return;

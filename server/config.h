@@ -20,6 +20,13 @@ enum sipwire_log_level {
 	SIPWIRE_LOG_DEBUG,
 };
 
+/* How log lines are written (log.h). */
+enum sipwire_log_format {
+	SIPWIRE_LOG_TEXT,   /* "time LEVEL [subsystem] text" */
+	SIPWIRE_LOG_LOGFMT, /* time=... level=... subsys=... call=... msg="..." */
+	SIPWIRE_LOG_JSON,   /* one JSON object per line */
+};
+
 enum sipwire_mode {
 	SIPWIRE_MODE_LOCAL,       /* built-in registrar with the configured users */
 	SIPWIRE_MODE_PASSTHROUGH, /* everything is relayed to the pbx block */
@@ -174,6 +181,15 @@ struct sipwire_config {
 		char *dir; /* web-demo/: index.html, and node_modules/sip.js/lib */
 	} demo;
 	enum sipwire_log_level log_level;
+	enum sipwire_log_format log_format;
+	/* Who may read /metrics: addresses, optionally with /prefix; empty:
+	 * nobody (the default is the loopback addresses). */
+	struct sipwire_strlist metrics_allow;
+	struct {
+		/* Seconds a stopping gateway lets calls in progress go on before
+		 * it ends them with BYE (new calls get 503 meanwhile); 0: at once. */
+		unsigned drain_timeout;
+	} shutdown;
 	char *state_dir;
 };
 
@@ -215,5 +231,6 @@ int sipwire_config_load(struct sipwire_config *cfg, int argc, char **argv, char 
                         struct config_errors *errs);
 
 const char *sipwire_log_level_name(enum sipwire_log_level level);
+const char *sipwire_log_format_name(enum sipwire_log_format format);
 
 #endif

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/resource.h>
 
+#include "server/b2bua.h"
 #include "server/certs.h"
 #include "server/endpoint.h"
 #include "server/log.h"
@@ -26,7 +27,8 @@ struct daemon {
 	struct sw_trunk *trunk;
 	bool ready; /* every configured listener is up */
 	bool stopping;
-	gint64 stop_deadline;
+	bool ending_calls; /* the drain timeout passed: BYEs are out */
+	gint64 drain_deadline, stop_deadline;
 };
 
 static void reply_text(struct sw_http_reply *reply, int status, const char *text)
@@ -61,7 +63,15 @@ static void on_http(void *arg, const struct sw_http_request *req, struct sw_http
 	}
 }
 
-static gboolean stop_poll(gpointer data)
+static size_t active_calls(struct daemon *d)
+{
+	struct sw_b2bua_stats st;
+	sw_b2bua_stats(sw_endpoint_b2bua(d->ep), &st);
+	return st.active;
+}
+
+/* The last step of a stop: WebSocket closes (1001), then the loop ends. */
+static gboolean close_poll(gpointer data)
 {
 	struct daemon *d = data;
 	if (sw_ws_connections(d->ws) == 0 || g_get_monotonic_time() >= d->stop_deadline) {
@@ -69,6 +79,37 @@ static gboolean stop_poll(gpointer data)
 		return G_SOURCE_REMOVE;
 	}
 	return G_SOURCE_CONTINUE;
+}
+
+static void close_connections(struct daemon *d)
+{
+	LOG_INFO("daemon", "stopping: closing %zu WebSocket connection%s", sw_ws_connections(d->ws),
+	         sw_ws_connections(d->ws) == 1 ? "" : "s");
+	sw_ws_shutdown(d->ws);
+	d->stop_deadline = g_get_monotonic_time() + STOP_GRACE_MS * 1000;
+	g_timeout_add(20, close_poll, d);
+}
+
+/* Draining: calls in progress go on until they end or the drain timeout
+ * passes; then the rest are ended with BYE, and their BYEs get up to
+ * STOP_GRACE_MS to be answered before the connections close. */
+static gboolean drain_poll(gpointer data)
+{
+	struct daemon *d = data;
+	size_t calls = active_calls(d);
+	gint64 now = g_get_monotonic_time();
+	if (calls && !d->ending_calls && now >= d->drain_deadline) {
+		LOG_INFO("daemon", "drain timeout: ending %zu call%s with BYE", calls,
+		         calls == 1 ? "" : "s");
+		sw_b2bua_end_calls(sw_endpoint_b2bua(d->ep), "drain timeout");
+		d->ending_calls = true;
+		d->drain_deadline = now + STOP_GRACE_MS * 1000;
+		return G_SOURCE_CONTINUE;
+	}
+	if (calls && now < d->drain_deadline)
+		return G_SOURCE_CONTINUE;
+	close_connections(d);
+	return G_SOURCE_REMOVE;
 }
 
 static gboolean on_signal(gpointer data)
@@ -80,11 +121,16 @@ static gboolean on_signal(gpointer data)
 		return G_SOURCE_CONTINUE;
 	}
 	d->stopping = true;
-	LOG_INFO("daemon", "stopping: closing %zu WebSocket connection%s", sw_ws_connections(d->ws),
-	         sw_ws_connections(d->ws) == 1 ? "" : "s");
-	sw_ws_shutdown(d->ws);
-	d->stop_deadline = g_get_monotonic_time() + STOP_GRACE_MS * 1000;
-	g_timeout_add(20, stop_poll, d);
+	unsigned timeout = d->cfg->shutdown.drain_timeout;
+	size_t calls = active_calls(d);
+	LOG_INFO("daemon",
+	         "draining: new connections and calls refused, %zu call%s in progress may go "
+	         "on for up to %u s (a second signal stops now)",
+	         calls, calls == 1 ? "" : "s", timeout);
+	sw_ws_refuse_new(d->ws);
+	sw_b2bua_drain(sw_endpoint_b2bua(d->ep), timeout);
+	d->drain_deadline = g_get_monotonic_time() + (gint64)timeout * G_USEC_PER_SEC;
+	g_timeout_add(50, drain_poll, d);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -139,6 +185,7 @@ int sw_daemon_run(const struct sipwire_config *cfg)
 	struct daemon d = {.cfg = cfg};
 	int rc = 1;
 	sw_log_set_level(cfg->log_level);
+	sw_log_set_format(cfg->log_format);
 	signal(SIGPIPE, SIG_IGN);
 	rlim_t fds = raise_fd_limit();
 	/* libwebsockets sizes its tables by this: keep it reasonable. */

@@ -715,6 +715,8 @@ int sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk)
 	return 0;
 }
 
+struct sw_b2bua *sw_endpoint_b2bua(struct sw_endpoint *ep) { return ep->b2bua; }
+
 void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *out)
 {
 	*out = ep->stats;

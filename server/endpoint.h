@@ -40,6 +40,9 @@ struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep);
  * registrations to the PBX. 0 or -ENOMEM. */
 int sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk);
 
+/* The calls (b2bua.h), for draining and metrics. */
+struct sw_b2bua *sw_endpoint_b2bua(struct sw_endpoint *ep);
+
 struct sw_endpoint_stats {
 	uint64_t requests, responses, parse_errors, keepalives;
 	size_t transactions, bindings;

@@ -1,9 +1,13 @@
-/* log.h — the daemon's logger: one process-wide level, lines to stderr.
+/* log.h — the daemon's logger: one process-wide level and format, one line
+ * per event to stderr, each written with one write (threads may log).
  *
- * Each line: "2026-11-24T15:40:01.123Z LEVEL [subsystem] text". The logger is
- * the one process-wide object the design allows; it is only called from the
- * signalling thread for now. Nothing logged may contain a secret (password,
- * HA1, digest response, private key). */
+ * log.format text: "2026-11-24T15:40:01.123Z LEVEL [subsystem] text";
+ * logfmt: time=... level=info subsys=call call=c1f msg="text";
+ * json: {"time":"...","level":"info","subsys":"call","call":"c1f","msg":"text"}
+ * (a call's detail line: "cdr":{...} instead of msg). A call's lines start
+ * their text with its id ("c1f: "); the structured formats move it into the
+ * call field. Nothing logged may contain a secret (password, HA1, digest
+ * response, private key). */
 #ifndef SIPWIRE_SERVER_LOG_H
 #define SIPWIRE_SERVER_LOG_H
 
@@ -13,6 +17,7 @@
 
 void sw_log_set_level(enum sipwire_log_level level);
 enum sipwire_log_level sw_log_level(void);
+void sw_log_set_format(enum sipwire_log_format format);
 static inline bool sw_log_enabled(enum sipwire_log_level level) { return level <= sw_log_level(); }
 
 void sw_log(enum sipwire_log_level level, const char *subsys, const char *fmt, ...)

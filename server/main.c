@@ -59,9 +59,13 @@ static void usage(FILE *out)
 	        "  --no-demo              serve no softphone (HTTP requests get 404)\n"
 	        "  --state-dir DIR        state directory\n"
 	        "  --log-level LEVEL      error|warn|info|debug (info)\n"
+	        "  --log-format FORMAT    text|logfmt|json (text)\n"
+	        "  --drain-timeout S      on SIGTERM, seconds calls in progress may go on (30)\n"
 	        "  --set KEY=VALUE        any other key, e.g. --set sip.timers.t1=500\n"
 	        "\n"
-	        "Without --check-*, sipwire runs the gateway until SIGINT or SIGTERM.\n");
+	        "Without --check-*, sipwire runs the gateway until SIGINT or SIGTERM (which\n"
+	        "drain: new calls refused, calls in progress ended after --drain-timeout);\n"
+	        "SIGHUP reloads users, dial plan and certificates from the --config file.\n");
 }
 
 static char *read_all(const char *path, size_t *len)
@@ -174,7 +178,8 @@ static bool takes_value(const char *arg)
 	                                         "--user",     "--realm",     "--state-dir",
 	                                         "--log-level", "--set",      "--trunk",
 	                                         "--trunk-auth", "--trunk-register", "--trunk-srtp",
-	                                         "--route"};
+	                                         "--route", "--log-format", "--drain-timeout",
+	                                         "--public-ip", "--media-workers", "--rtp-ports"};
 	for (size_t i = 0; i < sizeof(with_value) / sizeof(with_value[0]); i++)
 		if (strcmp(arg, with_value[i]) == 0)
 			return true;

@@ -85,7 +85,8 @@ class Daemon {
 			this.checkWaiters();
 		});
 		try {
-			await this.waitForLog(/\[daemon\] sipwire \S+ running/, READY_TIMEOUT_MS);
+			// the daemon's "running" line, in any log.format
+			await this.waitForLog(/daemon\W+(msg\W+)?sipwire \S+ running/, READY_TIMEOUT_MS);
 		} catch (err) {
 			await this.kill();
 			throw new Error(`sipwire did not start: ${err.message}\n--- stderr ---\n${this.stderr}`);
