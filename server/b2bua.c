@@ -12,6 +12,7 @@
 #include "server/dialplan.h"
 #include "server/log.h"
 #include "server/media.h"
+#include "server/metrics.h"
 #include "server/passthrough.h"
 #include "server/trunk.h"
 #include "sip/sip_build.h"
@@ -128,6 +129,7 @@ struct sw_b2bua {
 	GHashTable *per_user; /* user -> count (GUINT_TO_POINTER) */
 	uint64_t next_id;
 	struct sw_b2bua_stats stats;
+	struct sw_call_metrics metrics;
 	unsigned drain_retry_after; /* non-zero: draining, new calls get 503 */
 };
 
@@ -284,10 +286,12 @@ static void json_ms(GString *out, const char *key, int64_t ms)
 
 /* One leg's media in the detail line: what it carried, for a WebRTC leg how
  * its ICE, DTLS and SRTP went, and for an SDES-SRTP leg its SRTP. */
-static void json_leg_media(GString *out, const char *key, struct sw_media *m)
+static void json_leg_media(GString *out, const char *key, struct sw_media *m,
+                           struct sw_call_metrics *metrics)
 {
 	struct sw_media_stats st;
 	sw_media_stats(m, &st);
+	sw_call_metrics_leg(metrics, &st);
 	bool webrtc = st.kind == SW_MEDIA_WEBRTC;
 	g_string_append_printf(out, ",\"%s\":{\"kind\":\"%s\"", key,
 	                       webrtc ? "webrtc" : st.kind == SW_MEDIA_SDES ? "sdes" : "rtp");
@@ -345,15 +349,16 @@ static void write_cdr(struct call *c)
 	json_time(j, "answer", c->answer_us);
 	json_time(j, "end", c->end_us);
 	json_str(j, "end_reason", pl_of(c->end_reason ? c->end_reason : "unknown"));
+	sw_call_metrics_ended(&c->b->metrics, c->end_reason ? c->end_reason : "unknown");
 	json_str(j, "hangup", pl_of(c->hangup ? c->hangup : "gateway"));
 	g_string_append_printf(j, ",\"status\":%d", c->final_status);
 	/* The caller's leg and the leg that answered it: the media of the call. */
 	g_string_append(j, ",\"media\":{");
 	size_t at = j->len;
 	if (c->a.media)
-		json_leg_media(j, "caller", c->a.media);
+		json_leg_media(j, "caller", c->a.media, &c->b->metrics);
 	if (c->winner && c->winner->media)
-		json_leg_media(j, "callee", c->winner->media);
+		json_leg_media(j, "callee", c->winner->media, &c->b->metrics);
 	if (j->len > at)
 		g_string_erase(j, (gssize)at, 1); /* the first member's comma */
 	g_string_append(j, "}}");
@@ -1503,44 +1508,6 @@ static int binding_on_flow(void *arg, const struct sip_registrar_binding *bd)
 	return 0;
 }
 
-static bool addr_matches_prefix(const struct sockaddr *sa, const char *spec)
-{
-	char host[64];
-	unsigned bits = 128;
-	const char *slash = strchr(spec, '/');
-	size_t hl = slash ? (size_t)(slash - spec) : strlen(spec);
-	if (hl >= sizeof host)
-		return false;
-	memcpy(host, spec, hl);
-	host[hl] = '\0';
-	unsigned char want[16], have[16];
-	size_t len;
-	if (inet_pton(AF_INET, host, want) == 1) {
-		if (sa->sa_family != AF_INET)
-			return false;
-		memcpy(have, &((const struct sockaddr_in *)sa)->sin_addr, 4);
-		len = 4;
-	} else if (inet_pton(AF_INET6, host, want) == 1) {
-		if (sa->sa_family != AF_INET6)
-			return false;
-		memcpy(have, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
-		len = 16;
-	} else {
-		return false;
-	}
-	bits = slash ? (unsigned)strtoul(slash + 1, NULL, 10) : (unsigned)len * 8;
-	if (bits > len * 8)
-		bits = (unsigned)len * 8;
-	for (size_t i = 0; i < len && bits; i++) {
-		unsigned take = bits >= 8 ? 8 : bits;
-		unsigned char mask = (unsigned char)(0xff00u >> take);
-		if ((want[i] & mask) != (have[i] & mask))
-			return false;
-		bits -= take;
-	}
-	return true;
-}
-
 /* The trunk a source address belongs to, or -1. */
 static int trunk_of_source(const struct sw_b2bua *b, const struct sw_flow *f)
 {
@@ -1550,7 +1517,7 @@ static int trunk_of_source(const struct sw_b2bua *b, const struct sw_flow *f)
 		const struct trunk_state *t = &b->trunks[i];
 		if (t->cfg->allow_from.n) {
 			for (size_t k = 0; k < t->cfg->allow_from.n; k++)
-				if (addr_matches_prefix((const struct sockaddr *)&f->peer,
+				if (sw_addr_matches_prefix((const struct sockaddr *)&f->peer,
 				                        t->cfg->allow_from.v[k]))
 					return (int)i;
 			continue;
@@ -2117,6 +2084,10 @@ void sw_b2bua_free(struct sw_b2bua *b)
 		g_hash_table_destroy(b->per_user);
 	free(b);
 }
+
+const struct sw_call_metrics *sw_b2bua_metrics(const struct sw_b2bua *b) { return &b->metrics; }
+
+struct sw_media_ctx *sw_b2bua_media(struct sw_b2bua *b) { return b->media; }
 
 void sw_b2bua_stats(const struct sw_b2bua *b, struct sw_b2bua_stats *out)
 {

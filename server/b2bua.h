@@ -95,5 +95,10 @@ struct sw_b2bua_stats {
 	size_t active;
 };
 void sw_b2bua_stats(const struct sw_b2bua *b, struct sw_b2bua_stats *out);
+/* How calls ended, and their WebRTC legs' ICE and DTLS (metrics.h). */
+struct sw_call_metrics;
+const struct sw_call_metrics *sw_b2bua_metrics(const struct sw_b2bua *b);
+/* The media workers (metrics). */
+struct sw_media_ctx *sw_b2bua_media(struct sw_b2bua *b);
 
 #endif

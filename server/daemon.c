@@ -12,6 +12,7 @@
 #include "server/certs.h"
 #include "server/endpoint.h"
 #include "server/log.h"
+#include "server/metrics.h"
 #include "server/trunk.h"
 #include "server/ws.h"
 
@@ -60,6 +61,15 @@ static void on_http(void *arg, const struct sw_http_request *req, struct sw_http
 			serve_health(d, reply);
 		else
 			reply_text(reply, 405, "GET or HEAD\n");
+	} else if (strcmp(req->path, "/metrics") == 0) {
+		if (!sw_metrics_allowed(d->cfg, req->peer))
+			reply_text(reply, 403, "not in metrics.allow\n");
+		else if (!get)
+			reply_text(reply, 405, "GET or HEAD\n");
+		else if ((reply->body = sw_metrics_render(d->ws, d->ep, &reply->len))) {
+			reply->status = 200;
+			reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
+		}
 	}
 }
 

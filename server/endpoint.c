@@ -723,4 +723,6 @@ void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *o
 	out->transactions = sip_txn_layer_count(ep->txn);
 	out->bindings = ep->passthrough ? sw_passthrough_binding_count(ep->passthrough)
 	                                : sip_registrar_binding_count(ep->reg);
+	sip_registrar_auth_counts(ep->reg, &out->auth_failures, &out->auth_refused);
+	sip_txn_layer_counts(ep->txn, &out->txn);
 }

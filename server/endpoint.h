@@ -17,6 +17,7 @@
 
 #include "server/config.h"
 #include "server/flow.h"
+#include "sip/sip_txn.h"
 
 struct sw_endpoint;
 struct sw_trunk;
@@ -46,6 +47,8 @@ struct sw_b2bua *sw_endpoint_b2bua(struct sw_endpoint *ep);
 struct sw_endpoint_stats {
 	uint64_t requests, responses, parse_errors, keepalives;
 	size_t transactions, bindings;
+	uint64_t auth_failures, auth_refused; /* the local registrar's (sip_registrar.h) */
+	struct sip_txn_counts txn;
 };
 void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *out);
 

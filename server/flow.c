@@ -200,3 +200,45 @@ ssize_t sw_flow_stream_input(struct sw_flow *f, const struct sw_flow_sink *sink,
 	}
 	return (ssize_t)off;
 }
+
+bool sw_addr_matches_prefix(const struct sockaddr *sa, const char *spec)
+{
+	char host[64];
+	unsigned bits = 128;
+	const char *slash = strchr(spec, '/');
+	size_t hl = slash ? (size_t)(slash - spec) : strlen(spec);
+	if (hl >= sizeof host)
+		return false;
+	memcpy(host, spec, hl);
+	host[hl] = '\0';
+	unsigned char want[16], have[16];
+	size_t len;
+	if (inet_pton(AF_INET, host, want) == 1) {
+		const struct sockaddr_in6 *v6 = (const struct sockaddr_in6 *)sa;
+		if (sa->sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&v6->sin6_addr))
+			memcpy(have, &v6->sin6_addr.s6_addr[12], 4); /* a dual-stack socket's IPv4 peer */
+		else if (sa->sa_family == AF_INET)
+			memcpy(have, &((const struct sockaddr_in *)sa)->sin_addr, 4);
+		else
+			return false;
+		len = 4;
+	} else if (inet_pton(AF_INET6, host, want) == 1) {
+		if (sa->sa_family != AF_INET6)
+			return false;
+		memcpy(have, &((const struct sockaddr_in6 *)sa)->sin6_addr, 16);
+		len = 16;
+	} else {
+		return false;
+	}
+	bits = slash ? (unsigned)strtoul(slash + 1, NULL, 10) : (unsigned)len * 8;
+	if (bits > len * 8)
+		bits = (unsigned)len * 8;
+	for (size_t i = 0; i < len && bits; i++) {
+		unsigned take = bits >= 8 ? 8 : bits;
+		unsigned char mask = (unsigned char)(0xff00u >> take);
+		if ((want[i] & mask) != (have[i] & mask))
+			return false;
+		bits -= take;
+	}
+	return true;
+}

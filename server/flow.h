@@ -33,6 +33,9 @@ enum sw_tp {
 
 /* "UDP", "TCP", "TLS", "WS", "WSS": the Via transport token. */
 const char *sw_tp_name(enum sw_tp tp);
+/* Is sa's address within spec, "ADDR" or "ADDR/BITS" (IPv4 or IPv6)? An
+ * IPv4-mapped IPv6 address matches as the IPv4 address it carries. */
+bool sw_addr_matches_prefix(const struct sockaddr *sa, const char *spec);
 /* The lowercase ;transport= URI parameter value ("udp", "tcp", "tls", "ws", "wss"). */
 const char *sw_tp_param(enum sw_tp tp);
 /* Connection-oriented: no retransmissions, no Timer D/I/J/K (RFC 3261 §17). */

@@ -24,6 +24,10 @@ struct media_worker {
 	struct sdh_rtp_ctx *rtp;
 	struct sdh_webrtc_ctx *webrtc;
 	unsigned legs; /* signalling thread's count, to place new calls */
+	/* worker-owned, read by jobs: for the metrics */
+	struct sw_media *live;       /* the worker's legs */
+	struct sw_media_totals gone; /* what the legs already freed carried */
+	int64_t started_us, idle_us; /* the loop's start; time spent waiting in poll */
 };
 
 struct sw_media_ctx {
@@ -53,6 +57,7 @@ struct sw_media {
 	int64_t quiet_since; /* monotonic µs: when the peer last had to start sending */
 	bool closed;
 	struct sw_media_stats at_close; /* what the media carried, taken as it closed */
+	struct sw_media *live_prev, *live_next; /* the worker's list */
 };
 
 static void media_log(void *arg, const char *line) { LOG_DEBUG("media", "%s", line); }
@@ -102,9 +107,24 @@ static void run_on(struct media_worker *w, void (*fn)(void *), void *arg)
 	g_cond_clear(&j.cond);
 }
 
+/* The worker whose loop runs on this thread, for its poll function. */
+static __thread struct media_worker *this_worker;
+
+/* The worker's load: the time its loop does not spend waiting is work. */
+static gint timed_poll(GPollFD *fds, guint n, gint timeout)
+{
+	int64_t t0 = g_get_monotonic_time();
+	gint r = g_poll(fds, n, timeout);
+	this_worker->idle_us += g_get_monotonic_time() - t0;
+	return r;
+}
+
 static gpointer worker_main(gpointer data)
 {
 	struct media_worker *w = data;
+	this_worker = w;
+	w->started_us = g_get_monotonic_time();
+	g_main_context_set_poll_func(w->ctx, timed_poll);
 	g_main_context_push_thread_default(w->ctx);
 	g_main_loop_run(w->loop);
 	g_main_context_pop_thread_default(w->ctx);
@@ -324,8 +344,14 @@ static void new_on_worker(void *arg)
 		j->rc = sdh_rtp_new(l->w->rtp, NULL, &l->own_rtp);
 		l->rtp = l->own_rtp;
 	}
-	if (j->rc == 0)
+	if (j->rc == 0) {
 		sdh_rtp_on_dtmf(l->rtp, media_dtmf, l);
+		struct media_worker *w = l->w;
+		l->live_next = w->live;
+		if (w->live)
+			w->live->live_prev = l;
+		w->live = l;
+	}
 }
 
 static const char *kind_name(enum sw_media_kind kind)
@@ -368,9 +394,26 @@ int sw_media_new(struct sw_media_ctx *m, enum sw_media_kind kind, bool controlli
 	return 0;
 }
 
+static void collect_stats(const struct sw_media *l, struct sw_media_stats *out);
+static void totals_add(struct sw_media_totals *t, const struct sw_media_stats *st);
+
 static void free_on_worker(void *arg)
 {
 	struct sw_media *l = arg;
+	struct media_worker *w = l->w;
+	struct sw_media_stats carried;
+	if (l->closed)
+		carried = l->at_close;
+	else
+		collect_stats(l, &carried);
+	totals_add(&w->gone, &carried);
+	if (l->live_prev)
+		l->live_prev->live_next = l->live_next;
+	else
+		w->live = l->live_next;
+	if (l->live_next)
+		l->live_next->live_prev = l->live_prev;
+	l->live_prev = l->live_next = NULL;
 	if (l->watch) {
 		g_source_destroy(l->watch);
 		g_source_unref(l->watch);
@@ -673,6 +716,58 @@ void sw_media_stats(struct sw_media *l, struct sw_media_stats *out)
 {
 	struct stats_job j = {.l = l, .out = out};
 	run_on(l->w, stats_job, &j);
+}
+
+static void totals_add(struct sw_media_totals *t, const struct sw_media_stats *st)
+{
+	t->rx_packets += st->rx_packets;
+	t->rx_bytes += st->rx_bytes;
+	t->tx_packets += st->tx_packets;
+	t->tx_bytes += st->tx_bytes;
+	t->dropped += st->dropped;
+	t->srtp_auth_failures += st->srtp_auth_failures;
+	t->srtp_replays += st->srtp_replays;
+}
+
+struct load_job {
+	struct media_worker *w;
+	struct sw_media_worker_load *out;
+};
+
+/* On the worker: its legs' counters (the live ones' as they are now), the
+ * relay timing and the load. */
+static void load_job(void *arg)
+{
+	struct load_job *j = arg;
+	struct media_worker *w = j->w;
+	struct sw_media_worker_load *o = j->out;
+	o->totals = w->gone;
+	o->legs = 0;
+	for (const struct sw_media *l = w->live; l; l = l->live_next) {
+		struct sw_media_stats st;
+		if (l->closed)
+			st = l->at_close;
+		else
+			collect_stats(l, &st);
+		totals_add(&o->totals, &st);
+		o->legs++;
+	}
+	sdh_rtp_ctx_latency(w->rtp, &o->latency);
+	int64_t now = g_get_monotonic_time();
+	o->wall_s = (double)(now - w->started_us) / 1e6;
+	o->busy_s = (double)(now - w->started_us - w->idle_us) / 1e6;
+	if (o->busy_s < 0)
+		o->busy_s = 0;
+}
+
+unsigned sw_media_ctx_load(struct sw_media_ctx *m, struct sw_media_worker_load *out, unsigned max)
+{
+	unsigned n = m->n_workers < max ? m->n_workers : max;
+	for (unsigned i = 0; i < n; i++) {
+		struct load_job j = {.w = &m->workers[i], .out = &out[i]};
+		run_on(&m->workers[i], load_job, &j);
+	}
+	return n;
 }
 
 bool sw_media_sdp_holds(const char *sdp, size_t len)

@@ -16,6 +16,7 @@
 
 #include "server/config.h"
 #include "sip/sip_ua.h"
+#include "webrtc/sdh_rtp.h"
 
 struct sw_media_ctx;
 struct sw_media;
@@ -117,6 +118,23 @@ struct sw_media_stats {
 /* The leg's counters now, or as they were when its media was closed (the
  * UA closes it as the session ends; ICE and DTLS are gone after that). */
 void sw_media_stats(struct sw_media *l, struct sw_media_stats *out);
+
+/* What the legs of a worker carried, live and gone (the metrics). */
+struct sw_media_totals {
+	uint64_t rx_packets, rx_bytes; /* from the peers */
+	uint64_t tx_packets, tx_bytes; /* to the peers */
+	uint64_t dropped;
+	uint64_t srtp_auth_failures, srtp_replays;
+};
+struct sw_media_worker_load {
+	struct sw_media_totals totals;
+	unsigned legs;                  /* live now */
+	struct sdh_rtp_latency latency; /* webrtc/sdh_rtp.h */
+	double busy_s, wall_s;          /* since the worker started: working, in all */
+};
+/* Each worker's figures, taken on the worker (a job each: no lock on the
+ * packet path). Fills up to max; returns how many. */
+unsigned sw_media_ctx_load(struct sw_media_ctx *m, struct sw_media_worker_load *out, unsigned max);
 
 /* Send one RFC 4733 event on the leg's media. 0; -ENOTSUP (no
  * telephone-event agreed, or not sending); -EINVAL (not a DTMF tone). */

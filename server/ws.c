@@ -61,6 +61,7 @@ struct sw_ws {
 	size_t n_conns;
 	bool stopping;
 	bool refusing; /* draining: no new WebSocket connections */
+	struct sw_ws_stats stats;
 };
 
 /* A connection's outgoing queue is capped: a client that stops reading is
@@ -238,6 +239,11 @@ static struct ws_conn *conn_open(struct sw_ws *ws, struct lws *wsi)
 		ws->conns->prev = c;
 	ws->conns = c;
 	ws->n_conns++;
+	ws->stats.accepted++;
+	if (c->flow->tp == SW_TP_WSS)
+		ws->stats.open_wss++;
+	else
+		ws->stats.open_ws++;
 	return c;
 }
 
@@ -251,6 +257,10 @@ static void conn_gone(struct ws_conn *c)
 	if (c->next)
 		c->next->prev = c->prev;
 	ws->n_conns--;
+	if (c->flow->tp == SW_TP_WSS)
+		ws->stats.open_wss--;
+	else
+		ws->stats.open_ws--;
 	c->wsi = NULL;
 	out_free_all(c);
 	free(c->rx);
@@ -460,6 +470,7 @@ static int serve_http(struct sw_ws *ws, struct lws *wsi, const char *path)
 		.tls = lws_is_ssl(wsi) != 0,
 	};
 	struct sw_http_reply reply = {0};
+	ws->stats.http_requests++;
 	if (ws->cfg.http)
 		ws->cfg.http(ws->cfg.http_arg, &req, &reply);
 	if (!reply.status) {
@@ -507,15 +518,18 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		char proto[256];
 		if (ws->stopping || ws->refusing) {
 			LOG_INFO("ws", "refused a WebSocket: draining");
+			ws->stats.refused++;
 			return 1;
 		}
 		if (lws_hdr_copy(wsi, proto, sizeof proto, WSI_TOKEN_PROTOCOL) <= 0 ||
 		    !list_has(proto, "sip")) {
 			LOG_INFO("ws", "refused a WebSocket that does not offer the subprotocol sip");
+			ws->stats.refused++;
 			return 1;
 		}
 		if (!origin_allowed(ws, wsi, why, sizeof why)) {
 			LOG_INFO("ws", "refused a WebSocket: %s", why);
+			ws->stats.refused++;
 			return 1;
 		}
 		return 0;
@@ -709,6 +723,14 @@ void sw_ws_refuse_new(struct sw_ws *ws)
 }
 
 size_t sw_ws_connections(const struct sw_ws *ws) { return ws ? ws->n_conns : 0; }
+
+void sw_ws_stats(const struct sw_ws *ws, struct sw_ws_stats *out)
+{
+	if (ws)
+		*out = ws->stats;
+	else
+		*out = (struct sw_ws_stats){0};
+}
 
 void sw_ws_free(struct sw_ws *ws)
 {

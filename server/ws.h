@@ -77,6 +77,12 @@ void sw_ws_refuse_new(struct sw_ws *ws);
 void sw_ws_shutdown(struct sw_ws *ws);
 /* Open connections. */
 size_t sw_ws_connections(const struct sw_ws *ws);
+struct sw_ws_stats {
+	size_t open_ws, open_wss;   /* now */
+	uint64_t accepted, refused; /* WebSocket handshakes so far */
+	uint64_t http_requests;     /* plain HTTP requests so far */
+};
+void sw_ws_stats(const struct sw_ws *ws, struct sw_ws_stats *out);
 /* Destroy the context (connections still open are dropped). NULL is fine. */
 void sw_ws_free(struct sw_ws *ws);
 

@@ -80,6 +80,7 @@ struct fail {
 
 struct sip_registrar {
 	struct sip_registrar_config cfg;
+	uint64_t auth_failures, auth_refused; /* for sip_registrar_auth_counts */
 	char realm[MAX_REALM_LEN + 1];
 	struct sip_auth_server *auth;
 	uint64_t seed;
@@ -516,6 +517,7 @@ static bool source_blocked(struct sip_registrar *reg, sip_pl source, uint64_t no
 /* Count one failure; returns true when the source just became blocked. */
 static bool fail_record(struct sip_registrar *reg, sip_pl source, uint64_t now_ms)
 {
+	reg->auth_failures++;
 	if (!source.l)
 		return false;
 	fail_expire(reg, now_ms);
@@ -961,6 +963,7 @@ int sip_registrar_handle(struct sip_registrar *reg, const struct sip_registrar_r
 	sip_pl src = rq->source.p ? rq->source : SIP_PL("");
 
 	if (source_blocked(reg, rq->source, rq->now_ms)) {
+		reg->auth_refused++;
 		reg_log(reg, "registrar: REGISTER from %s refused: too many failed attempts",
 		        lt(src).s);
 		return respond_simple(reg, out, m, 403, "Too Many Failed Attempts");
@@ -1160,4 +1163,11 @@ size_t sip_registrar_binding_count(const struct sip_registrar *reg)
 size_t sip_registrar_aor_count(const struct sip_registrar *reg)
 {
 	return reg ? reg->naor : 0;
+}
+
+void sip_registrar_auth_counts(const struct sip_registrar *reg, uint64_t *failures,
+                               uint64_t *refused)
+{
+	*failures = reg ? reg->auth_failures : 0;
+	*refused = reg ? reg->auth_refused : 0;
 }

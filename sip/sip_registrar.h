@@ -133,5 +133,10 @@ size_t sip_registrar_lookup(const struct sip_registrar *reg, sip_pl user, sip_pl
 /* Bindings and AORs held (expired ones count until the next tick). */
 size_t sip_registrar_binding_count(const struct sip_registrar *reg);
 size_t sip_registrar_aor_count(const struct sip_registrar *reg);
+/* Failed authentications so far (wrong credentials, unknown users, stale
+ * or forged nonces), and REGISTERs refused 403 because their source had
+ * failed too often. */
+void sip_registrar_auth_counts(const struct sip_registrar *reg, uint64_t *failures,
+                               uint64_t *refused);
 
 #endif

@@ -81,6 +81,7 @@ struct sip_txn_layer {
 	struct sip_txn *all;     /* live transactions */
 	struct sip_txn *zombies; /* ended, freed on the way out */
 	size_t live;
+	struct sip_txn_counts counts;
 	unsigned depth;          /* nesting of public calls */
 	struct sip_msg *scratch; /* for parsing responses handed to respond() */
 };
@@ -348,6 +349,7 @@ static struct sip_txn *txn_alloc(struct sip_txn_layer *l, enum sip_txn_kind kind
 	x->layer = l;
 	x->kind = kind;
 	x->dest = *dest;
+	l->counts.created++;
 	for (int s = 0; s < TIMER_SLOTS; s++) {
 		sip_timer_init(&x->timers[s].tm);
 		x->timers[s].txn = x;
@@ -584,11 +586,13 @@ static int ict_on_response(struct sip_txn *x, const struct sip_msg *msg, uint64_
 static void ict_on_timer(struct sip_txn *x, enum timer_slot slot, uint64_t now)
 {
 	if (slot == TIMER_RETX && x->state == SIP_TXN_CALLING) { /* A */
+		x->layer->counts.retransmissions++;
 		if (txn_send(x, x->req_bytes.p, x->req_bytes.len) < 0)
 			return;
 		x->retx_interval *= 2;
 		timer_start(x, TIMER_RETX, now + x->retx_interval);
 	} else if (slot == TIMER_TIMEOUT && x->state == SIP_TXN_CALLING) { /* B */
+		x->layer->counts.timeouts++;
 		if (x->cb.on_timeout)
 			x->cb.on_timeout(x->user, x);
 		txn_terminate(x);
@@ -629,6 +633,7 @@ static void nict_on_timer(struct sip_txn *x, enum timer_slot slot, uint64_t now)
 	const struct sip_txn_timers *t = &x->layer->cfg.timers;
 	bool active = x->state == SIP_TXN_TRYING || x->state == SIP_TXN_PROCEEDING;
 	if (slot == TIMER_RETX && active) { /* E */
+		x->layer->counts.retransmissions++;
 		if (txn_send(x, x->req_bytes.p, x->req_bytes.len) < 0)
 			return;
 		if (x->state == SIP_TXN_PROCEEDING)
@@ -638,6 +643,7 @@ static void nict_on_timer(struct sip_txn *x, enum timer_slot slot, uint64_t now)
 			    x->retx_interval * 2 < t->t2 ? x->retx_interval * 2 : t->t2;
 		timer_start(x, TIMER_RETX, now + x->retx_interval);
 	} else if (slot == TIMER_TIMEOUT && active) { /* F */
+		x->layer->counts.timeouts++;
 		if (x->cb.on_timeout)
 			x->cb.on_timeout(x->user, x);
 		txn_terminate(x);
@@ -653,8 +659,10 @@ static void nict_on_timer(struct sip_txn *x, enum timer_slot slot, uint64_t now)
 
 static void resend_last(struct sip_txn *x)
 {
-	if (x->last_resp.p)
+	if (x->last_resp.p) {
+		x->layer->counts.retransmissions++;
 		txn_send(x, x->last_resp.p, x->last_resp.len);
+	}
 }
 
 static int ist_on_request(struct sip_txn *x, const struct sip_msg *msg, uint64_t now)
@@ -706,11 +714,13 @@ static void ist_on_timer(struct sip_txn *x, enum timer_slot slot, uint64_t now)
 		}
 		sip_buf_free(&b);
 	} else if (slot == TIMER_RETX && x->state == SIP_TXN_COMPLETED) { /* G */
+		x->layer->counts.retransmissions++;
 		if (txn_send(x, x->last_resp.p, x->last_resp.len) < 0)
 			return;
 		x->retx_interval = x->retx_interval * 2 < t->t2 ? x->retx_interval * 2 : t->t2;
 		timer_start(x, TIMER_RETX, now + x->retx_interval);
 	} else if (slot == TIMER_TIMEOUT && x->state == SIP_TXN_COMPLETED) { /* H */
+		x->layer->counts.timeouts++;
 		if (x->cb.on_timeout)
 			x->cb.on_timeout(x->user, x);
 		txn_terminate(x);
@@ -854,6 +864,11 @@ size_t sip_txn_layer_count(const struct sip_txn_layer *layer)
 	return layer ? layer->live : 0;
 }
 
+void sip_txn_layer_counts(const struct sip_txn_layer *layer, struct sip_txn_counts *out)
+{
+	*out = layer->counts;
+}
+
 uint64_t sip_txn_layer_next_deadline(const struct sip_txn_layer *layer)
 {
 	if (!layer)
@@ -957,6 +972,8 @@ int sip_txn_layer_recv(struct sip_txn_layer *layer, const struct sip_msg *msg,
 			rc = server_new(layer, msg, from, now_ms);
 		}
 	}
+	if (rc == SIP_TXN_RECV_ABSORBED)
+		layer->counts.absorbed++;
 	layer_leave(layer);
 	return rc;
 }

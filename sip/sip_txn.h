@@ -160,6 +160,14 @@ void sip_txn_layer_tick(struct sip_txn_layer *layer, uint64_t now_ms);
 
 /* Live transactions (for tests and metrics). */
 size_t sip_txn_layer_count(const struct sip_txn_layer *layer);
+struct sip_txn_counts {
+	uint64_t created;         /* client and server transactions */
+	uint64_t retransmissions; /* requests and responses sent again (timers A, E,
+	                           * G, and answers to a retransmitted request) */
+	uint64_t absorbed;        /* retransmissions received and absorbed */
+	uint64_t timeouts;        /* timers B, F (no answer) and H (no ACK) */
+};
+void sip_txn_layer_counts(const struct sip_txn_layer *layer, struct sip_txn_counts *out);
 
 /* Start a client transaction for the request in bytes (copied), and send it.
  * The request must parse and carry a top Via with a branch; ACK is refused

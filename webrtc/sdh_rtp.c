@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
@@ -88,6 +89,7 @@ struct sdh_rtp_ctx {
 	struct mmsghdr tx[BATCH];
 	int tx_fd[BATCH];
 	struct sdh_rtp *tx_owner[BATCH];
+	struct sdh_rtp_latency latency;
 };
 
 /* A remote description as far as media needs it. */
@@ -1453,10 +1455,38 @@ static void send_one(struct sdh_rtp *t, uint8_t *p, size_t len, size_t cap, bool
 	t->stats.tx_bytes += len;
 }
 
+const uint32_t sdh_rtp_latency_bounds_us[SDH_RTP_LATENCY_BUCKETS] = {
+	5, 10, 25, 50, 100, 250, 500, 1000, 5000, 20000};
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts); /* vDSO: no system call */
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* The one place relaying is timed: once per receive, not per packet. */
+static void latency_add(struct sdh_rtp_ctx *c, uint64_t since_ns)
+{
+	uint64_t ns = now_ns() - since_ns;
+	unsigned i = 0;
+	while (i < SDH_RTP_LATENCY_BUCKETS && ns > (uint64_t)sdh_rtp_latency_bounds_us[i] * 1000u)
+		i++;
+	c->latency.bucket[i]++;
+	c->latency.count++;
+	c->latency.sum_ns += ns;
+}
+
+void sdh_rtp_ctx_latency(const struct sdh_rtp_ctx *c, struct sdh_rtp_latency *out)
+{
+	*out = c->latency;
+}
+
 void sdh_rtp_transport_recv(struct sdh_rtp *h, uint8_t *buf, size_t len, size_t cap)
 {
 	if (h->state == ST_CLOSED)
 		return;
+	uint64_t t0 = now_ns();
 	h->stats.rx_packets++;
 	h->stats.rx_bytes += len;
 	bool is_rtcp = false;
@@ -1466,6 +1496,7 @@ void sdh_rtp_transport_recv(struct sdh_rtp *h, uint8_t *buf, size_t len, size_t 
 		return;
 	}
 	send_one(t, buf, len, cap, is_rtcp);
+	latency_add(h->ctx, t0);
 }
 
 /* The transform of h's transport on a datagram from its port pair: false
@@ -1548,7 +1579,9 @@ static void drain(struct sdh_rtp *h, bool on_rtcp_port)
 		int n = recvmmsg(fd, c->rx, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
+		uint64_t t0 = now_ns();
 		relay_batch(h, on_rtcp_port, (unsigned)n);
+		latency_add(c, t0);
 		if (n < BATCH)
 			break;
 	}

@@ -219,6 +219,18 @@ struct sdh_rtp_stats {
 	                     * call (sendonly, recvonly, inactive, c=0.0.0.0) */
 };
 void sdh_rtp_get_stats(const struct sdh_rtp *h, struct sdh_rtp_stats *out);
+
+/* How long the loop takes to relay what it received: from a receive (a
+ * batch from a port pair, or one datagram from a transport) to the last
+ * send it caused. Counted per receive, on the loop's thread. */
+#define SDH_RTP_LATENCY_BUCKETS 10
+extern const uint32_t sdh_rtp_latency_bounds_us[SDH_RTP_LATENCY_BUCKETS]; /* upper bounds */
+struct sdh_rtp_latency {
+	uint64_t bucket[SDH_RTP_LATENCY_BUCKETS + 1]; /* not cumulative; last: above all */
+	uint64_t count, sum_ns;
+};
+/* The context's figures so far; call it on the context's loop. */
+void sdh_rtp_ctx_latency(const struct sdh_rtp_ctx *c, struct sdh_rtp_latency *out);
 /* The RTP port (RTCP is the next one); 0 once closed. */
 uint16_t sdh_rtp_port(const struct sdh_rtp *h);
 
