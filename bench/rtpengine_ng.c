@@ -14,7 +14,7 @@
 
 #include <arpa/inet.h>
 
-#define NG_TRIES   3
+#define NG_TRIES   5
 #define NG_MSG_MAX 16384
 
 struct ng_client {

@@ -39,8 +39,8 @@ int ng_reply_parse(struct ng_reply *r, const char *cookie);
 struct ng_client;
 
 /* A client of the ng listener at host:port (IPv4), waiting timeout_ms for
- * each reply before sending again, three times at most. 0 or a negative
- * errno. */
+ * each reply before sending again, five times at most (an rtpengine that
+ * shares its core with other work may take seconds). 0 or a negative errno. */
 int ng_client_new(const char *host, unsigned port, unsigned timeout_ms, struct ng_client **out);
 void ng_client_free(struct ng_client *c);
 
