@@ -76,6 +76,7 @@ struct options {
 	double window_s, settle_s, grace_s, setup_rate, p99_ms;
 	unsigned jitter_ms;
 	int server_pid, server_core;
+	int callgrind_pid; /* rtpengine under callgrind: instrumented in the windows only */
 	bool no_stop;
 	const char *label;
 };
@@ -122,6 +123,8 @@ static struct {
 	/* the main thread's */
 	unsigned set_up, setup_failed, deleted, delete_failed;
 	unsigned n_failures;
+	uint64_t callgrind_relayed; /* packets relayed while callgrind counted */
+	bool callgrind_failed;
 } B;
 
 static void say(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -279,7 +282,7 @@ static void receive_all(struct in_batch *b)
 					B.srtp_errors++;
 				continue;
 			}
-			B.received++;
+			INC(&B.received); /* the main thread reads it for callgrind's windows */
 			struct rtp_view v;
 			uint64_t tag;
 			uint32_t index;
@@ -586,6 +589,27 @@ static void delete_all(struct ng_client *ng, struct ng_reply *r)
 	}
 }
 
+/* ---- callgrind's instrumentation, switched on for the windows ---- */
+
+static void callgrind_switch(bool on)
+{
+	char cmd[96];
+	snprintf(cmd, sizeof cmd, "callgrind_control -i %s %d >/dev/null 2>&1", on ? "on" : "off",
+	         B.o.callgrind_pid);
+	if (system(cmd) != 0) {
+		B.callgrind_failed = true;
+		say("could not switch callgrind's instrumentation %s (%s)", on ? "on" : "off", cmd);
+	}
+}
+
+/* What rtpengine relayed so far: to the far end, and back to the callers. */
+static uint64_t relayed_so_far(void)
+{
+	struct meter_echo_counts e;
+	meter_echo_counts(&B.m, &e);
+	return e.rx + LOAD(&B.received);
+}
+
 /* ---- options ---- */
 
 static void usage(FILE *f)
@@ -611,6 +635,9 @@ static void usage(FILE *f)
 	      "                         this (1)\n"
 	      "  --server-pid PID       rtpengine, for its CPU and memory\n"
 	      "  --server-core C        the core it is pinned to (-1)\n"
+	      "  --callgrind-pid PID    rtpengine runs under callgrind with instrumentation\n"
+	      "                         off: switched on for each window (callgrind_control)\n"
+	      "                         and the packets relayed meanwhile counted\n"
 	      "  --no-stop              go on after a step that did not pass\n"
 	      "  --label L              names the RESULT lines (rtpengine)\n",
 	      f);
@@ -639,7 +666,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 {
 	enum {
 		O_HOST = 256, O_NG, O_SRTP, O_PBX, O_STEPS, O_WINDOW, O_SETTLE, O_GRACE, O_RATE,
-		O_JITTER, O_P99, O_PID, O_CORE, O_NO_STOP, O_LABEL, O_HELP,
+		O_JITTER, O_P99, O_PID, O_CORE, O_CALLGRIND, O_NO_STOP, O_LABEL, O_HELP,
 	};
 	static const struct option longopts[] = {
 		{"host", required_argument, NULL, O_HOST},
@@ -655,6 +682,7 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"p99-ms", required_argument, NULL, O_P99},
 		{"server-pid", required_argument, NULL, O_PID},
 		{"server-core", required_argument, NULL, O_CORE},
+		{"callgrind-pid", required_argument, NULL, O_CALLGRIND},
 		{"no-stop", no_argument, NULL, O_NO_STOP},
 		{"label", required_argument, NULL, O_LABEL},
 		{"help", no_argument, NULL, O_HELP},
@@ -706,6 +734,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 				bad = wsc_parse_uint(optarg, 4096, &v);
 				o->server_core = (int)v;
 			}
+			break;
+		case O_CALLGRIND:
+			bad = wsc_parse_uint(optarg, 1u << 30, &v) || !v;
+			o->callgrind_pid = (int)v;
 			break;
 		case O_NO_STOP: o->no_stop = true; break;
 		case O_LABEL: o->label = optarg; break;
@@ -852,7 +884,16 @@ int main(int argc, char **argv)
 		}
 		sleep_s(B.o.settle_s);
 		struct meter_step *r = &results[n_results++];
+		uint64_t relayed0 = 0;
+		if (B.o.callgrind_pid) {
+			callgrind_switch(true);
+			relayed0 = relayed_so_far();
+		}
 		meter_window(&B.m, n, r);
+		if (B.o.callgrind_pid) {
+			B.callgrind_relayed += relayed_so_far() - relayed0;
+			callgrind_switch(false);
+		}
 		r->up = count_up(n);
 		r->failed = B.setup_failed;
 		meter_evaluate(&B.m, r);
@@ -884,6 +925,9 @@ out:;
 	meter_echo_stop(&B.m);
 	printf("rtpengine: largest step with no loss and one-way p99 under %.3g ms: %u calls\n",
 	       B.o.p99_ms, largest_passing);
+	if (B.o.callgrind_pid)
+		printf("RESULT label=%s callgrind=1 relayed=%" PRIu64 " switched=%d\n", B.o.label,
+		       B.callgrind_relayed, B.callgrind_failed ? 0 : 1);
 	printf("RESULT label=%s summary=1 gateway=rtpengine set_up=%u setup_failed=%u deleted=%u "
 	       "delete_failed=%u largest_passing=%u sent=%" PRIu64 " send_errors=%" PRIu64
 	       " rtp_received=%" PRIu64 " mismatches=%" PRIu64 " srtp_auth_failures=%" PRIu64
@@ -893,7 +937,8 @@ out:;
 	       B.sent, B.send_errors, B.received, B.mismatches, B.auth_failures, B.srtp_errors,
 	       B.protect_errors, B.unknown_source, echo.rx, echo.unknown);
 	if (status == 0 && (B.setup_failed || B.delete_failed || B.mismatches || B.auth_failures ||
-	                    B.protect_errors || B.received == 0 || n_results == 0))
+	                    B.protect_errors || B.received == 0 || n_results == 0 ||
+	                    B.callgrind_failed))
 		status = 1;
 	for (unsigned i = 0; i < n_results; i++)
 		meter_step_free(&results[i]);
