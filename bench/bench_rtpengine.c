@@ -9,7 +9,9 @@
  * The SRTP end of every call is one shared UDP socket of this process,
  * driven by one thread: it sends each call's G.711 PCMU (160-byte payloads,
  * every 20 ms at a random phase, each packet 0 to --jitter ms late) with
- * sendmmsg on whole-millisecond ticks, reads what comes back with recvmmsg,
+ * sendmmsg on whole-millisecond ticks (each packet's send time taken as its
+ * place in the sendmmsg call: the clock before it and after it, shared out
+ * in order), reads what comes back with recvmmsg,
  * tells the calls apart by the port rtpengine sent from, and checks every
  * payload byte for byte. The plain-RTP end is media_meter's echo: it stamps
  * each packet with the kernel's receive time and sends it back. So a call is
@@ -183,21 +185,25 @@ static void flush(struct out_batch *b)
 {
 	if (!b->n)
 		return;
-	/* every packet of the batch leaves now: its one-way time counts from here */
-	uint32_t now = meter_stamp(&B.m);
-	for (unsigned i = 0; i < b->n; i++)
-		STORE(&b->who[i]->m.t_sent[b->index[i]], now);
 	unsigned sent = 0;
 	while (sent < b->n) {
+		uint64_t t0 = wsc_now_ns();
 		int k = sendmmsg(B.fd, b->msgs + sent, b->n - sent, 0);
+		uint64_t t1 = wsc_now_ns();
 		if (k < 0 && errno == EINTR)
 			continue;
 		if (k <= 0) {
-			/* never sent: not counted as sent (the window skips them) */
-			for (unsigned i = sent; i < b->n; i++)
-				STORE(&b->who[i]->m.t_sent[b->index[i]], 0);
+			/* never sent: never stamped, so not counted as sent */
 			B.send_errors += b->n - sent;
 			break;
+		}
+		/* The kernel sends the batch's packets one after the other (on
+		 * loopback, delivering each to the relay's socket as it goes): a
+		 * packet's one-way time counts from its share of the call, as a
+		 * lone sendto's counts from just before it. */
+		for (unsigned i = 0; i < (unsigned)k; i++) {
+			uint64_t t = t0 + (t1 - t0) * i / (unsigned)k;
+			STORE(&b->who[sent + i]->m.t_sent[b->index[sent + i]], meter_stamp_of(&B.m, t));
 		}
 		sent += (unsigned)k;
 	}
