@@ -117,6 +117,9 @@ struct sw_b2bua {
 	struct sw_b2bua_env env;
 	const struct sipwire_config *cfg;
 	struct sw_dialplan *plan;
+	/* Plans replaced by a reload: calls routed by them keep pointers into
+	 * them (rule and trunk names) until the end. */
+	GSList *old_plans;
 	struct sw_media_ctx *media;
 	struct sw_trunk *trunk;
 	struct trunk_state *trunks;
@@ -2080,9 +2083,16 @@ void sw_b2bua_free(struct sw_b2bua *b)
 	free(b->trunks);
 	sw_media_ctx_free(b->media);
 	sw_dialplan_free(b->plan);
+	g_slist_free_full(b->old_plans, (GDestroyNotify)sw_dialplan_free);
 	if (b->per_user)
 		g_hash_table_destroy(b->per_user);
 	free(b);
+}
+
+void sw_b2bua_set_plan(struct sw_b2bua *b, struct sw_dialplan *plan)
+{
+	b->old_plans = g_slist_prepend(b->old_plans, b->plan);
+	b->plan = plan;
 }
 
 const struct sw_call_metrics *sw_b2bua_metrics(const struct sw_b2bua *b) { return &b->metrics; }

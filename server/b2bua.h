@@ -83,6 +83,11 @@ void sw_b2bua_set_passthrough(struct sw_b2bua *b, struct sw_passthrough *pt);
 /* The UA's on_invite: a new Invitation. */
 void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv);
 
+/* A reloaded dial plan (dialplan.h), compiled against the same trunks;
+ * takes it. Calls in progress keep the route they were given. */
+struct sw_dialplan;
+void sw_b2bua_set_plan(struct sw_b2bua *b, struct sw_dialplan *plan);
+
 /* Draining: every new call is refused 503 with Retry-After: retry_after_s
  * (calls in progress go on). */
 void sw_b2bua_drain(struct sw_b2bua *b, unsigned retry_after_s);

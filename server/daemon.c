@@ -10,6 +10,7 @@
 
 #include "server/b2bua.h"
 #include "server/certs.h"
+#include "server/dialplan.h"
 #include "server/endpoint.h"
 #include "server/log.h"
 #include "server/metrics.h"
@@ -20,7 +21,9 @@
 #define STOP_GRACE_MS 2000
 
 struct daemon {
-	const struct sipwire_config *cfg;
+	struct sipwire_config *cfg;
+	int argc;
+	char **argv, **envp;
 	GMainLoop *loop;
 	struct sw_endpoint *ep;
 	struct sw_ws *ws;
@@ -144,6 +147,115 @@ static gboolean on_signal(gpointer data)
 	return G_SOURCE_CONTINUE;
 }
 
+static bool same_trunks(const struct sipwire_config *a, const struct sipwire_config *b)
+{
+	if (a->n_trunks != b->n_trunks)
+		return false;
+	for (size_t i = 0; i < a->n_trunks; i++)
+		if (strcmp(a->trunks[i].name, b->trunks[i].name) != 0 ||
+		    strcmp(a->trunks[i].uri, b->trunks[i].uri) != 0)
+			return false;
+	return true;
+}
+
+/* How many of a's users b does not have. */
+static size_t users_missing(const struct sipwire_config *a, const struct sipwire_config *b)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < a->n_users; i++) {
+		bool found = false;
+		for (size_t k = 0; k < b->n_users && !found; k++)
+			found = strcmp(a->users[i].name, b->users[k].name) == 0;
+		n += !found;
+	}
+	return n;
+}
+
+/* SIGHUP: the configuration again, from where it came; what can change
+ * without dropping a call is applied. */
+static void reload(struct daemon *d)
+{
+	struct sipwire_config fresh;
+	struct config_errors errs;
+	config_errors_init(&errs);
+	const char *from = d->cfg->config_file ? d->cfg->config_file : "the flags and environment";
+	int rc = sipwire_config_load(&fresh, d->argc, d->argv, d->envp, &errs);
+	if (rc < 0) {
+		for (size_t i = 0; i < errs.count; i++)
+			LOG_ERR("daemon", "reload: %s", errs.msg[i]);
+		LOG_ERR("daemon", "reload of %s refused (%zu error%s); the running configuration is kept",
+		        from, errs.count, errs.count == 1 ? "" : "s");
+		goto out;
+	}
+	struct sipwire_config *cfg = d->cfg;
+	struct sw_b2bua *b = sw_endpoint_b2bua(d->ep);
+	/* The dial plan names trunks by their place in the list: a new plan
+	 * needs the trunks the calls run on, which change only on a restart. */
+	struct sw_dialplan *plan = NULL;
+	bool trunks_same = same_trunks(cfg, &fresh);
+	if (trunks_same && sw_dialplan_new(&fresh, &plan) < 0) {
+		LOG_ERR("daemon", "reload of %s refused: the dial plan does not compile", from);
+		goto out;
+	}
+	if (strcmp(cfg->realm, fresh.realm) != 0)
+		LOG_WARN("daemon", "reload: realm changes take a restart; still %s", cfg->realm);
+	if (!trunks_same)
+		LOG_WARN("daemon", "reload: trunks changed: they and the dial plan take a restart; "
+		                   "the running ones are kept");
+	size_t added = users_missing(&fresh, cfg), removed = users_missing(cfg, &fresh);
+	/* Swapped, so that what is freed with `fresh` is the old. */
+	struct sipwire_user *users = cfg->users;
+	size_t n_users = cfg->n_users;
+	cfg->users = fresh.users;
+	cfg->n_users = fresh.n_users;
+	fresh.users = users;
+	fresh.n_users = n_users;
+	if (sw_endpoint_reload_users(d->ep) < 0) {
+		fresh.users = cfg->users;
+		fresh.n_users = cfg->n_users;
+		cfg->users = users;
+		cfg->n_users = n_users;
+		sw_dialplan_free(plan);
+		LOG_ERR("daemon", "reload of %s refused: a password cannot be hashed", from);
+		goto out;
+	}
+	if (plan) {
+		sw_b2bua_set_plan(b, plan);
+		struct sipwire_route *routes = cfg->routes;
+		size_t n_routes = cfg->n_routes;
+		cfg->routes = fresh.routes;
+		cfg->n_routes = fresh.n_routes;
+		fresh.routes = routes;
+		fresh.n_routes = n_routes;
+	}
+	cfg->log_level = fresh.log_level;
+	cfg->log_format = fresh.log_format;
+	sw_log_set_level(cfg->log_level);
+	sw_log_set_format(cfg->log_format);
+	LOG_INFO("daemon",
+	         "reloaded %s: %zu user%s (%zu added, %zu removed), %s, log level %s; %zu call%s "
+	         "in progress go on",
+	         from, cfg->n_users, cfg->n_users == 1 ? "" : "s", added, removed,
+	         plan ? (cfg->n_routes ? "the dial plan's routes" : "the default dial plan")
+	              : "the dial plan unchanged",
+	         sipwire_log_level_name(cfg->log_level), active_calls(d),
+	         active_calls(d) == 1 ? "" : "s");
+out:
+	sipwire_config_free(&fresh);
+	config_errors_free(&errs);
+}
+
+static gboolean on_reload(gpointer data)
+{
+	struct daemon *d = data;
+	if (d->stopping) {
+		LOG_INFO("daemon", "SIGHUP while stopping: not reloaded");
+		return G_SOURCE_CONTINUE;
+	}
+	reload(d);
+	return G_SOURCE_CONTINUE;
+}
+
 /* Every connection is a descriptor: take all the kernel allows. */
 static rlim_t raise_fd_limit(void)
 {
@@ -190,9 +302,9 @@ static void open_demo(struct daemon *d)
 	         any ? "localhost" : bind, v6 ? "]" : "", port, sw_http_files_root(d->demo));
 }
 
-int sw_daemon_run(const struct sipwire_config *cfg)
+int sw_daemon_run(struct sipwire_config *cfg, int argc, char **argv, char **envp)
 {
-	struct daemon d = {.cfg = cfg};
+	struct daemon d = {.cfg = cfg, .argc = argc, .argv = argv, .envp = envp};
 	int rc = 1;
 	sw_log_set_level(cfg->log_level);
 	sw_log_set_format(cfg->log_format);
@@ -263,6 +375,7 @@ int sw_daemon_run(const struct sipwire_config *cfg)
 	d.ready = true;
 	g_unix_signal_add(SIGINT, on_signal, &d);
 	g_unix_signal_add(SIGTERM, on_signal, &d);
+	g_unix_signal_add(SIGHUP, on_reload, &d);
 	LOG_INFO("daemon", "sipwire %s running (%s mode, realm %s, %zu local user%s)",
 	         SIPWIRE_VERSION, cfg->mode == SIPWIRE_MODE_LOCAL ? "local" : "passthrough",
 	         cfg->realm, cfg->n_users, cfg->n_users == 1 ? "" : "s");

@@ -555,6 +555,38 @@ static int lookup_user(void *arg, sip_pl user, enum sip_auth_algorithm alg, char
 	return -ENOENT;
 }
 
+/* Every configured user's MD5 HA1, by name. 0, or -EINVAL when a password
+ * cannot be hashed. */
+static int ha1_table(const struct sipwire_config *cfg, GHashTable *t)
+{
+	for (size_t i = 0; i < cfg->n_users; i++) {
+		const struct sipwire_user *u = &cfg->users[i];
+		char ha1[65];
+		if (u->password) {
+			if (sip_auth_ha1(SIP_AUTH_ALG_MD5, sip_pl_from_cstr(u->name),
+			                 sip_pl_from_cstr(cfg->realm), sip_pl_from_cstr(u->password), ha1,
+			                 sizeof ha1) < 0)
+				return -EINVAL;
+		} else {
+			snprintf(ha1, sizeof ha1, "%s", u->ha1);
+		}
+		g_hash_table_replace(t, g_strdup(u->name), g_strdup(ha1));
+	}
+	return 0;
+}
+
+int sw_endpoint_reload_users(struct sw_endpoint *ep)
+{
+	GHashTable *t = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
+	if (ha1_table(ep->cfg, t) < 0) {
+		g_hash_table_destroy(t);
+		return -EINVAL;
+	}
+	g_hash_table_destroy(ep->ha1_md5);
+	ep->ha1_md5 = t;
+	return 0;
+}
+
 int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
                     GMainContext *ctx)
 {
@@ -573,19 +605,9 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 	if (!ep->msg || !ep->stamped_msg)
 		goto fail;
 
-	for (size_t i = 0; i < cfg->n_users; i++) {
-		const struct sipwire_user *u = &cfg->users[i];
-		char ha1[65];
-		if (u->password) {
-			if (sip_auth_ha1(SIP_AUTH_ALG_MD5, sip_pl_from_cstr(u->name), sip_pl_from_cstr(cfg->realm),
-			                 sip_pl_from_cstr(u->password), ha1, sizeof ha1) < 0) {
-				rc = -EINVAL;
-				goto fail;
-			}
-		} else {
-			snprintf(ha1, sizeof ha1, "%s", u->ha1);
-		}
-		g_hash_table_replace(ep->ha1_md5, g_strdup(u->name), g_strdup(ha1));
+	if (!ep->ha1_md5 || ha1_table(cfg, ep->ha1_md5) < 0) {
+		rc = -EINVAL;
+		goto fail;
 	}
 
 	struct sip_txn_layer_config tc = {

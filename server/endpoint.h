@@ -41,6 +41,11 @@ struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep);
  * registrations to the PBX. 0 or -ENOMEM. */
 int sw_endpoint_set_trunk(struct sw_endpoint *ep, struct sw_trunk *trunk);
 
+/* The configuration's users changed (a reload swapped them in): answer
+ * digests from them from now on. 0, or -EINVAL (a password that cannot be
+ * hashed; the old users stay). */
+int sw_endpoint_reload_users(struct sw_endpoint *ep);
+
 /* The calls (b2bua.h), for draining and metrics. */
 struct sw_b2bua *sw_endpoint_b2bua(struct sw_endpoint *ep);
 

@@ -8,15 +8,42 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <glib.h>
+#include <libwebsockets.h>
+#include <nice/nice.h>
+#include <openssl/crypto.h>
+
 #include "server/config.h"
 #include "server/daemon.h"
 #include "sip/sip_msg.h"
+#include "webrtc/srtp.h"
 
 extern char **environ;
 
 #ifndef SIPWIRE_VERSION
 #define SIPWIRE_VERSION "0.0.0"
 #endif
+#ifndef SIPWIRE_GIT_DESCRIBE
+#define SIPWIRE_GIT_DESCRIBE ""
+#endif
+
+/* The version, and those of the libraries that carry the calls: what a bug
+ * report needs. libnice has no run-time version: the one built against. */
+static void print_version(void)
+{
+	if (*SIPWIRE_GIT_DESCRIBE)
+		printf("sipwire %s (git %s)\n", SIPWIRE_VERSION, SIPWIRE_GIT_DESCRIBE);
+	else
+		printf("sipwire %s\n", SIPWIRE_VERSION);
+	printf("libwebsockets %s\n", lws_get_library_version());
+	printf("libnice %d.%d.%d (built with)\n", NICE_VERSION_MAJOR, NICE_VERSION_MINOR,
+	       NICE_VERSION_MICRO);
+	const char *ssl = OpenSSL_version(OPENSSL_VERSION);
+	printf("%s\n", ssl);
+	const char *srtp = srtp_library_version();
+	printf("libsrtp2 %s\n", strncmp(srtp, "libsrtp2 ", 9) == 0 ? srtp + 9 : srtp);
+	printf("GLib %u.%u.%u\n", glib_major_version, glib_minor_version, glib_micro_version);
+}
 
 static void usage(FILE *out)
 {
@@ -204,10 +231,13 @@ static int check_config(int argc, char **argv, int at)
 	struct config_errors errs;
 	config_errors_init(&errs);
 	int r = sipwire_config_load(&cfg, n, args, environ, &errs);
-	if (r == 0)
+	if (r == 0) {
 		printf("configuration OK\n");
-	else
+	} else {
 		print_errors(&errs);
+		fprintf(stderr, "sipwire: %s: configuration refused (%zu error%s)\n", argv[at + 1],
+		        errs.count, errs.count == 1 ? "" : "s");
+	}
 	sipwire_config_free(&cfg);
 	config_errors_free(&errs);
 	free(args);
@@ -222,7 +252,7 @@ int main(int argc, char **argv)
 			return 0;
 		}
 		if (strcmp(argv[i], "--version") == 0) {
-			printf("sipwire %s\n", SIPWIRE_VERSION);
+			print_version();
 			return 0;
 		}
 		if (strcmp(argv[i], "--check-message") == 0) {
@@ -255,7 +285,7 @@ int main(int argc, char **argv)
 		return 2;
 	}
 	config_errors_free(&errs);
-	r = sw_daemon_run(&cfg);
+	r = sw_daemon_run(&cfg, argc, argv, environ);
 	sipwire_config_free(&cfg);
 	return r;
 }

@@ -42,6 +42,8 @@ int srtp_library_init(void)
 	return library_status;
 }
 
+const char *srtp_library_version(void) { return srtp_get_version_string(); }
+
 size_t srtp_salt_len(enum srtp_profile profile)
 {
 	switch (profile) {

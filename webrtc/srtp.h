@@ -56,6 +56,8 @@ struct srtp_session;
 /* Initializes libsrtp2 once per process; later calls return the first
  * result. 0 or -EIO. srtp_session_new calls it. */
 int srtp_library_init(void);
+/* The linked libsrtp2's version, as it names it ("libsrtp2 2.5.0"). */
+const char *srtp_library_version(void);
 
 /* Master salt length of a profile; 0 for an unknown profile. */
 size_t srtp_salt_len(enum srtp_profile profile);
