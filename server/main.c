@@ -92,7 +92,7 @@ static void usage(FILE *out)
 	        "\n"
 	        "Without --check-*, sipwire runs the gateway until SIGINT or SIGTERM (which\n"
 	        "drain: new calls refused, calls in progress ended after --drain-timeout);\n"
-	        "SIGHUP reloads users, dial plan and certificates from the --config file.\n");
+	        "SIGHUP reloads users, the dial plan and log settings (docs/operations.md).\n");
 }
 
 static char *read_all(const char *path, size_t *len)
