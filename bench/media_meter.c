@@ -326,20 +326,26 @@ static void echo_rtp(struct meter_echo *e, struct echo_batch *b)
 		if (ovfl)
 			STORE(&e->n.drops, (uint64_t)ovfl);
 		ADD(&e->n.rx, (uint64_t)n);
-		uint32_t t_tx = meter_stamp(m);
 		int sent = 0;
 		while (sent < n) {
+			uint64_t t0 = wsc_now_ns();
 			int k = sendmmsg(e->fd_rtp, b->msgs + sent, (unsigned)(n - sent), 0);
+			uint64_t t1 = wsc_now_ns();
 			if (k <= 0) {
 				if (k < 0 && errno == EINTR)
 					continue;
 				break; /* lost here: the run counts it as lost on the way back */
 			}
+			/* each packet leaves at its place in the call (the clock before
+			 * and after it shared out in order), not all at the first */
+			for (int i = 0; i < k; i++) {
+				struct meter_call *c = b->who[sent + i];
+				if (c)
+					STORE(&c->t_tx[b->index[sent + i]],
+					      meter_stamp_of(m, t0 + (t1 - t0) * (uint64_t)i / (uint64_t)k));
+			}
 			sent += k;
 		}
-		for (int i = 0; i < sent; i++)
-			if (b->who[i])
-				STORE(&b->who[i]->t_tx[b->index[i]], t_tx);
 		ADD(&e->n.tx, (uint64_t)sent);
 		if (n < ECHO_BATCH)
 			return;
