@@ -527,8 +527,14 @@ static void relay_accept(void *data, struct sip_session *s, const struct sip_msg
 	if (r->method == SIP_METHOD_INVITE || r->method == SIP_METHOD_UPDATE) {
 		/* The answer to our re-INVITE is that leg's new description. */
 		struct leg *p = r->from->peer;
-		if (p && p->s == s && sip_msg_body(resp).l)
+		if (p && p->s == s && sip_msg_body(resp).l) {
 			p->remote_sdp = sdp_hash(sip_msg_body(resp));
+			/* As for the first answer: only what that peer accepted,
+			 * or a browser resuming a call to a PCMU-only PBX sends
+			 * opus it cannot take, and hears nothing either. */
+			if (r->rq && session_live(r->from))
+				sw_media_answer_like(r->from->media, p->media);
+		}
 	}
 	if (!r->rq || !session_live(r->from))
 		return;
