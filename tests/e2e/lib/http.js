@@ -1,8 +1,9 @@
 'use strict';
 // A static HTTP server on 127.0.0.1 for the browser tests: the test pages
 // from tests/e2e/pages at /, and the npm sip.js package's lib/ (ES modules,
-// loaded as they are, no bundler) at /sip.js/. Nothing else is served, and
-// nothing outside those two folders.
+// loaded as they are, no bundler) at /sip.js/, and any folders a test mounts
+// (e.g. a bundle it built at /jssip/). Nothing else is served, and nothing
+// outside those folders.
 
 const fs = require('node:fs');
 const http = require('node:http');
@@ -25,7 +26,7 @@ function resolveUnder(root, relative) {
 	return file;
 }
 
-function fileFor(urlPath) {
+function fileFor(urlPath, mounts = {}) {
 	let decoded;
 	try {
 		decoded = decodeURIComponent(urlPath);
@@ -34,12 +35,14 @@ function fileFor(urlPath) {
 	}
 	if (decoded.includes('\0')) return null;
 	if (decoded.startsWith('/sip.js/')) return resolveUnder(SIPJS_LIB, decoded.slice('/sip.js/'.length));
+	for (const [prefix, dir] of Object.entries(mounts))
+		if (decoded.startsWith(prefix)) return resolveUnder(path.resolve(dir), decoded.slice(prefix.length));
 	return resolveUnder(PAGES, decoded === '/' ? 'phone.html' : decoded.slice(1));
 }
 
-function handle(req, res, log) {
+function handle(req, res, log, mounts) {
 	const urlPath = new URL(req.url, 'http://127.0.0.1').pathname;
-	const file = req.method === 'GET' || req.method === 'HEAD' ? fileFor(urlPath) : null;
+	const file = req.method === 'GET' || req.method === 'HEAD' ? fileFor(urlPath, mounts) : null;
 	fs.readFile(file || '', (err, data) => {
 		if (!file || err) {
 			log.push(`${req.method} ${urlPath} 404`);
@@ -58,9 +61,10 @@ function handle(req, res, log) {
 
 // Listens on 127.0.0.1:port; resolves with {url, log, close()}. log lists
 // the requests that found nothing (a page asking for a missing module).
-function startHttpServer(port) {
+// mounts: {'/prefix/': folder} served besides the pages.
+function startHttpServer(port, mounts = {}) {
 	const log = [];
-	const server = http.createServer((req, res) => handle(req, res, log));
+	const server = http.createServer((req, res) => handle(req, res, log, mounts));
 	return new Promise((resolve, reject) => {
 		server.once('error', reject);
 		server.listen(port, '127.0.0.1', () => {
