@@ -1517,25 +1517,36 @@ static int binding_on_flow(void *arg, const struct sip_registrar_binding *bd)
 	return 0;
 }
 
-/* The trunk a source address belongs to, or -1. */
-static int trunk_of_source(const struct sw_b2bua *b, const struct sw_flow *f)
+/* The trunk an address belongs to, or -1. */
+static int trunk_of_addr(const struct sw_b2bua *b, const struct sockaddr_storage *peer)
 {
-	if (f->tp == SW_TP_WS || f->tp == SW_TP_WSS)
-		return -1;
 	for (size_t i = 0; i < b->n_trunks; i++) {
 		const struct trunk_state *t = &b->trunks[i];
 		if (t->cfg->allow_from.n) {
 			for (size_t k = 0; k < t->cfg->allow_from.n; k++)
-				if (sw_addr_matches_prefix((const struct sockaddr *)&f->peer,
+				if (sw_addr_matches_prefix((const struct sockaddr *)peer,
 				                        t->cfg->allow_from.v[k]))
 					return (int)i;
 			continue;
 		}
 		for (size_t k = 0; k < t->n_addrs; k++)
-			if (same_host(&t->addrs[k], &f->peer))
+			if (same_host(&t->addrs[k], peer))
 				return (int)i;
 	}
 	return -1;
+}
+
+/* The trunk a source address belongs to, or -1. */
+static int trunk_of_source(const struct sw_b2bua *b, const struct sw_flow *f)
+{
+	if (f->tp == SW_TP_WS || f->tp == SW_TP_WSS)
+		return -1;
+	return trunk_of_addr(b, &f->peer);
+}
+
+bool sw_b2bua_is_trunk_addr(const struct sw_b2bua *b, const struct sockaddr_storage *addr)
+{
+	return b && trunk_of_addr(b, addr) >= 0;
 }
 
 /* ---- an Invitation arrives ---- */

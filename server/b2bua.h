@@ -80,6 +80,10 @@ void sw_b2bua_tick(struct sw_b2bua *b);
 struct sw_passthrough;
 void sw_b2bua_set_passthrough(struct sw_b2bua *b, struct sw_passthrough *pt);
 
+/* Is addr one of a trunk's: in its allow_from, or (without one) an address
+ * its host resolved to? */
+bool sw_b2bua_is_trunk_addr(const struct sw_b2bua *b, const struct sockaddr_storage *addr);
+
 /* The UA's on_invite: a new Invitation. */
 void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv);
 

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/err.h>
 #include <openssl/evp.h>
 #include <openssl/pem.h>
 #include <openssl/x509v3.h>
@@ -137,4 +138,61 @@ int sw_certs_ensure_self_signed(const char *state_dir, char *cert_out, char *key
 	}
 	LOG_INFO("tls", "created a self-signed certificate %s (CN=sipwire, localhost)", cert_out);
 	return 0;
+}
+
+static void log_tls_errors(const char *what, const char *file)
+{
+	unsigned long e = ERR_get_error();
+	char buf[256] = "";
+	if (e)
+		ERR_error_string_n(e, buf, sizeof buf);
+	ERR_clear_error();
+	LOG_ERR("tls", "%s%s%s%s%s", what, file ? " " : "", file ? file : "", *buf ? ": " : "",
+	        buf);
+}
+
+int sw_tls_apply_policy(SSL_CTX *ctx)
+{
+	if (!SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) ||
+	    !SSL_CTX_set_cipher_list(ctx, SW_TLS12_CIPHERS) ||
+	    !SSL_CTX_set_ciphersuites(ctx, SW_TLS13_SUITES) ||
+	    !SSL_CTX_set1_groups_list(ctx, SW_TLS_GROUPS)) {
+		log_tls_errors("cannot apply the TLS policy", NULL);
+		return -EINVAL;
+	}
+	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_NO_COMPRESSION |
+	                             SSL_OP_CIPHER_SERVER_PREFERENCE);
+	return 0;
+}
+
+static bool load_pair(SSL_CTX *ctx, const char *cert_file, const char *key_file)
+{
+	if (SSL_CTX_use_certificate_chain_file(ctx, cert_file) != 1) {
+		log_tls_errors("cannot load the certificate", cert_file);
+		return false;
+	}
+	if (SSL_CTX_use_PrivateKey_file(ctx, key_file, SSL_FILETYPE_PEM) != 1) {
+		log_tls_errors("cannot load the key", key_file);
+		return false;
+	}
+	if (SSL_CTX_check_private_key(ctx) != 1) {
+		log_tls_errors("the key does not match the certificate", key_file);
+		return false;
+	}
+	return true;
+}
+
+int sw_tls_reload_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file)
+{
+	SSL_CTX *scratch = SSL_CTX_new(TLS_server_method());
+	if (!scratch)
+		return -ENOMEM;
+	bool ok = load_pair(scratch, cert_file, key_file);
+	SSL_CTX_free(scratch);
+	if (!ok)
+		return -EINVAL;
+	/* The live context changes only once the pair is known good. Each SSL
+	 * copies the context's certificate when it is made, so connections
+	 * already up are not touched. */
+	return load_pair(ctx, cert_file, key_file) ? 0 : -EINVAL;
 }

@@ -6,6 +6,7 @@
 #ifndef SIPWIRE_SERVER_CERTS_H
 #define SIPWIRE_SERVER_CERTS_H
 
+#include <openssl/ssl.h>
 #include <stddef.h>
 
 /* Make state_dir (mode 0700) if needed, and state_dir/cert.pem + key.pem
@@ -15,5 +16,26 @@
  * (created or already there), or a negative errno with a log line. */
 int sw_certs_ensure_self_signed(const char *state_dir, char *cert_out, char *key_out,
                                 size_t size);
+
+/* The TLS every listener and client of the daemon speaks: TLS 1.2 or 1.3,
+ * no renegotiation, no compression, the server's order of ciphers; for
+ * TLS 1.2 only ECDHE key exchange
+ * with AEAD ciphers (AES-GCM, ChaCha20-Poly1305), for TLS 1.3 its three
+ * AEAD suites; groups X25519, P-256, P-384. Returns 0, or -EINVAL with a log
+ * line when OpenSSL refuses a list. */
+#define SW_TLS12_CIPHERS                                                                           \
+	"ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:"                               \
+	"ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-RSA-AES256-GCM-SHA384:"                               \
+	"ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305"
+#define SW_TLS13_SUITES "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
+#define SW_TLS_GROUPS "X25519:P-256:P-384"
+int sw_tls_apply_policy(SSL_CTX *ctx);
+
+/* Replace the certificate chain and key ctx serves with, from PEM files.
+ * Both are loaded and checked against each other in a scratch context first,
+ * so a bad pair changes nothing (-EINVAL, with a log line naming the file);
+ * connections already up keep the certificate they were made with, new ones
+ * get the new one. 0 on success. */
+int sw_tls_reload_cert(SSL_CTX *ctx, const char *cert_file, const char *key_file);
 
 #endif

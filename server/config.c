@@ -43,6 +43,7 @@ enum opt_type {
 	OPT_REFER,     /* enum sipwire_refer_mode */
 	OPT_LOGFMT,    /* enum sipwire_log_format */
 	OPT_PREFIXES,  /* struct sipwire_strlist of addresses with optional /prefix */
+	OPT_ACCEPT,    /* enum sipwire_accept_from */
 };
 
 struct option_def {
@@ -72,6 +73,7 @@ static const struct option_def options[] = {
     {"registrar.min_expires", NULL, OPT_UINT, AT(registrar.min_expires), 1, 604800},
     {"registrar.max_expires", NULL, OPT_UINT, AT(registrar.max_expires), 1, 604800},
     {"registrar.default_expires", NULL, OPT_UINT, AT(registrar.default_expires), 1, 604800},
+    {"registrar.max_bindings_per_user", NULL, OPT_UINT, AT(registrar.max_bindings_per_user), 1, 1000},
     {"auth.algorithms", NULL, OPT_STR, AT(auth.algorithms_text), 0, 0},
     {"auth.max_failures", NULL, OPT_UINT, AT(auth.max_failures), 1, 1000000},
     {"auth.failure_window", NULL, OPT_UINT, AT(auth.failure_window), 1, 86400},
@@ -82,6 +84,13 @@ static const struct option_def options[] = {
     {"sip.timers.t1", NULL, OPT_UINT, AT(sip.timers.t1), 50, 10000},
     {"sip.timers.t2", NULL, OPT_UINT, AT(sip.timers.t2), 100, 60000},
     {"sip.timers.t4", NULL, OPT_UINT, AT(sip.timers.t4), 100, 60000},
+    {"sip.accept_from", NULL, OPT_ACCEPT, AT(sip.accept_from), 0, 0},
+    {"limits.connections_per_second", NULL, OPT_UINT, AT(limits.connections_per_second), 0, 1000000},
+    {"limits.connections_per_address", NULL, OPT_UINT, AT(limits.connections_per_address), 0, 1000000},
+    {"limits.requests_per_second", NULL, OPT_UINT, AT(limits.requests_per_second), 0, 1000000},
+    {"limits.exempt", NULL, OPT_PREFIXES, AT(limits.exempt), 0, 0},
+    {"limits.handshake_timeout", NULL, OPT_UINT, AT(limits.handshake_timeout), 1, 300},
+    {"limits.message_timeout", NULL, OPT_UINT, AT(limits.message_timeout), 1, 300},
     {"mode", NULL, OPT_MODE, AT(mode), 0, 0},
     {"pbx.host", NULL, OPT_STR, AT(pbx.host), 0, 0},
     {"pbx.port", NULL, OPT_UINT, AT(pbx.port), 0, 65535},
@@ -117,7 +126,7 @@ static const struct option_def options[] = {
 static const char *const sections[] = {"listen",     "tls",       "ws",   "sip", "sip.limits",
                                        "sip.timers", "registrar", "auth", "pbx", "log",
                                        "calls",      "media",     "demo",   "metrics",
-                                       "shutdown"};
+                                       "shutdown",   "limits"};
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const char *const mode_names[] = {"local", "passthrough"};
@@ -129,6 +138,7 @@ static const char *const transport_names[] = {"udp", "tcp", "tls"};
 static const char *const bool_names[] = {"false", "true"};
 static const char *const refer_names[] = {"pass", "gateway"};
 static const char *const log_format_names[] = {"text", "logfmt", "json"};
+static const char *const accept_names[] = {"any", "trunks"};
 
 /* ---- errors ---- */
 
@@ -225,6 +235,7 @@ void sipwire_config_free(struct sipwire_config *cfg)
 	free(cfg->auth.algorithms_text);
 	free(cfg->tls.key_file);
 	strlist_free(&cfg->ws.allowed_origins);
+	strlist_free(&cfg->limits.exempt);
 	free(cfg->realm);
 	users_free(cfg);
 	trunks_free(cfg);
@@ -255,6 +266,7 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->registrar.min_expires = 60;
 	cfg->registrar.max_expires = 3600;
 	cfg->registrar.default_expires = 600;
+	cfg->registrar.max_bindings_per_user = 16;
 	cfg->ws.ping_interval = 30;
 	cfg->ws.idle_timeout = 75;
 	cfg->auth.algorithms_text = strdup("MD5");
@@ -264,6 +276,18 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 	cfg->sip.timers.t1 = 500;
 	cfg->sip.timers.t2 = 4000;
 	cfg->sip.timers.t4 = 5000;
+	cfg->sip.accept_from = SIPWIRE_ACCEPT_ANY;
+	cfg->limits.connections_per_second = 20;
+	cfg->limits.connections_per_address = 256;
+	cfg->limits.requests_per_second = 200;
+	cfg->limits.handshake_timeout = 10;
+	cfg->limits.message_timeout = 15;
+	/* A proxy on this host makes every client look like loopback. */
+	static const char *const loopback[] = {"127.0.0.0/8", "::1"};
+	cfg->limits.exempt.v = calloc(2, sizeof(char *));
+	for (size_t i = 0; cfg->limits.exempt.v && i < 2; i++)
+		if ((cfg->limits.exempt.v[i] = strdup(loopback[i])))
+			cfg->limits.exempt.n++;
 	cfg->mode = SIPWIRE_MODE_LOCAL;
 	cfg->pbx.host = strdup("");
 	cfg->pbx.port = 0; /* RFC 3263: SRV for a name, else 5060 (5061 for TLS) */
@@ -297,7 +321,7 @@ int sipwire_config_defaults(struct sipwire_config *cfg)
 		cfg->metrics_allow.n++;
 	if (cfg->metrics_allow.n != 2 || !cfg->demo.dir || !cfg->listen.bind || !cfg->media.address ||
 	    !cfg->media.public_ip ||
-	    cfg->media.codecs.n != N_CODECS ||
+	    cfg->media.codecs.n != N_CODECS || cfg->limits.exempt.n != 2 ||
 	    !cfg->tls.cert_file || !cfg->tls.key_file || !cfg->tls.ca_file ||
 	    !cfg->realm || !cfg->auth.algorithms_text ||
 	    !cfg->pbx.host)
@@ -559,6 +583,10 @@ static void set_text(struct sipwire_config *cfg, const struct option_def *opt, c
 	case OPT_LOGFMT:
 		if ((idx = choose(s, log_format_names, 3, where, errs)) >= 0)
 			*(enum sipwire_log_format *)(void *)field = (enum sipwire_log_format)idx;
+		return;
+	case OPT_ACCEPT:
+		if ((idx = choose(s, accept_names, 2, where, errs)) >= 0)
+			*(enum sipwire_accept_from *)(void *)field = (enum sipwire_accept_from)idx;
 		return;
 	case OPT_UINT:
 	case OPT_SIZE:

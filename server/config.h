@@ -44,6 +44,12 @@ enum sipwire_refer_mode {
 	SIPWIRE_REFER_GATEWAY, /* the gateway calls the target and replaces the leg */
 };
 
+/* Who may send SIP to the UDP/TCP/TLS listeners. */
+enum sipwire_accept_from {
+	SIPWIRE_ACCEPT_ANY,    /* SIP devices too (they register; calls need a binding) */
+	SIPWIRE_ACCEPT_TRUNKS, /* the trunks' addresses only; others: 403, TCP/TLS closed */
+};
+
 /* A local account: exactly one of password and ha1 is set. */
 struct sipwire_user {
 	char *name;
@@ -121,6 +127,7 @@ struct sipwire_config {
 	size_t n_users;
 	struct {
 		unsigned min_expires, max_expires, default_expires; /* seconds */
+		unsigned max_bindings_per_user; /* contacts one user may register */
 	} registrar;
 	struct {
 		/* Failed authentications from one address within failure_window
@@ -137,7 +144,17 @@ struct sipwire_config {
 		struct {
 			unsigned t1, t2, t4; /* milliseconds */
 		} timers;
+		enum sipwire_accept_from accept_from;
 	} sip;
+	/* Per-address limits (guard.h) and how long input may take to arrive. */
+	struct {
+		unsigned connections_per_second; /* new connections from one address; 0 off */
+		unsigned connections_per_address; /* open at once from one address; 0 off */
+		unsigned requests_per_second;     /* SIP requests from one address; 0 off */
+		struct sipwire_strlist exempt;    /* addresses/prefixes never limited */
+		unsigned handshake_timeout; /* seconds for a WebSocket's TLS + HTTP upgrade */
+		unsigned message_timeout;   /* seconds a partial SIP message may wait on TCP/TLS */
+	} limits;
 	enum sipwire_mode mode;
 	struct {
 		char *host; /* "" unless configured; required in passthrough mode */

@@ -253,6 +253,10 @@ static gboolean on_reload(gpointer data)
 		return G_SOURCE_CONTINUE;
 	}
 	reload(d);
+	/* Certificates renewed on disk, for new connections (whatever became
+	 * of the configuration: a renewal must not wait for a good file). */
+	sw_ws_reload_tls(d->ws);
+	sw_trunk_reload_tls(d->trunk);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -342,6 +346,7 @@ int sw_daemon_run(struct sipwire_config *cfg, int argc, char **argv, char **envp
 			.tls_verify = cfg->tls.verify_server,
 			.limits = cfg->sip.limits,
 			.idle_timeout_s = 3600,
+			.message_timeout_s = cfg->limits.message_timeout,
 			.sink = sink,
 		};
 		if (sw_trunk_new(&d.trunk, &tc) < 0 || sw_endpoint_set_trunk(d.ep, d.trunk) < 0)
@@ -362,6 +367,7 @@ int sw_daemon_run(struct sipwire_config *cfg, int argc, char **argv, char **envp
 			.max_msg_size = cfg->sip.limits.max_msg_size,
 			.ping_interval_s = cfg->ws.ping_interval,
 			.idle_timeout_s = cfg->ws.idle_timeout,
+			.handshake_timeout_s = cfg->limits.handshake_timeout,
 			.max_connections = max_conns,
 			.sink = sink,
 			.http = on_http,

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "server/b2bua.h"
+#include "server/guard.h"
 #include "server/log.h"
 #include "server/passthrough.h"
 #include "sip/sip_build.h"
@@ -35,6 +36,7 @@ struct sw_endpoint {
 	GHashTable *ha1_md5; /* user name -> HA1 (MD5) of every configured user */
 	struct sw_trunk *trunk;
 	struct sw_passthrough *passthrough; /* in passthrough mode, once there is a trunk */
+	struct sw_guard *guard; /* per-address limits */
 	uint32_t tag_seed, tag_count;
 	struct sw_endpoint_stats stats;
 };
@@ -438,6 +440,67 @@ static void answer_unparsed(struct sw_endpoint *ep, struct sw_flow *f, const cha
 		sw_flow_send(f, ep->out.p, ep->out.len);
 }
 
+/* Log a refusal of f's peer, at most once a second per address. */
+#define LOG_REFUSAL(ep, f, ev, fmt, ...)                                                           \
+	do {                                                                                       \
+		unsigned sup_;                                                                     \
+		if (sw_guard_log_ok((ep)->guard, (const struct sockaddr *)&(f)->peer, ev, now_ms(), \
+		                    &sup_))                                                        \
+			LOG_WARN("limits", "%s %s: " fmt " (%u more not logged)", sw_tp_name((f)->tp),  \
+			         (f)->peer_str, __VA_ARGS__, sup_);                                \
+	} while (0)
+
+/* Send a stateless answer to a request that is refused before any
+ * transaction: parsed is false when it did not parse (err says so). */
+static void refuse_request(struct sw_endpoint *ep, struct sw_flow *f, const char *buf, size_t len,
+                           enum sip_parse_mode mode, int status, const char *reason,
+                           const char *retry_after)
+{
+	const struct sip_msg *m = ep->msg;
+	if (sip_msg_method(m) == SIP_METHOD_ACK)
+		return; /* nothing answers an ACK */
+	if (!is_websocket(f) && via_stamp(ep, m, f, buf, len)) {
+		size_t used;
+		struct sip_parse_error e2;
+		if (sip_msg_parse(ep->stamped_msg, ep->stamped.p, ep->stamped.len, mode, &used,
+		                  &e2) == SIP_PARSE_OK)
+			m = ep->stamped_msg;
+	}
+	response_start(ep, m, status, reason);
+	if (retry_after)
+		sip_build_header(&ep->out, "Retry-After", sip_pl_from_cstr(retry_after));
+	sip_build_body(&ep->out, NULL, (sip_pl){0});
+	if (!ep->out.error)
+		sw_flow_send(f, ep->out.p, ep->out.len);
+}
+
+/* The per-address checks every request (or unparsable message) passes
+ * before it costs anything more: the source's request rate, and on the
+ * trunk side, with sip.accept_from trunks, that it is a trunk. false: it
+ * was answered (or dropped) here. */
+static bool request_admitted(struct sw_endpoint *ep, struct sw_flow *f, const char *buf,
+                             size_t len, enum sip_parse_mode mode,
+                             const struct sip_parse_error *err)
+{
+	const struct sockaddr *peer = (const struct sockaddr *)&f->peer;
+	if (!is_websocket(f) && ep->cfg->sip.accept_from == SIPWIRE_ACCEPT_TRUNKS &&
+	    !sw_b2bua_is_trunk_addr(ep->b2bua, &f->peer)) {
+		ep->stats.refused_strangers++;
+		LOG_REFUSAL(ep, f, SW_GUARD_EV_OTHER, "%s", "refused: not a trunk address (sip.accept_from is trunks)");
+		if (!err)
+			refuse_request(ep, f, buf, len, mode, 403, "Not A Trunk", NULL);
+		return false;
+	}
+	if (sw_guard_request(ep->guard, peer, now_ms()) == SW_GUARD_PASS)
+		return true;
+	ep->stats.refused_rate++;
+	LOG_REFUSAL(ep, f, SW_GUARD_EV_REQUEST, "refused a request: over limits.requests_per_second (%u a second)",
+	            ep->cfg->limits.requests_per_second);
+	if (!err)
+		refuse_request(ep, f, buf, len, mode, 503, "Too Many Requests", "1");
+	return false;
+}
+
 static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len)
 {
 	struct sw_endpoint *ep = arg;
@@ -445,6 +508,11 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 	struct sip_parse_error err = {0};
 	enum sip_parse_mode mode = sw_tp_is_stream(f->tp) ? SIP_PARSE_STREAM : SIP_PARSE_DATAGRAM;
 	enum sip_parse_result r = sip_msg_parse(ep->msg, buf, len, mode, &used, &err);
+
+	if (r != SIP_PARSE_KEEPALIVE && r != SIP_PARSE_NEED_MORE &&
+	    !(r == SIP_PARSE_OK && !sip_msg_is_request(ep->msg)) &&
+	    !request_admitted(ep, f, buf, len, mode, r == SIP_PARSE_OK ? NULL : &err))
+		return;
 
 	switch (r) {
 	case SIP_PARSE_KEEPALIVE:
@@ -502,9 +570,58 @@ static void on_message(void *arg, struct sw_flow *f, const char *buf, size_t len
 		         strerror(-rc));
 }
 
+static bool on_admit(void *arg, enum sw_tp tp, const struct sockaddr *peer)
+{
+	struct sw_endpoint *ep = arg;
+	char addr[80];
+	unsigned sup;
+	if ((tp == SW_TP_TCP || tp == SW_TP_TLS) &&
+	    ep->cfg->sip.accept_from == SIPWIRE_ACCEPT_TRUNKS) {
+		struct sockaddr_storage ss = {0};
+		memcpy(&ss, peer, sw_sockaddr_len(peer));
+		if (!sw_b2bua_is_trunk_addr(ep->b2bua, &ss)) {
+			ep->stats.refused_strangers++;
+			if (sw_guard_log_ok(ep->guard, peer, SW_GUARD_EV_OTHER, now_ms(), &sup)) {
+				sw_sockaddr_str(peer, addr, sizeof addr);
+				LOG_WARN("limits", "%s %s: connection refused: not a trunk address "
+				                   "(sip.accept_from is trunks) (%u more not logged)",
+				         sw_tp_name(tp), addr, sup);
+			}
+			return false;
+		}
+	}
+	if (sw_guard_connect(ep->guard, peer, now_ms()) == SW_GUARD_PASS)
+		return true;
+	ep->stats.refused_connections++;
+	if (sw_guard_log_ok(ep->guard, peer, SW_GUARD_EV_CONNECT, now_ms(), &sup)) {
+		sw_sockaddr_str(peer, addr, sizeof addr);
+		LOG_WARN("limits", "%s %s: connection refused: over limits.connections_per_second "
+		                   "(%u a second) (%u more not logged)",
+		         sw_tp_name(tp), addr, ep->cfg->limits.connections_per_second, sup);
+	}
+	return false;
+}
+
+static bool on_open(void *arg, struct sw_flow *f)
+{
+	struct sw_endpoint *ep = arg;
+	if (sw_guard_open(ep->guard, (const struct sockaddr *)&f->peer, now_ms()) == SW_GUARD_PASS) {
+		f->counted = true;
+		return true;
+	}
+	ep->stats.refused_connections++;
+	LOG_REFUSAL(ep, f, SW_GUARD_EV_OPEN, "connection refused: it holds limits.connections_per_address (%u) already",
+	            ep->cfg->limits.connections_per_address);
+	return false;
+}
+
 static void on_closed(void *arg, struct sw_flow *f)
 {
 	struct sw_endpoint *ep = arg;
+	if (f->counted) {
+		f->counted = false;
+		sw_guard_close(ep->guard, (const struct sockaddr *)&f->peer, now_ms());
+	}
 	size_t calls = sip_ua_flow_closed(ep->ua, f);
 	if (calls)
 		LOG_INFO("sip", "%s %s closed: %zu session%s ended", sw_tp_name(f->tp), f->peer_str,
@@ -519,7 +636,11 @@ static void on_closed(void *arg, struct sw_flow *f)
 
 struct sw_flow_sink sw_endpoint_sink(struct sw_endpoint *ep)
 {
-	return (struct sw_flow_sink){.on_message = on_message, .on_closed = on_closed, .arg = ep};
+	return (struct sw_flow_sink){.on_message = on_message,
+	                             .on_closed = on_closed,
+	                             .admit = on_admit,
+	                             .on_open = on_open,
+	                             .arg = ep};
 }
 
 /* ---- set-up ---- */
@@ -604,6 +725,17 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 	ep->ha1_md5 = g_hash_table_new_full(g_str_hash, g_str_equal, g_free, g_free);
 	if (!ep->msg || !ep->stamped_msg)
 		goto fail;
+	struct sw_guard_limits gl = {
+		.conn_rate = cfg->limits.connections_per_second,
+		.max_conns = cfg->limits.connections_per_address,
+		.request_rate = cfg->limits.requests_per_second,
+		.exempt = (const char *const *)cfg->limits.exempt.v,
+		.n_exempt = cfg->limits.exempt.n,
+	};
+	rc = sw_guard_new(&ep->guard, &gl);
+	if (rc < 0)
+		goto fail;
+	rc = -ENOMEM;
 
 	if (!ep->ha1_md5 || ha1_table(cfg, ep->ha1_md5) < 0) {
 		rc = -EINVAL;
@@ -640,6 +772,7 @@ int sw_endpoint_new(struct sw_endpoint **out, const struct sipwire_config *cfg,
 		.max_failures = cfg->auth.max_failures,
 		.n_algorithms = (unsigned)cfg->auth.n_algorithms,
 		.window_s = cfg->auth.failure_window,
+		.max_bindings_per_aor = cfg->registrar.max_bindings_per_user,
 		.on_log = registrar_log,
 	};
 	for (size_t i = 0; i < cfg->auth.n_algorithms; i++)
@@ -717,6 +850,7 @@ void sw_endpoint_free(struct sw_endpoint *ep)
 	sip_registrar_free(ep->reg);
 	sip_msg_free(ep->msg);
 	sip_msg_free(ep->stamped_msg);
+	sw_guard_free(ep->guard);
 	sip_buf_free(&ep->out);
 	sip_buf_free(&ep->stamped);
 	if (ep->ha1_md5)
@@ -743,6 +877,9 @@ void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *o
 {
 	*out = ep->stats;
 	out->transactions = sip_txn_layer_count(ep->txn);
+	struct sw_guard_stats gs;
+	sw_guard_stats(ep->guard, &gs);
+	out->limited_addresses = gs.entries;
 	out->bindings = ep->passthrough ? sw_passthrough_binding_count(ep->passthrough)
 	                                : sip_registrar_binding_count(ep->reg);
 	sip_registrar_auth_counts(ep->reg, &out->auth_failures, &out->auth_refused);

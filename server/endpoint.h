@@ -51,9 +51,12 @@ struct sw_b2bua *sw_endpoint_b2bua(struct sw_endpoint *ep);
 
 struct sw_endpoint_stats {
 	uint64_t requests, responses, parse_errors, keepalives;
+	/* Refused by the per-address limits (limits.*) and sip.accept_from. */
+	uint64_t refused_connections, refused_rate, refused_strangers;
 	size_t transactions, bindings;
 	uint64_t auth_failures, auth_refused; /* the local registrar's (sip_registrar.h) */
 	struct sip_txn_counts txn;
+	size_t limited_addresses; /* addresses the limits keep an entry for */
 };
 void sw_endpoint_stats(const struct sw_endpoint *ep, struct sw_endpoint_stats *out);
 

@@ -62,6 +62,7 @@ struct sw_flow {
 	uint64_t id; /* unique for the process's life, for logs and keys */
 	enum sw_tp tp;
 	bool closed;
+	bool counted; /* the sink counted it open (on_open said yes) */
 	unsigned refs;
 	struct sockaddr_storage peer;  /* the remote address */
 	struct sockaddr_storage local; /* our address on this flow (for Via/Contact) */
@@ -81,6 +82,13 @@ struct sw_flow_sink {
 	/* f closed (peer went, error, or we closed it). Called once, before the
 	 * transport drops its reference. */
 	void (*on_closed)(void *arg, struct sw_flow *f);
+	/* Optional. A peer connects (a TCP/TLS accept, a WebSocket's socket
+	 * before its handshake): false refuses it, and the transport closes the
+	 * socket at once without reading from it. */
+	bool (*admit)(void *arg, enum sw_tp tp, const struct sockaddr *peer);
+	/* Optional. An inbound connection is up as f: false refuses it, and the
+	 * transport closes it (a WebSocket with 1008). */
+	bool (*on_open)(void *arg, struct sw_flow *f);
 	void *arg;
 };
 

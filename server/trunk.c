@@ -25,6 +25,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server/certs.h"
 #include "server/log.h"
 #include "server/trunk_priv.h"
 
@@ -476,6 +477,7 @@ struct conn {
 	char *out; /* bytes the socket did not take yet: out[out_off..out_len) */
 	size_t out_off, out_len, out_cap;
 	gint64 last_active;
+	gint64 partial_since; /* when the partial message in `in` began arriving */
 	gint64 deadline; /* connect + handshake must finish by then; 0: none */
 	int fd;
 	int fail;        /* an error to close with on the next dispatch (errno) */
@@ -790,6 +792,8 @@ static void conn_input(struct conn *c, const char *data, size_t n)
 		c->in = NULL;
 		c->in_len = 0;
 	} else if (buf == c->in) {
+		if (used)
+			c->partial_since = c->last_active;
 		memmove(c->in, c->in + used, rest);
 		c->in_len = rest;
 	} else {
@@ -800,6 +804,7 @@ static void conn_input(struct conn *c, const char *data, size_t n)
 		}
 		memcpy(c->in, buf + used, rest);
 		c->in_len = rest;
+		c->partial_since = c->last_active;
 	}
 }
 
@@ -1098,8 +1103,13 @@ static void listener_on_ready(void *obj, GIOCondition rev)
 			close(fd);
 			continue;
 		}
-		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		addr_normalize(&peer);
+		if (t->cfg.sink.admit &&
+		    !t->cfg.sink.admit(t->cfg.sink.arg, l->tp, (const struct sockaddr *)&peer)) {
+			close(fd);
+			continue;
+		}
+		setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 		addr_normalize(&local);
 		struct conn *c = conn_new(t, l->tp, fd, true, (const struct sockaddr *)&peer,
 		                          (const struct sockaddr *)&local);
@@ -1114,6 +1124,8 @@ static void listener_on_ready(void *obj, GIOCondition rev)
 		} else {
 			c->state = CONN_OPEN;
 		}
+		if (t->cfg.sink.on_open && !t->cfg.sink.on_open(t->cfg.sink.arg, c->flow))
+			conn_close(c, 0, "too many connections from that address");
 	}
 }
 
@@ -1157,13 +1169,17 @@ static void listener_close(struct listener *l)
 
 /* ---- TLS contexts ---- */
 
-/* What both sides share: TLS 1.2 at least, no renegotiation, partial writes. */
+/* What both sides share: certs.h's policy (TLS 1.2 at least, ECDHE with
+ * AEAD ciphers, no renegotiation), partial writes. */
 static SSL_CTX *tls_ctx_new(const SSL_METHOD *method)
 {
 	SSL_CTX *ctx = SSL_CTX_new(method);
 	if (!ctx)
 		return NULL;
-	SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+	if (sw_tls_apply_policy(ctx) < 0) {
+		SSL_CTX_free(ctx);
+		return NULL;
+	}
 	/* SIP frames by Content-Length, so a peer that drops the TCP connection
 	 * without close_notify (many do) is closing, not truncating. */
 	SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_IGNORE_UNEXPECTED_EOF);
@@ -1318,6 +1334,7 @@ static gboolean on_tick(gpointer data)
 	listener_resume(&t->tls);
 	gint64 now = g_get_monotonic_time();
 	gint64 idle_us = (gint64)t->cfg.idle_timeout_s * G_USEC_PER_SEC;
+	gint64 msg_us = (gint64)t->cfg.message_timeout_s * G_USEC_PER_SEC;
 	/* Collect first, close after: a sink told of one close may close
 	 * others. The flow references keep every entry valid meanwhile. */
 	GPtrArray *doomed = g_ptr_array_new();
@@ -1325,15 +1342,27 @@ static gboolean on_tick(gpointer data)
 		bool late = c->deadline && now > c->deadline;
 		bool idle = c->state == CONN_OPEN && idle_us && now - c->last_active > idle_us &&
 		            (c->inbound || c->flow->refs == 1) && c->out_len == c->out_off;
-		if (late || idle)
+		/* A message that trickles in (a byte a second keeps a
+		 * connection from being idle) holds a buffer: it has a time
+		 * limit of its own. */
+		bool slow = c->inbound && c->state == CONN_OPEN && c->in_len && msg_us &&
+		            now - c->partial_since > msg_us;
+		if (late || idle || slow)
 			g_ptr_array_add(doomed, sw_flow_ref(c->flow));
 	}
 	for (guint i = 0; i < doomed->len; i++) {
 		struct sw_flow *f = doomed->pdata[i];
 		struct conn *c = f->tp_data;
-		if (c)
+		if (c && c->state == CONN_OPEN && c->in_len && msg_us &&
+		    now - c->partial_since > msg_us) {
+			LOG_WARN(SUBSYS, "%s %s: a message still incomplete after %u s "
+			                 "(limits.message_timeout); closing",
+			         sw_tp_name(f->tp), f->peer_str, t->cfg.message_timeout_s);
+			conn_close(c, ETIMEDOUT, "message too slow");
+		} else if (c) {
 			conn_close(c, c->state == CONN_OPEN ? 0 : ETIMEDOUT,
 			           c->state == CONN_OPEN ? "idle" : "timed out");
+		}
 		sw_flow_unref(f);
 	}
 	g_ptr_array_set_size(doomed, 0);
@@ -1542,4 +1571,23 @@ struct sw_flow *sw_trunk_flow_to(struct sw_trunk *t, enum sw_tp tp, const struct
 	if (c)
 		return sw_flow_ref(c->flow);
 	return conn_connect(t, tp, sa, tls_name);
+}
+
+int sw_trunk_reload_tls(struct sw_trunk *t)
+{
+	if (!t || !t->tls_cert_file || !t->tls_key_file)
+		return 0;
+	int rc = 0;
+	if (t->tls_server && (rc = sw_tls_reload_cert(t->tls_server, t->tls_cert_file,
+	                                              t->tls_key_file)) < 0) {
+		LOG_ERR(SUBSYS, "TLS certificate not reloaded: the one in use stays");
+		return rc;
+	}
+	/* The client context presents the same pair to trunks that ask. */
+	if (t->tls_client &&
+	    (rc = sw_tls_reload_cert(t->tls_client, t->tls_cert_file, t->tls_key_file)) < 0)
+		return rc;
+	if (t->tls_server)
+		LOG_INFO(SUBSYS, "TLS certificate reloaded from %s", t->tls_cert_file);
+	return 0;
 }

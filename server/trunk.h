@@ -33,6 +33,9 @@ struct sw_trunk_config {
 	/* Close inbound TCP/TLS connections idle this long, and outbound ones
 	 * nobody but the trunk references; 0: never. */
 	unsigned idle_timeout_s;
+	/* Close an inbound connection whose partial message has been arriving
+	 * for longer than this; 0: never. */
+	unsigned message_timeout_s;
 	struct sw_flow_sink sink;
 };
 
@@ -45,6 +48,12 @@ int sw_trunk_new(struct sw_trunk **out, const struct sw_trunk_config *cfg);
  * cancel pending resolutions (their callbacks do not run), then free. NULL is
  * allowed. Not from inside one of the trunk's own callbacks. */
 void sw_trunk_free(struct sw_trunk *t);
+
+/* Load the TLS certificate and key again from their files (a SIGHUP after
+ * a renewal): connections up keep theirs. 0 (also when TLS has no
+ * certificate), or a negative errno with a log line; a failed load changes
+ * nothing. */
+int sw_trunk_reload_tls(struct sw_trunk *t);
 
 /* The port a listener is bound to, 0 when that listener is off (outgoing UDP
  * then uses an ephemeral port): tp is SW_TP_UDP, SW_TP_TCP or SW_TP_TLS. */

@@ -10,6 +10,7 @@
 #include <strings.h>
 
 #include "server/http_files.h"
+#include "server/certs.h"
 #include "server/log.h"
 
 /* A queued outgoing message, with the LWS_PRE bytes libwebsockets writes its
@@ -59,6 +60,7 @@ struct sw_ws {
 	lws_retry_bo_t retry;
 	struct ws_conn *conns;
 	size_t n_conns;
+	SSL_CTX *tls_ctx; /* the WSS vhost's, owned by libwebsockets */
 	bool stopping;
 	bool refusing; /* draining: no new WebSocket connections */
 	struct sw_ws_stats stats;
@@ -509,11 +511,41 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
                        size_t len)
 {
 	struct sw_ws *ws = lws_context_user(lws_get_context(wsi));
+	/* user is the connection's memory only for the connection's own
+	 * reasons; the TLS and network filter ones pass other things in it. */
 	struct ws_conn **pc = user;
-	struct ws_conn *c = pc ? *pc : NULL;
+	struct ws_conn *c = NULL;
 	char why[640];
 
 	switch (reason) {
+	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_SERVER_WRITEABLE:
+	case LWS_CALLBACK_CLOSED:
+		c = pc ? *pc : NULL;
+		break;
+	default:
+		break;
+	}
+
+	switch (reason) {
+	case LWS_CALLBACK_OPENSSL_LOAD_EXTRA_SERVER_VERIFY_CERTS:
+		/* The WSS vhost's context, made before its certificate is
+		 * loaded: our policy goes on it, and a reload replaces the
+		 * certificate in it. */
+		ws->tls_ctx = user;
+		return sw_tls_apply_policy(ws->tls_ctx) < 0 ? 1 : 0;
+	case LWS_CALLBACK_FILTER_NETWORK_CONNECTION: {
+		const struct lws_filter_network_conn_args *a = user;
+		if (ws->stopping)
+			return 1;
+		if (!a || !ws->cfg.sink.admit)
+			return 0;
+		const char *vh = lws_get_vhost_name(lws_get_vhost(wsi));
+		enum sw_tp tp = vh && strcmp(vh, "wss") == 0 ? SW_TP_WSS : SW_TP_WS;
+		return ws->cfg.sink.admit(ws->cfg.sink.arg, tp, (const struct sockaddr *)&a->cli_addr)
+		           ? 0
+		           : 1;
+	}
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 		char proto[256];
 		if (ws->stopping || ws->refusing) {
@@ -543,6 +575,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		          (unsigned long long)c->flow->id);
 		if (ws->stopping)
 			conn_close(c->flow, LWS_CLOSE_STATUS_GOINGAWAY, "shutting down");
+		else if (ws->cfg.sink.on_open && !ws->cfg.sink.on_open(ws->cfg.sink.arg, c->flow))
+			conn_close(c->flow, LWS_CLOSE_STATUS_POLICY_VIOLATION, "too many connections");
 		return 0;
 	case LWS_CALLBACK_RECEIVE:
 		if (c && !c->close_code)
@@ -625,6 +659,10 @@ static int add_vhost(struct sw_ws *ws, const char *name, unsigned port, bool tls
 	info.iface = ws->cfg.bind;
 	info.protocols = ws->protocols;
 	info.retry_and_idle_policy = &ws->retry;
+	/* How long a new socket may hold its HTTP header space before the
+	 * upgrade is done: a client that sends its request a byte at a time,
+	 * or nothing at all, is cut then (the time is not renewed per byte). */
+	info.timeout_secs_ah_idle = ws->cfg.handshake_timeout_s;
 	info.options = 0; /* UTF-8 is checked in deliver() */
 	/* libwebsockets 4.1 with IPv6 on writes an IPv4 bind address into the
 	 * wrong field of a sockaddr_in6 and so listens on every interface:
@@ -684,6 +722,8 @@ int sw_ws_new(struct sw_ws **out, const struct sw_ws_config *cfg)
 	info.foreign_loops = loops;
 	info.user = ws;
 	info.fd_limit_per_thread = cfg->max_connections ? cfg->max_connections + 64 : 0;
+	/* The TLS handshake's limit (and other network waits of the library). */
+	info.timeout_secs = cfg->handshake_timeout_s;
 	info.count_threads = 1;
 	ws->ctx = lws_create_context(&info);
 	if (!ws->ctx) {
@@ -730,6 +770,21 @@ void sw_ws_stats(const struct sw_ws *ws, struct sw_ws_stats *out)
 		*out = ws->stats;
 	else
 		*out = (struct sw_ws_stats){0};
+}
+
+int sw_ws_reload_tls(struct sw_ws *ws)
+{
+	if (!ws || !ws->cfg.wss_port)
+		return 0;
+	if (!ws->tls_ctx)
+		return -ENOENT;
+	int rc = sw_tls_reload_cert(ws->tls_ctx, ws->cfg.cert_file, ws->cfg.key_file);
+	if (rc == 0)
+		LOG_INFO("ws", "WSS certificate reloaded from %s (%zu connection%s kept)",
+		         ws->cfg.cert_file, ws->n_conns, ws->n_conns == 1 ? "" : "s");
+	else
+		LOG_ERR("ws", "WSS certificate not reloaded: the one in use stays");
+	return rc;
 }
 
 void sw_ws_free(struct sw_ws *ws)

@@ -16,7 +16,12 @@
  * Plain HTTP requests on the same ports (no upgrade) go to the owner's
  * http handler first (health, metrics); what it does not answer is looked
  * up in the browser softphone's files (http_files.h) when configured, and
- * the rest gets 404. */
+ * the rest gets 404.
+ *
+ * The sink's admit is asked for every new socket before libwebsockets reads
+ * from it (no: closed at once), its on_open for every connection that
+ * completed its handshake (no: closed with 1008). WSS speaks certs.h's TLS
+ * policy; a handshake (TLS and HTTP) must finish within handshake_timeout_s. */
 #ifndef SIPWIRE_SERVER_WS_H
 #define SIPWIRE_SERVER_WS_H
 
@@ -57,6 +62,7 @@ struct sw_ws_config {
 	size_t n_allowed_origins;
 	size_t max_msg_size;
 	unsigned ping_interval_s, idle_timeout_s;
+	unsigned handshake_timeout_s; /* TLS handshake + HTTP upgrade; 0: libwebsockets' */
 	unsigned max_connections; /* file descriptors libwebsockets may use */
 	struct sw_flow_sink sink;
 	sw_http_fn http; /* NULL: every plain HTTP request gets 404 */
@@ -75,6 +81,11 @@ void sw_ws_refuse_new(struct sw_ws *ws);
 /* Close every connection with 1001 (going away) and stop accepting. The
  * closes complete on the loop; sw_ws_connections() reaches 0. */
 void sw_ws_shutdown(struct sw_ws *ws);
+/* Load the WSS certificate and key again from cert_file/key_file (for a
+ * SIGHUP: certificates renewed on disk). Connections up keep theirs; new ones
+ * get the new pair. A pair that does not load or match changes nothing.
+ * 0 (also with no WSS listener), or a negative errno with a log line. */
+int sw_ws_reload_tls(struct sw_ws *ws);
 /* Open connections. */
 size_t sw_ws_connections(const struct sw_ws *ws);
 struct sw_ws_stats {
