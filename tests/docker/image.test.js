@@ -52,8 +52,11 @@ class ImageGateway {
 
 	async start() {
 		this.container = buildah(['from', '--pull=never', '--quiet', IMAGE]);
+		// the container's environment, as docker run -e sets it: the health
+		// check run beside the gateway sees it too
+		for (const [name, value] of Object.entries(this.env))
+			buildah(['config', '--env', `${name}=${value}`, this.container]);
 		const run = ['run', '--isolation', 'chroot'];
-		for (const [name, value] of Object.entries(this.env)) run.push('--env', `${name}=${value}`);
 		for (const volume of this.volumes) run.push('--volume', volume);
 		// The image's entry point and command, behind a shell that prints its
 		// process id first: with chroot isolation that is the host's id of
@@ -110,6 +113,18 @@ class ImageGateway {
 	// A command in the same container, beside the gateway (as docker exec).
 	exec(command) {
 		return buildah(['run', '--isolation', 'chroot', this.container, '--', ...command]);
+	}
+
+	// The image's HEALTHCHECK command, as the engine runs it: its output
+	// and whether it said healthy (exit 0).
+	health() {
+		const [kind, ...command] = image.Healthcheck.Test;
+		assert.equal(kind, 'CMD');
+		try {
+			return { healthy: true, output: this.exec(command) };
+		} catch (err) {
+			return { healthy: false, output: `${err.stdout}${err.stderr}` };
+		}
 	}
 
 	// SIGTERM to the gateway's process id; it must exit 0 within the grace
@@ -203,8 +218,8 @@ test('sipwire in the image checks the image\'s configuration: every address, ' +
 });
 
 test('the gateway in the image: WS REGISTER, OPTIONS, and an echo call from the WebRTC ' +
-	'peer with every payload back; a self-signed certificate in the volume; stopped by ' +
-	'its process id', async (t) => {
+	'peer with every payload back; healthy; a self-signed certificate in the volume; ' +
+	'stopped by its process id', async (t) => {
 	const ports = { ws: nextPort(), wss: nextPort(), sip: nextPort() };
 	const gw = new ImageGateway({ env: { ...loopbackEnv(ports),
 		SIPWIRE_USERS: Object.entries(USERS).map(([u, p]) => `${u}:${p}`).join(',') } });
@@ -234,6 +249,11 @@ test('the gateway in the image: WS REGISTER, OPTIONS, and an echo call from the 
 	assert.equal(report.bye.status, 200, r);
 	assert.equal(code, 0, r);
 
+	// The health check asks /healthz on the WS port.
+	const health = gw.health();
+	assert.ok(health.healthy, health.output);
+	assert.match(health.output, /^HTTP\/1\.1 200/);
+
 	// No certificate mounted: the self-signed one, made in the volume.
 	const cert = await wssCertificate(ports.wss);
 	assert.equal(cert.subject.CN, 'sipwire', JSON.stringify(cert.subject));
@@ -244,7 +264,7 @@ test('the gateway in the image: WS REGISTER, OPTIONS, and an echo call from the 
 });
 
 test('a certificate mounted in /etc/sipwire/certs (Let\'s Encrypt\'s file names) serves WSS ' +
-	'and SIP over TLS', async (t) => {
+	'and SIP over TLS; the health check over WSS', async (t) => {
 	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipwire-docker-certs-'));
 	t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
 	execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256',
@@ -265,5 +285,30 @@ test('a certificate mounted in /etc/sipwire/certs (Let\'s Encrypt\'s file names)
 		const cert = await wssCertificate(port);
 		assert.equal(cert.subject.CN, 'phone.sipwire.test', `port ${port}: ${JSON.stringify(cert.subject)}`);
 	}
+	// No WS port here: the health check asks over WSS.
+	const health = gw.health();
+	assert.ok(health.healthy, health.output);
+	assert.match(health.output, /^HTTP\/1\.1 200/);
 	await gw.stop();
+});
+
+test('a mounted key the image\'s user cannot read: the entry point says what to do and ' +
+	'stops', (t) => {
+	const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipwire-docker-certs-'));
+	t.after(() => fs.rmSync(dir, { recursive: true, force: true }));
+	fs.writeFileSync(path.join(dir, 'fullchain.pem'), 'not read\n');
+	fs.writeFileSync(path.join(dir, 'privkey.pem'), 'not read\n', { mode: 0o600 });
+	fs.chmodSync(dir, 0o755);
+	const container = buildah(['from', '--pull=never', '--quiet', IMAGE]);
+	t.after(() => buildah(['rm', container]));
+	let failure = null;
+	try {
+		buildah(['run', '--isolation', 'chroot', '--volume', `${dir}:/etc/sipwire/certs:ro`,
+			container, '--', ...image.Entrypoint]);
+	} catch (err) {
+		failure = err;
+	}
+	assert.ok(failure, 'the entry point went on without its key');
+	assert.match(String(failure.stderr),
+		/\/etc\/sipwire\/certs\/privkey\.pem is not readable by uid 10001 .*chown 10001/);
 });
