@@ -2,18 +2,24 @@
 # docs/deploy.md says how to run it (docker run, compose with Asterisk);
 # tests/docker/run builds this file unchanged and calls through the image.
 
-# Build stage: the compiler and the -dev packages, and libsrtp2 built against
-# OpenSSL from Debian's source package, all by scripts/bootstrap --build, the
-# script a developer's machine runs (one list of packages, one recipe).
+# Build stage: the compiler and the -dev packages, libsrtp2 built against
+# OpenSSL from Debian's source package, and SIP.js for the softphone page
+# (npm ci in web-demo/, as its lock file pins it), all by scripts/bootstrap
+# --build, the script a developer's machine runs (one list of packages, one
+# recipe). Only what it reads is copied first, so a change to the sources
+# does not run it again.
 FROM docker.io/library/debian:bookworm-slim AS build
 WORKDIR /src
 COPY scripts/bootstrap scripts/bootstrap
+COPY web-demo/package.json web-demo/package-lock.json web-demo/.npmrc web-demo/
 RUN scripts/bootstrap --build && rm -rf /var/lib/apt/lists/* .deps/apt
 COPY . .
 # libwebsockets loads its libuv event loop as a plugin (dlopen: not in ldd),
 # so libwebsockets-evlib-uv is named on its own.
+# The softphone's folder in the image is sipwire's default demo.dir.
 RUN cmake -S . -B build -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSIPWIRE_WERROR=ON \
-		-DSIPWIRE_TESTS=OFF -DSIPWIRE_BENCH=OFF >/dev/null \
+		-DSIPWIRE_TESTS=OFF -DSIPWIRE_BENCH=OFF \
+		-DSIPWIRE_DEMO_DIR=/usr/share/sipwire/web-demo >/dev/null \
 	&& cmake --build build -j"$(nproc)" --target sipwire \
 	&& install -D -s build/sipwire /out/usr/local/bin/sipwire \
 	&& docker/runtime-packages /out/usr/local/bin/sipwire >/out/runtime-packages \
@@ -34,6 +40,9 @@ RUN apt-get update \
 	&& install -d -o sipwire -g sipwire -m 0700 /var/lib/sipwire \
 	&& install -d -m 0755 /etc/sipwire/certs
 COPY --from=build /out/usr/local/bin/sipwire /usr/local/bin/sipwire
+# The browser softphone sipwire serves at / on its WS and WSS ports, with
+# SIP.js in its node_modules.
+COPY --from=build /src/web-demo /usr/share/sipwire/web-demo
 COPY docker/entrypoint /usr/local/bin/sipwire-entrypoint
 COPY docker/healthcheck /usr/local/bin/sipwire-healthcheck
 COPY docker/sipwire.json /etc/sipwire/sipwire.json

@@ -22,6 +22,7 @@ const tls = require('node:tls');
 const { portAllocator } = require('../integration/lib/daemon');
 const { connectClient } = require('../integration/lib/sip');
 const { runPeer } = require('../integration/lib/peer');
+const { httpRequest } = require('../integration/lib/http');
 
 const IMAGE = process.env.DOCKER_TEST_IMAGE;
 const STORAGE = (process.env.DOCKER_TEST_STORAGE || '').split(' ').filter(Boolean);
@@ -218,8 +219,8 @@ test('sipwire in the image checks the image\'s configuration: every address, ' +
 });
 
 test('the gateway in the image: WS REGISTER, OPTIONS, and an echo call from the WebRTC ' +
-	'peer with every payload back; healthy; a self-signed certificate in the volume; ' +
-	'stopped by its process id', async (t) => {
+	'peer with every payload back; the softphone page; healthy; a self-signed certificate ' +
+	'in the volume; stopped by its process id', async (t) => {
 	const ports = { ws: nextPort(), wss: nextPort(), sip: nextPort() };
 	const gw = new ImageGateway({ env: { ...loopbackEnv(ports),
 		SIPWIRE_USERS: Object.entries(USERS).map(([u, p]) => `${u}:${p}`).join(',') } });
@@ -248,6 +249,14 @@ test('the gateway in the image: WS REGISTER, OPTIONS, and an echo call from the 
 	assert.ok(report.echo.returned >= 0.9 * report.echo.expected, r);
 	assert.equal(report.bye.status, 200, r);
 	assert.equal(code, 0, r);
+
+	// The softphone page and SIP.js, from the image's copy of web-demo/.
+	const page = await httpRequest(ports.ws, '/');
+	assert.equal(page.status, 200);
+	assert.match(page.body, /<html/i);
+	const sipjs = await httpRequest(ports.ws, '/sip.js/index.js');
+	assert.equal(sipjs.status, 200, 'SIP.js installed in the image');
+	assert.match(sipjs.headers['content-type'], /^text\/javascript/);
 
 	// The health check asks /healthz on the WS port.
 	const health = gw.health();
