@@ -1106,6 +1106,7 @@ static struct leg *leg_new_b(struct call *c, const struct leg *like, const struc
 		free(l);
 		return NULL;
 	}
+	sw_media_set_log_tag(l->media, c->id);
 	c->bl[c->n_b++] = l;
 	return l;
 }
@@ -1721,6 +1722,7 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 		reject_a(c, 503, "No Media Ports");
 		return;
 	}
+	sw_media_set_log_tag(c->a.media, c->id);
 	sip_session_set_sdh(inv, sw_media_sdh(c->a.media));
 	c->a.remote_sdp = sdp_hash(offer);
 	if (offer.l && sw_media_preview_offer(c->a.media, offer.p, offer.l) < 0) {

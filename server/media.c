@@ -58,6 +58,7 @@ struct sw_media {
 	bool closed;
 	struct sw_media_stats at_close; /* what the media carried, taken as it closed */
 	struct sw_media *live_prev, *live_next; /* the worker's list */
+	char tag[16]; /* the owner's name for it (a call id), before its log lines */
 };
 
 static void media_log(void *arg, const char *line) { LOG_DEBUG("media", "%s", line); }
@@ -425,12 +426,13 @@ static void free_on_worker(void *arg)
 		sdh_sdes_get_stats(l->sdes, &st);
 		bool refused = st.rx.auth_failures || st.rx.replays || st.expired;
 		SW_LOG(refused ? SIPWIRE_LOG_INFO : SIPWIRE_LOG_DEBUG, "media",
-		          "SDES-SRTP leg: %" G_GUINT64_FORMAT " in, %" G_GUINT64_FORMAT
+		          "%s%sSDES-SRTP leg: %" G_GUINT64_FORMAT " in, %" G_GUINT64_FORMAT
 		                   " out; dropped: %" G_GUINT64_FORMAT " failed authentication, %"
 		                   G_GUINT64_FORMAT " replayed, %" G_GUINT64_FORMAT " malformed, %"
 		                   G_GUINT64_FORMAT " before keys, %" G_GUINT64_FORMAT
 		                   " past the key's lifetime; %" G_GUINT64_FORMAT " re-keys",
-		          st.rx.unprotected, st.tx.protected, st.rx.auth_failures, st.rx.replays,
+		          l->tag, l->tag[0] ? ": " : "", st.rx.unprotected, st.tx.protected,
+		          st.rx.auth_failures, st.rx.replays,
 		          st.rx.other_errors, st.no_keys, st.expired, st.rekeys);
 	}
 	sdh_webrtc_free(l->webrtc);
@@ -439,6 +441,19 @@ static void free_on_worker(void *arg)
 	l->webrtc = NULL;
 	l->sdes = NULL;
 	l->own_rtp = l->rtp = NULL;
+}
+
+static void tag_job(void *arg)
+{
+	struct sw_media *l = arg;
+	if (l->webrtc)
+		sdh_webrtc_set_log_tag(l->webrtc, l->tag);
+}
+
+void sw_media_set_log_tag(struct sw_media *l, const char *tag)
+{
+	snprintf(l->tag, sizeof l->tag, "%s", tag ? tag : "");
+	run_on(l->w, tag_job, l);
 }
 
 void sw_media_free(struct sw_media *l)

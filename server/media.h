@@ -67,6 +67,9 @@ enum sw_media_kind sw_media_kind_of_offer(const char *sdp, size_t len, bool *ice
  * peer while it should be sending: media flows both ways (not while either
  * end holds the call, sendonly included: music on hold is optional). */
 void sw_media_watch(struct sw_media *l);
+/* The owner's name for the leg (its call's id), put before the leg's log
+ * lines. */
+void sw_media_set_log_tag(struct sw_media *l, const char *tag);
 /* NULL is a no-op. An SDES leg logs its SRTP counters. */
 void sw_media_free(struct sw_media *l);
 

@@ -51,6 +51,7 @@ struct ice_ref {
 
 struct sdh_webrtc {
 	struct sdh_webrtc_ctx *ctx;
+	char log_tag[16];
 	struct sdh_rtp *h;
 	struct sdh_webrtc_events ev;
 	bool closed;
@@ -83,15 +84,18 @@ struct sdh_webrtc {
 	bool failed_reported;
 };
 
-static void logf_(const struct sdh_webrtc_ctx *c, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
-static void logf_(const struct sdh_webrtc_ctx *c, const char *fmt, ...)
+/* A leg's line, after its owner's tag ("c1f: ") when it gave one. */
+static void logf_(const struct sdh_webrtc *w, const char *fmt, ...) G_GNUC_PRINTF(2, 3);
+static void logf_(const struct sdh_webrtc *w, const char *fmt, ...)
 {
+	const struct sdh_webrtc_ctx *c = w->ctx;
 	if (!c->on_log)
 		return;
 	char line[512];
+	int n = w->log_tag[0] ? snprintf(line, sizeof line, "%s: ", w->log_tag) : 0;
 	va_list ap;
 	va_start(ap, fmt);
-	vsnprintf(line, sizeof line, fmt, ap);
+	vsnprintf(line + n, sizeof line - (size_t)n, fmt, ap);
 	va_end(ap);
 	c->on_log(c->log_arg, line);
 }
@@ -172,7 +176,7 @@ static void fail(struct sdh_webrtc *w, const char *reason)
 	if (w->failure || w->closed)
 		return;
 	w->failure = reason;
-	logf_(w->ctx, "webrtc: media failed: %s", reason);
+	logf_(w, "webrtc: media failed: %s", reason);
 	w->fail_idle = g_idle_source_new();
 	g_source_set_priority(w->fail_idle, G_PRIORITY_HIGH);
 	g_source_set_callback(w->fail_idle, report_failure, w, NULL);
@@ -264,7 +268,7 @@ static void dtls_connected(void *arg, const struct dtls_srtp_keys *keys)
 	w->profile = profile;
 	w->dtls_up_us = g_get_monotonic_time();
 	drop_source(&w->dtls_deadline);
-	logf_(w->ctx, "webrtc: DTLS connected as %s, %s, %" G_GINT64_FORMAT " ms after ICE",
+	logf_(w, "webrtc: DTLS connected as %s, %s, %" G_GINT64_FORMAT " ms after ICE",
 	      keys->local_is_client ? "client" : "server",
 	      profile == SRTP_PROFILE_AEAD_AES_128_GCM ? "AEAD_AES_128_GCM" : "AES128_CM_SHA1_80",
 	      (w->dtls_up_us - w->ice_up_us) / 1000);
@@ -282,10 +286,10 @@ static void dtls_failed(void *arg, const char *reason)
 		/* A browser closes DTLS as it hangs up, and its BYE may come after
 		 * the close: not a failure of the call. Media stops here; a peer
 		 * that is really gone is caught by the media timeout. */
-		logf_(w->ctx, "webrtc: DTLS closed by the peer");
+		logf_(w, "webrtc: DTLS closed by the peer");
 		srtp_end(w);
 	} else {
-		logf_(w->ctx, "webrtc: DTLS: %s", reason);
+		logf_(w, "webrtc: DTLS: %s", reason);
 		fail(w, "DTLS failed");
 	}
 }
@@ -389,7 +393,7 @@ static void ice_state_changed(void *arg, enum ice_state state, const char *reaso
 		w->next_ref = NULL;
 		struct ice_stats st;
 		ice_agent_get_stats(w->ice, &st);
-		logf_(w->ctx, "webrtc: ICE restarted, connected in %" G_GINT64_FORMAT " ms, %s <-> %s",
+		logf_(w, "webrtc: ICE restarted, connected in %" G_GINT64_FORMAT " ms, %s <-> %s",
 		      st.connected_ms, st.local, st.remote);
 		send_held(w);
 		return;
@@ -399,7 +403,7 @@ static void ice_state_changed(void *arg, enum ice_state state, const char *reaso
 	w->ice_up_us = g_get_monotonic_time();
 	struct ice_stats st;
 	ice_agent_get_stats(w->ice, &st);
-	logf_(w->ctx, "webrtc: ICE connected in %" G_GINT64_FORMAT " ms, %s <-> %s",
+	logf_(w, "webrtc: ICE connected in %" G_GINT64_FORMAT " ms, %s <-> %s",
 	      (w->ice_up_us - w->ice_start_us) / 1000, st.local, st.remote);
 	send_held(w);
 	if (w->dtls && dtls_state(w->dtls) != DTLS_STATE_CONNECTED) {
@@ -489,7 +493,6 @@ static const char *keep(struct remote_tp *r, const char *s)
 static int tp_remote(void *arg, const struct sdp_session *s, const struct sdp_media *m, bool offer)
 {
 	struct sdh_webrtc *w = arg;
-	struct sdh_webrtc_ctx *c = w->ctx;
 	const char *ufrag = attr_value(s, m, SDP_ATTR_ICE_UFRAG);
 	const char *pwd = attr_value(s, m, SDP_ATTR_ICE_PWD);
 	const struct sdp_attr *fa = sdp_media_attr(m, SDP_ATTR_FINGERPRINT, NULL);
@@ -529,7 +532,7 @@ static int tp_remote(void *arg, const struct sdp_session *s, const struct sdp_me
 		}
 	}
 	if (why) {
-		logf_(c, "webrtc: refused description: %s", why);
+		logf_(w, "webrtc: refused description: %s", why);
 		return -EINVAL;
 	}
 	struct remote_tp *r = &w->pending;
@@ -584,7 +587,7 @@ static void tp_agreed(void *arg)
 		int rc = ice_agent_set_remote_credentials(a, w->cur.ufrag, w->cur.pwd, w->cur.lite);
 		for (unsigned i = 0; rc == 0 && i < w->cur.n_cand; i++)
 			if (ice_agent_add_remote_candidate(a, &w->cur.cand[i]) != 0)
-				logf_(w->ctx, "webrtc: candidate %s:%u skipped", w->cur.cand[i].address,
+				logf_(w, "webrtc: candidate %s:%u skipped", w->cur.cand[i].address,
 				      w->cur.cand[i].port);
 		if (rc == 0 && w->cur.end_of_candidates)
 			ice_agent_end_of_candidates(a);
@@ -707,6 +710,11 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_
 	}
 	*out = w;
 	return 0;
+}
+
+void sdh_webrtc_set_log_tag(struct sdh_webrtc *w, const char *tag)
+{
+	snprintf(w->log_tag, sizeof w->log_tag, "%s", tag ? tag : "");
 }
 
 void sdh_webrtc_free(struct sdh_webrtc *w)

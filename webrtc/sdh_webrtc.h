@@ -71,6 +71,8 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_
                    struct sdh_webrtc **out);
 /* Closes and frees; no event follows. NULL is fine. */
 void sdh_webrtc_free(struct sdh_webrtc *w);
+/* The owner's name for the leg (a call id), put before its log lines. */
+void sdh_webrtc_set_log_tag(struct sdh_webrtc *w, const char *tag);
 
 /* The leg's handler, for the sip_sdh_ops table (sdh_rtp_* functions), the
  * bridge and echo. Owned by the leg. */

@@ -243,7 +243,10 @@ test('/metrics: valid exposition format that moves with a real WebRTC call throu
 		assert.equal(code, 0, JSON.stringify(report));
 		const r = await sipp.result();
 		assert.equal(r.code, 0, r.report);
-		await daemon.waitForLog(/\[cdr\]/);
+		const cdr = await daemon.waitForLog(/\[cdr\] \{"call":"(c[0-9a-f]+)"/);
+		// The WebRTC leg's own lines carry the call's id too.
+		assert.match(daemon.stderr, new RegExp(`\\[media\\] ${cdr[1]}: webrtc: ICE connected`));
+		assert.match(daemon.stderr, new RegExp(`\\[media\\] ${cdr[1]}: webrtc: DTLS connected`));
 
 		const after = await scrape(ws);
 		const delta = (name, labels) => after.value(name, labels) - (before.value(name, labels) || 0);
