@@ -30,6 +30,7 @@ struct daemon {
 	struct sw_http_files *demo;
 	struct sw_trunk *trunk;
 	bool ready; /* every configured listener is up */
+	gint64 started_us, idle_us; /* for the signalling loop's load */
 	bool stopping;
 	bool ending_calls; /* the drain timeout passed: BYEs are out */
 	gint64 drain_deadline, stop_deadline;
@@ -54,6 +55,29 @@ static void serve_health(struct daemon *d, struct sw_http_reply *reply)
 		reply_text(reply, 200, "ok\n");
 }
 
+/* The signalling loop's load: the time its poll does not wait is work. The
+ * poll function gets no argument: the loop's thread knows its daemon. */
+static __thread struct daemon *this_daemon;
+
+static gint timed_poll(GPollFD *fds, guint n, gint timeout)
+{
+	gint64 t0 = g_get_monotonic_time();
+	gint r = g_poll(fds, n, timeout);
+	this_daemon->idle_us += g_get_monotonic_time() - t0;
+	return r;
+}
+
+static char *render_metrics(struct daemon *d, size_t *len)
+{
+	gint64 up = g_get_monotonic_time() - d->started_us;
+	struct sw_daemon_metrics dm = {
+		.draining = d->stopping,
+		.uptime_s = (double)up / 1e6,
+		.signalling_busy_s = (double)(up - d->idle_us) / 1e6,
+	};
+	return sw_metrics_render(&dm, d->ws, d->ep, len);
+}
+
 /* The daemon's own HTTP paths on the WebSocket listeners. */
 static void on_http(void *arg, const struct sw_http_request *req, struct sw_http_reply *reply)
 {
@@ -69,7 +93,7 @@ static void on_http(void *arg, const struct sw_http_request *req, struct sw_http
 			reply_text(reply, 403, "not in metrics.allow\n");
 		else if (!get)
 			reply_text(reply, 405, "GET or HEAD\n");
-		else if ((reply->body = sw_metrics_render(d->ws, d->ep, &reply->len))) {
+		else if ((reply->body = render_metrics(d, &reply->len))) {
 			reply->status = 200;
 			reply->content_type = "text/plain; version=0.0.4; charset=utf-8";
 		}
@@ -327,6 +351,9 @@ int sw_daemon_run(struct sipwire_config *cfg, int argc, char **argv, char **envp
 	}
 
 	d.loop = g_main_loop_new(NULL, FALSE);
+	this_daemon = &d;
+	d.started_us = g_get_monotonic_time();
+	g_main_context_set_poll_func(g_main_loop_get_context(d.loop), timed_poll);
 	GMainContext *ctx = g_main_loop_get_context(d.loop);
 	if (sw_endpoint_new(&d.ep, cfg, ctx) < 0) {
 		LOG_ERR("daemon", "cannot start the SIP endpoint");
@@ -403,6 +430,8 @@ out:
 	sw_http_files_free(d.demo);
 	sw_trunk_free(d.trunk);
 	sw_endpoint_free(d.ep);
+	g_main_context_set_poll_func(g_main_loop_get_context(d.loop), NULL); /* g_poll again */
+	this_daemon = NULL;
 	g_main_loop_unref(d.loop);
 	return rc;
 }

@@ -193,11 +193,21 @@ static void media_section(GString *o, struct sw_media_ctx *media)
 	g_free(w);
 }
 
-char *sw_metrics_render(struct sw_ws *ws, struct sw_endpoint *ep, size_t *len)
+char *sw_metrics_render(const struct sw_daemon_metrics *dm, struct sw_ws *ws,
+                        struct sw_endpoint *ep, size_t *len)
 {
 	GString *o = g_string_sized_new(8192);
 	family(o, "sipwire_build_info", "gauge", "The running version.");
 	g_string_append(o, "sipwire_build_info{version=\"" SIPWIRE_VERSION "\"} 1\n");
+	one(o, "sipwire_draining", "gauge", "1 while the gateway drains (SIGTERM), else 0.",
+	    dm->draining);
+	family(o, "sipwire_uptime_seconds", "gauge", "Seconds since the gateway started.");
+	g_string_append_printf(o, "sipwire_uptime_seconds %.3f\n", dm->uptime_s);
+	family(o, "sipwire_signalling_busy_seconds_total", "counter",
+	       "Time the signalling thread's loop spent working (not waiting): its load is the "
+	       "rate.");
+	g_string_append_printf(o, "sipwire_signalling_busy_seconds_total %.6f\n",
+	                       dm->signalling_busy_s);
 
 	struct sw_ws_stats ws_st;
 	sw_ws_stats(ws, &ws_st);

@@ -11,6 +11,7 @@
 #ifndef SIPWIRE_SERVER_METRICS_H
 #define SIPWIRE_SERVER_METRICS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -47,8 +48,16 @@ void sw_call_metrics_leg(struct sw_call_metrics *m, const struct sw_media_stats 
 struct sw_ws;
 struct sw_endpoint;
 
+/* What the daemon itself knows. */
+struct sw_daemon_metrics {
+	bool draining;
+	double uptime_s;
+	double signalling_busy_s; /* the signalling loop's time not spent waiting */
+};
+
 /* The whole exposition, malloc'd (*len set), or NULL without memory. */
-char *sw_metrics_render(struct sw_ws *ws, struct sw_endpoint *ep, size_t *len);
+char *sw_metrics_render(const struct sw_daemon_metrics *dm, struct sw_ws *ws,
+                        struct sw_endpoint *ep, size_t *len);
 
 /* May this peer read /metrics (metrics.allow)? */
 bool sw_metrics_allowed(const struct sipwire_config *cfg, const struct sockaddr *peer);

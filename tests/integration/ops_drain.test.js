@@ -61,6 +61,9 @@ test('SIGTERM drains: /healthz 503, new calls 503 with Retry-After, new WebSocke
 	const health = await httpRequest(port, '/healthz');
 	assert.equal(health.status, 503);
 	assert.equal(health.body, 'draining\n');
+	const metrics = await httpRequest(port, '/metrics');
+	assert.match(metrics.body, /^sipwire_draining 1$/m, 'the metrics say so too');
+	assert.match(metrics.body, /^sipwire_calls_active 1$/m);
 
 	const second = alice.invite('sip:echo@127.0.0.1', { sdp: rtpSdp({ port: nextPort() }) });
 	const refused = await second.final(5000);

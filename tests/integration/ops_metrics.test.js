@@ -274,6 +274,9 @@ test('/metrics: valid exposition format that moves with a real WebRTC call throu
 		for (const s of after.families.get('sipwire_media_worker_busy_seconds_total').samples)
 			busy += s.value;
 		assert.ok(busy > 0, 'the media workers worked');
+		assert.ok(after.value('sipwire_signalling_busy_seconds_total') > 0);
+		assert.ok(after.value('sipwire_uptime_seconds') >= after.value('sipwire_signalling_busy_seconds_total'));
+		assert.equal(after.value('sipwire_draining'), 0);
 		await daemon.stop();
 	});
 
