@@ -931,3 +931,53 @@ Test(config, media_codecs_refused)
 	expect_error("{\"media\": {\"codecs\": [\"telephone-event\"]}}", NULL, 0, NULL,
 	             "media.codecs: must list at least one audio codec");
 }
+
+Test(config, limits_and_accept_from)
+{
+	cr_assert_eq(load(NULL, NULL, 0, NULL), 0);
+	cr_assert_eq(cfg.sip.accept_from, SIPWIRE_ACCEPT_ANY);
+	cr_assert_eq(cfg.limits.connections_per_second, 20);
+	cr_assert_eq(cfg.limits.connections_per_address, 256);
+	cr_assert_eq(cfg.limits.requests_per_second, 200);
+	cr_assert_eq(cfg.limits.handshake_timeout, 10);
+	cr_assert_eq(cfg.limits.message_timeout, 15);
+	cr_assert_eq(cfg.registrar.max_bindings_per_user, 16);
+	cr_assert_eq(cfg.limits.exempt.n, 2);
+	cr_assert_str_eq(cfg.limits.exempt.v[0], "127.0.0.0/8");
+	sipwire_config_free(&cfg);
+
+	cr_assert_eq(load("{\"sip\": {\"accept_from\": \"trunks\"}, \"limits\": {\"exempt\": [], "
+	                  "\"requests_per_second\": 0, \"message_timeout\": 3}}",
+	                  NULL, 0, NULL),
+	             0);
+	cr_assert_eq(cfg.sip.accept_from, SIPWIRE_ACCEPT_TRUNKS);
+	cr_assert_eq(cfg.limits.exempt.n, 0, "an empty list limits loopback too");
+	cr_assert_eq(cfg.limits.requests_per_second, 0);
+	cr_assert_eq(cfg.limits.message_timeout, 3);
+	sipwire_config_free(&cfg);
+
+	char *env[] = {"HOME=/home/tester", "SIPWIRE_LIMITS_EXEMPT=10.0.0.0/8,2001:db8::1", NULL};
+	char *argv[] = {"sipwire", "--set", "limits.connections_per_address=4"};
+	cr_assert_eq(load(NULL, env, 3, argv), 0);
+	cr_assert_eq(cfg.limits.exempt.n, 2);
+	cr_assert_str_eq(cfg.limits.exempt.v[1], "2001:db8::1");
+	cr_assert_eq(cfg.limits.connections_per_address, 4);
+}
+
+Test(config, limits_refused)
+{
+	expect_error(
+	    "{\"limits\": {\"exempt\": [\"10.0.0.0/8\", \"proxy.example.com\"]}}", NULL, 0, NULL,
+	    "limits.exempt[1]: must be a numeric IPv4 or IPv6 address, optionally with /prefix");
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
+	expect_error("{\"sip\": {\"accept_from\": \"everyone\"}}", NULL, 0, NULL,
+	             "sip.accept_from: must be one of any|trunks");
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
+	expect_error("{\"limits\": {\"handshake_timeout\": 0}}", NULL, 0, NULL,
+	             "limits.handshake_timeout: must be an integer 1..300");
+	sipwire_config_free(&cfg);
+	config_errors_free(&errs);
+	expect_error("{\"limits\": {\"burst\": 3}}", NULL, 0, NULL, "limits.burst: unknown key");
+}
