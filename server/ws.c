@@ -673,6 +673,11 @@ static int add_vhost(struct sw_ws *ws, const char *name, unsigned port, bool tls
 		info.ssl_cert_filepath = ws->cfg.cert_file;
 		info.ssl_private_key_filepath = ws->cfg.key_file;
 		info.options |= LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
+		/* HTTP/1.1 only: a page served over HTTP/2 makes Chrome open
+		 * its WebSocket inside that connection (RFC 8441), which has no
+		 * Host header for the origin check and is not the path the
+		 * transport is built and tested on. */
+		info.alpn = "http/1.1";
 	}
 	if (!lws_create_vhost(ws->ctx, &info)) {
 		LOG_ERR("ws", "cannot listen for %s on %s port %u (in use, or a bad certificate?)",

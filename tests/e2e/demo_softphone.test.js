@@ -15,7 +15,7 @@ const { openSoftphone } = require('./lib/softphone');
 
 const USERS = { alice: 'alice-demo', bob: 'bob-demo' };
 const nextPort = portAllocator(24);
-const wsPort = nextPort(), unusedPort = nextPort();
+const wsPort = nextPort(), unusedPort = nextPort(), wssPort = nextPort();
 
 const skip = missingPrerequisite();
 
@@ -31,7 +31,7 @@ describe('the demo softphone served by sipwire', { skip: skip ? `skipped: ${skip
 	const pageUrl = `http://127.0.0.1:${wsPort}/`;
 
 	// the default dial plan, as scripts/run has it: echo, then registered users
-	const startGateway = () => startDaemon({ ports: { ws: wsPort }, users: USERS });
+	const startGateway = () => startDaemon({ ports: { ws: wsPort, wss: wssPort }, users: USERS });
 
 	before(async () => {
 		daemon = await startGateway();
@@ -44,10 +44,10 @@ describe('the demo softphone served by sipwire', { skip: skip ? `skipped: ${skip
 	});
 
 	// A fresh tab for body; a failure carries the console and the daemon's log.
-	async function withPage(body) {
+	async function withPage(body, url = pageUrl) {
 		const logFrom = daemon.stderr.length;
 		const consoleFrom = browser.console.length;
-		const phone = await openSoftphone(browser, pageUrl, 'alice');
+		const phone = await openSoftphone(browser, url, 'alice');
 		try {
 			await body(phone);
 		} catch (err) {
@@ -151,6 +151,41 @@ describe('the demo softphone served by sipwire', { skip: skip ? `skipped: ${skip
 			assert.match(log[0].text, /→ echo@127\.0\.0\.1 00:0\d \(hung up\)/);
 			await alice.signOut();
 		}));
+
+	it('a microphone the browser refuses is named as such; the page stays usable', async () => {
+		const denying = await launchBrowser({ denyMicrophone: true });
+		try {
+			const alice = await openSoftphone(denying, pageUrl, 'alice');
+			await alice.signIn({ server: `ws://127.0.0.1:${wsPort}/`, password: 'alice-demo' });
+			await alice.registered();
+			await alice.dial('echo');
+			await alice.waitText('#error', /^call failed: microphone permission denied$/);
+			await alice.idle();
+			assert.equal(await alice.page.isEnabled('#call'), true, 'Call can be pressed again');
+			const log = await alice.callLog();
+			assert.equal(log[0].result, 'failed', JSON.stringify(log));
+			await alice.signOut();
+		} catch (err) {
+			err.message += `\n--- browser console ---\n${denying.consoleText()}`;
+			throw err;
+		} finally {
+			await denying.close();
+		}
+	});
+
+	it('over HTTPS (the self-signed certificate accepted) the page uses WSS and calls echo', () =>
+		withPage(async (alice) => {
+			assert.equal(await alice.page.inputValue('#server'), `wss://127.0.0.1:${wssPort}/`);
+			await alice.signIn({ password: 'alice-demo' });
+			await alice.registered();
+			await daemon.waitForLog(/WSS 127\.0\.0\.1:\d+ #\d+ open/, 5000);
+			await alice.dial('echo');
+			await alice.inCall();
+			await alice.hearsAudio('echo over WSS');
+			await alice.hangUp();
+			await alice.idle();
+			await alice.signOut();
+		}, `https://127.0.0.1:${wssPort}/`));
 
 	it('a gateway restart: the page says the connection is lost, reconnects, registers again', () =>
 		withPage(async (alice) => {

@@ -212,7 +212,9 @@ export class Phone extends EventTarget {
 				call.answered = new Date();
 				this.emit('established', session);
 			}
-			if (state === SessionState.Terminated) this.finish(session, call);
+			// after the current task: a failed invite() or accept() says
+			// why (call.result) before the call is logged
+			if (state === SessionState.Terminated) setTimeout(() => this.finish(session, call), 0);
 			this.changed();
 		});
 		session.delegate = {
@@ -264,7 +266,7 @@ export class Phone extends EventTarget {
 					},
 					onReject: (r) => {
 						const m = r.message;
-						call.result = `${m.statusCode} ${m.reasonPhrase}`;
+						if (!call.result) call.result = `${m.statusCode} ${m.reasonPhrase}`; // not "cancelled"
 						if (m.statusCode !== 487) this.fail(`call failed: ${m.statusCode} ${m.reasonPhrase}`);
 					},
 				},

@@ -57,15 +57,22 @@ class Browser {
 		this.console = []; // every page's console lines and errors, for failure reports
 	}
 
-	async launch() {
+	// options.denyMicrophone: no fake permission prompt, so a page asking
+	// for the microphone is refused (NotAllowedError) as by a person.
+	async launch(options = {}) {
 		const { chromium } = require('playwright-core');
+		const args = options.denyMicrophone ?
+			CHROMIUM_ARGS.filter((a) => a !== '--use-fake-ui-for-media-stream') : CHROMIUM_ARGS;
 		this.profileDir = fs.mkdtempSync(path.join(os.tmpdir(), 'sipwire-e2e-chromium-'));
 		try {
 			this.context = await chromium.launchPersistentContext(this.profileDir, {
 				executablePath: CHROMIUM,
 				headless: true,
-				args: CHROMIUM_ARGS,
+				args,
 				timeout: LAUNCH_TIMEOUT_MS,
+				// the daemons' WSS ports have a self-signed certificate, as a
+				// person accepts it on first use
+				ignoreHTTPSErrors: true,
 			});
 		} catch (err) {
 			this.removeProfile();
@@ -113,8 +120,8 @@ class Browser {
 	}
 }
 
-async function launchBrowser() {
-	return new Browser().launch();
+async function launchBrowser(options) {
+	return new Browser().launch(options);
 }
 
 module.exports = { launchBrowser, missingPrerequisite, CHROMIUM, CHROMIUM_ARGS };
