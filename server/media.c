@@ -6,6 +6,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
 
 #include "server/log.h"
 #include "webrtc/dtls.h"
@@ -14,20 +16,32 @@
 #include "webrtc/sdh_webrtc.h"
 #include "webrtc/sdp.h"
 
+struct sw_media;
+
 /* A media thread: its loop, and the handlers' contexts for its share of
- * the port range. */
+ * the port range. The thread waits in one epoll set holding the RTP
+ * context's set (every media socket) and the descriptors of its GLib
+ * context; GLib is iterated only when one of its descriptors is ready or
+ * its next timeout is due, so a wake-up for media costs the same at any
+ * number of calls (a GLib iteration walks every source of the context). */
 struct media_worker {
 	unsigned index;
 	GThread *thread;
 	GMainContext *ctx;
-	GMainLoop *loop;
 	struct sdh_rtp_ctx *rtp;
 	struct sdh_webrtc_ctx *webrtc;
 	unsigned legs; /* signalling thread's count, to place new calls */
 	/* worker-owned, read by jobs: for the metrics */
 	struct sw_media *live;       /* the worker's legs */
 	struct sw_media_totals gone; /* what the legs already freed carried */
-	int64_t started_us, idle_us; /* the loop's start; time spent waiting in poll */
+	int64_t started_us, idle_us; /* the loop's start; time spent waiting in epoll_wait */
+	/* worker-owned: the loop */
+	bool quit;
+	int epfd;
+	GPollFD *gfds, *registered; /* GLib's descriptors: as queried, as in epfd */
+	gint n_gfds, n_registered, cap_gfds;
+	struct sw_media *watched; /* legs under the media timeout */
+	GSource *watch_tick;
 };
 
 struct sw_media_ctx {
@@ -53,7 +67,8 @@ struct sw_media {
 	struct sdh_rtp *own_rtp;   /* SW_MEDIA_RTP */
 	struct sdh_webrtc *webrtc; /* SW_MEDIA_WEBRTC */
 	struct sdh_sdes *sdes;     /* SW_MEDIA_SDES */
-	GSource *watch;
+	bool watched;
+	struct sw_media *wprev, *wnext; /* w->watched */
 	int64_t quiet_since; /* monotonic µs: when the peer last had to start sending */
 	bool closed;
 	struct sw_media_stats at_close; /* what the media carried, taken as it closed */
@@ -108,31 +123,99 @@ static void run_on(struct media_worker *w, void (*fn)(void *), void *arg)
 	g_cond_clear(&j.cond);
 }
 
-/* The worker whose loop runs on this thread, for its poll function. */
-static __thread struct media_worker *this_worker;
+#define TAG_MEDIA UINT64_MAX /* the RTP context's set; GLib's descriptors are tagged by fd */
+#define WAIT_EVENTS 16
 
-/* The worker's load: the time its loop does not spend waiting is work. */
-static gint timed_poll(GPollFD *fds, guint n, gint timeout)
+static uint32_t epoll_events_of(gushort glib)
 {
-	int64_t t0 = g_get_monotonic_time();
-	gint r = g_poll(fds, n, timeout);
-	this_worker->idle_us += g_get_monotonic_time() - t0;
-	return r;
+	return (glib & G_IO_IN ? EPOLLIN : 0u) | (glib & G_IO_OUT ? EPOLLOUT : 0u) |
+	       (glib & G_IO_PRI ? EPOLLPRI : 0u);
+}
+
+/* GLib's descriptors into the epoll set, when they changed since the last
+ * query (they change as calls are set up, not per packet). */
+static void sync_glib_fds(struct media_worker *w)
+{
+	if (w->n_gfds == w->n_registered &&
+	    memcmp(w->gfds, w->registered, (size_t)w->n_gfds * sizeof *w->gfds) == 0)
+		return;
+	for (gint i = 0; i < w->n_registered; i++)
+		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->registered[i].fd, NULL);
+	for (gint i = 0; i < w->n_gfds; i++) {
+		struct epoll_event ev = {.events = epoll_events_of(w->gfds[i].events),
+		                         .data.u64 = (uint64_t)w->gfds[i].fd};
+		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->gfds[i].fd, &ev) != 0 && errno == EEXIST) {
+			/* one descriptor in two GLib sources: wait for both kinds */
+			for (gint k = 0; k < i; k++)
+				if (w->gfds[k].fd == w->gfds[i].fd)
+					ev.events |= epoll_events_of(w->gfds[k].events);
+			epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->gfds[i].fd, &ev);
+		}
+	}
+	memcpy(w->registered, w->gfds, (size_t)w->n_gfds * sizeof *w->gfds);
+	w->n_registered = w->n_gfds;
+}
+
+/* GLib's next iteration: prepared and queried; its descriptors in the set.
+ * Returns its timeout in ms (-1: none). */
+static gint glib_query(struct media_worker *w, gint *prio)
+{
+	gint timeout = -1;
+	g_main_context_prepare(w->ctx, prio);
+	for (;;) {
+		gint n = g_main_context_query(w->ctx, *prio, &timeout, w->gfds, w->cap_gfds);
+		if (n <= w->cap_gfds) {
+			w->n_gfds = n;
+			break;
+		}
+		w->gfds = g_renew(GPollFD, w->gfds, n);
+		w->registered = g_renew(GPollFD, w->registered, n);
+		w->cap_gfds = n;
+	}
+	sync_glib_fds(w);
+	return timeout;
 }
 
 static gpointer worker_main(gpointer data)
 {
 	struct media_worker *w = data;
-	this_worker = w;
 	w->started_us = g_get_monotonic_time();
-	g_main_context_set_poll_func(w->ctx, timed_poll);
-	g_main_context_push_thread_default(w->ctx);
-	g_main_loop_run(w->loop);
+	g_main_context_push_thread_default(w->ctx); /* acquires it for the thread's life */
+	struct epoll_event ev[WAIT_EVENTS];
+	while (!w->quit) {
+		gint prio;
+		gint timeout = glib_query(w, &prio);
+		int64_t due = timeout < 0 ? -1 : g_get_monotonic_time() + (int64_t)timeout * 1000;
+		bool glib_turn = timeout == 0;
+		/* media until GLib has something to do */
+		while (!glib_turn) {
+			int wait = -1;
+			if (due >= 0) {
+				int64_t left = due - g_get_monotonic_time();
+				wait = left <= 0 ? 0 : (int)((left + 999) / 1000);
+			}
+			int64_t t0 = wait != 0 ? g_get_monotonic_time() : 0;
+			int k = epoll_wait(w->epfd, ev, WAIT_EVENTS, wait);
+			if (wait != 0) /* the worker's load: the time it does not wait is work */
+				w->idle_us += g_get_monotonic_time() - t0;
+			for (int i = 0; i < k; i++) {
+				if (ev[i].data.u64 == TAG_MEDIA)
+					sdh_rtp_ctx_dispatch(w->rtp);
+				else
+					glib_turn = true;
+			}
+			if (due >= 0 && g_get_monotonic_time() >= due)
+				glib_turn = true;
+		}
+		g_poll(w->gfds, (guint)w->n_gfds, 0);
+		if (g_main_context_check(w->ctx, prio, w->gfds, w->n_gfds))
+			g_main_context_dispatch(w->ctx);
+	}
 	g_main_context_pop_thread_default(w->ctx);
 	return NULL;
 }
 
-static void quit_job(void *arg) { g_main_loop_quit(((struct media_worker *)arg)->loop); }
+static void quit_job(void *arg) { ((struct media_worker *)arg)->quit = true; }
 
 static void worker_stop(struct media_worker *w)
 {
@@ -141,10 +224,16 @@ static void worker_stop(struct media_worker *w)
 		g_thread_join(w->thread);
 		w->thread = NULL;
 	}
+	if (w->watch_tick) {
+		g_source_destroy(w->watch_tick);
+		g_source_unref(w->watch_tick);
+	}
 	sdh_webrtc_ctx_free(w->webrtc);
 	sdh_rtp_ctx_unref(w->rtp);
-	if (w->loop)
-		g_main_loop_unref(w->loop);
+	if (w->epfd > 0)
+		close(w->epfd);
+	g_free(w->gfds);
+	g_free(w->registered);
 	if (w->ctx)
 		g_main_context_unref(w->ctx);
 }
@@ -159,7 +248,9 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 	uint16_t lo = (uint16_t)(cfg->media.rtp_port_min + i * span);
 	uint16_t hi = (uint16_t)(i + 1 == n ? cfg->media.rtp_port_max : lo + span - 1);
 	w->ctx = g_main_context_new();
-	w->loop = g_main_loop_new(w->ctx, FALSE);
+	w->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (w->epfd < 0)
+		return -errno;
 	const char *address = *cfg->media.address ? cfg->media.address : cfg->listen.bind;
 	const char *codecs[8] = {NULL}; /* media.codecs, NULL-terminated */
 	for (size_t k = 0; k < cfg->media.codecs.n && k + 1 < sizeof codecs / sizeof codecs[0]; k++)
@@ -173,12 +264,16 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 	    .port_max = hi,
 	    .ptime = 20,
 	    .on_log = media_log,
+	    .external_poll = true,
 	};
 	int rc = sdh_rtp_ctx_new(&p, &w->rtp);
 	if (rc < 0) {
 		LOG_ERR("media", "RTP ports %u-%u on %s: %s", lo, hi, cfg->listen.bind, strerror(-rc));
 		return rc;
 	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_MEDIA};
+	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, sdh_rtp_ctx_fd(w->rtp), &ev) != 0)
+		return -errno;
 	/* ICE host candidates on the listen address, unless that is a wildcard
 	 * (then every address of the machine). */
 	const char *bind = cfg->listen.bind;
@@ -299,14 +394,33 @@ static void post_event(struct sw_media *l, const struct media_event *what)
 	g_source_unref(s);
 }
 
+#define WATCH_INTERVAL_MS 1000
+
+/* On the worker: the leg leaves the media timeout's list. */
+static void unwatch(struct sw_media *l)
+{
+	if (!l->watched)
+		return;
+	struct media_worker *w = l->w;
+	if (l->wprev)
+		l->wprev->wnext = l->wnext;
+	else
+		w->watched = l->wnext;
+	if (l->wnext)
+		l->wnext->wprev = l->wprev;
+	l->wprev = l->wnext = NULL;
+	l->watched = false;
+	if (!w->watched && w->watch_tick) {
+		g_source_destroy(w->watch_tick);
+		g_source_unref(w->watch_tick);
+		w->watch_tick = NULL;
+	}
+}
+
 /* On the worker: the leg's media is over (reason is static text). */
 static void post_failure(struct sw_media *l, const char *reason)
 {
-	if (l->watch) {
-		g_source_destroy(l->watch);
-		g_source_unref(l->watch);
-		l->watch = NULL;
-	}
+	unwatch(l);
 	post_event(l, &(struct media_event){.reason = reason});
 }
 
@@ -415,11 +529,7 @@ static void free_on_worker(void *arg)
 	if (l->live_next)
 		l->live_next->live_prev = l->live_prev;
 	l->live_prev = l->live_next = NULL;
-	if (l->watch) {
-		g_source_destroy(l->watch);
-		g_source_unref(l->watch);
-		l->watch = NULL;
-	}
+	unwatch(l);
 	if (l->sdes) {
 		/* what SRTP refused stays visible after the call */
 		struct sdh_sdes_stats st;
@@ -838,35 +948,52 @@ void sw_media_echo(struct sw_media *l)
 
 /* ---- media timeout (on the worker) ---- */
 
-#define WATCH_INTERVAL_MS 1000
-
-static gboolean watch_tick(gpointer data)
+/* Is the leg's peer quiet past the timeout? Once a second for every
+ * watched leg of the worker, from one timer. */
+static bool timed_out(struct sw_media *l, int64_t now)
 {
-	struct sw_media *l = data;
 	struct sdh_rtp_stats st;
 	sdh_rtp_get_stats(l->rtp, &st);
-	int64_t now = g_get_monotonic_time();
 	/* A held call owes no packets either way: a PBX that holds with
 	 * sendonly may or may not play music. */
 	if (!st.peer_sends || st.held) {
 		l->quiet_since = now; /* on hold, inactive, or closed: nothing is due */
-		return G_SOURCE_CONTINUE;
+		return false;
 	}
 	int64_t last = st.last_rx_us > l->quiet_since ? st.last_rx_us : l->quiet_since;
-	if (now - last >= (int64_t)l->ctx->timeout_s * G_USEC_PER_SEC)
-		post_failure(l, "media timeout"); /* drops this source */
+	return now - last >= (int64_t)l->ctx->timeout_s * G_USEC_PER_SEC;
+}
+
+static gboolean watch_tick(gpointer data)
+{
+	struct media_worker *w = data;
+	int64_t now = g_get_monotonic_time();
+	for (struct sw_media *l = w->watched, *next; l; l = next) {
+		next = l->wnext;
+		if (timed_out(l, now))
+			post_failure(l, "media timeout"); /* unwatches it */
+	}
 	return G_SOURCE_CONTINUE;
 }
 
 static void watch_job(void *arg)
 {
 	struct sw_media *l = ((struct sdh_job *)arg)->l;
-	if (l->watch)
+	struct media_worker *w = l->w;
+	if (l->watched)
 		return;
 	l->quiet_since = g_get_monotonic_time();
-	l->watch = g_timeout_source_new(WATCH_INTERVAL_MS);
-	g_source_set_callback(l->watch, watch_tick, l, NULL);
-	g_source_attach(l->watch, l->w->ctx);
+	l->watched = true;
+	l->wprev = NULL;
+	l->wnext = w->watched;
+	if (w->watched)
+		w->watched->wprev = l;
+	w->watched = l;
+	if (!w->watch_tick) {
+		w->watch_tick = g_timeout_source_new(WATCH_INTERVAL_MS);
+		g_source_set_callback(w->watch_tick, watch_tick, w, NULL);
+		g_source_attach(w->watch_tick, w->ctx);
+	}
 }
 
 void sw_media_watch(struct sw_media *l)

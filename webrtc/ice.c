@@ -20,6 +20,8 @@
 #include <strings.h>
 #include <sys/socket.h>
 
+#include "webrtc/ice_direct.h"
+
 #define CRED_MAX        256 /* RFC 8839 §5.4: ufrag and pwd are 4..256 and 22..256 ice-chars */
 #define FOUNDATION_MAX  32  /* RFC 8839 §5.1 */
 #define EVENTS_MAX      16
@@ -83,6 +85,16 @@ struct ice_agent {
 	bool freed; /* ice_agent_free was called during one of them */
 
 	struct ice_stats stats;
+
+	/* Direct mode (on_socket set): once a pair is selected, its socket is
+	 * read by the owner and written here; libnice's watch of it is parked
+	 * on a context nobody iterates, and the STUN it would handle on that
+	 * socket (the peer's checks, our consent checks) is done here. */
+	void (*on_socket)(void *arg, int fd);
+	bool direct_pending; /* a pair was selected: go direct from the loop */
+	int fd;              /* the selected pair's socket while direct; -1 */
+	struct ice_direct direct;
+	struct sockaddr_storage remote_shown; /* the far end stats.remote names */
 };
 
 /* ---- small helpers ---- */
@@ -146,9 +158,13 @@ static void free_memory(struct ice_agent *a)
 	free(a);
 }
 
+static void leave_direct(struct ice_agent *a, bool reattach);
+static void schedule_dispatch(struct ice_agent *a);
+
 static void close_stream(struct ice_agent *a)
 {
 	a->close_pending = false;
+	leave_direct(a, false);
 	if (a->stream) {
 		nice_agent_remove_stream(a->nice, a->stream);
 		a->stream = 0;
@@ -182,12 +198,18 @@ static bool flush(struct ice_agent *a)
 			close_stream(a);
 	}
 	a->flushing = false;
+	if (a->direct_pending)
+		schedule_dispatch(a); /* not from inside libnice's receive callback */
 	return true;
 }
 
+static void go_direct(struct ice_agent *a);
+
 static gboolean on_dispatch(gpointer data)
 {
-	flush(data);
+	struct ice_agent *a = data;
+	if (flush(a) && a->direct_pending)
+		go_direct(a);
 	return G_SOURCE_REMOVE;
 }
 
@@ -230,6 +252,10 @@ static void pair_selected(struct ice_agent *a)
 	drop_source(&a->timer);
 	a->stats.connected_ms = (g_get_monotonic_time() - a->start_us) / 1000;
 	set_state(a, ICE_STATE_CONNECTED, NULL);
+	if (a->on_socket && a->fd < 0) {
+		a->direct_pending = true;
+		schedule_dispatch(a);
+	}
 }
 
 static gboolean on_timeout(gpointer data)
@@ -300,6 +326,121 @@ static void on_nice_recv(NiceAgent *nice, guint stream, guint component, guint l
 	a->busy--;
 	if (a->freed && a->busy == 0)
 		free_memory(a);
+}
+
+/* ---- direct mode ---- */
+
+/* Where libnice's watches of handed-over sockets go: a context nobody
+ * iterates, one for the process (a context per agent would cost an
+ * eventfd each). */
+static GMainContext *parked_context(void)
+{
+	static GMainContext *parked;
+	if (g_once_init_enter(&parked))
+		g_once_init_leave(&parked, g_main_context_new());
+	return parked;
+}
+
+/* The selected pair's socket becomes the owner's to read; from the loop,
+ * never inside a libnice call. */
+static void go_direct(struct ice_agent *a)
+{
+	a->direct_pending = false;
+	if (a->fd >= 0 || a->state != ICE_STATE_CONNECTED || !a->stream)
+		return;
+	NiceCandidate *local = NULL, *remote = NULL;
+	if (!nice_agent_get_selected_pair(a->nice, a->stream, 1, &local, &remote) || !remote)
+		return;
+	GSocket *sock = nice_agent_get_selected_socket(a->nice, a->stream, 1);
+	if (!sock)
+		return;
+	int fd = g_socket_get_fd(sock);
+	g_object_unref(sock);
+	struct sockaddr_storage remote_sa = {0};
+	nice_address_copy_to_sockaddr(&remote->addr, (struct sockaddr *)&remote_sa);
+	socklen_t remote_len = nice_address_ip_version(&remote->addr) == 6
+	                           ? sizeof(struct sockaddr_in6)
+	                           : sizeof(struct sockaddr_in);
+	gboolean controlling = FALSE;
+	g_object_get(a->nice, "controlling-mode", &controlling, NULL);
+	/* the role as the checks left it (a conflict may have changed it) */
+	ice_direct_init(&a->direct, a->ufrag, a->pwd, a->remote_ufrag, a->remote_pwd, controlling,
+	                local ? local->priority : 0, &remote_sa, remote_len,
+	                g_get_monotonic_time());
+	a->remote_shown = a->direct.remote;
+	nice_agent_attach_recv(a->nice, a->stream, 1, parked_context(), NULL, NULL);
+	a->fd = fd;
+	a->on_socket(a->arg, fd);
+}
+
+/* The owner stops reading the socket (it is about to close, or libnice
+ * takes it back for a restart's checks). */
+static void leave_direct(struct ice_agent *a, bool reattach)
+{
+	a->direct_pending = false;
+	if (a->fd < 0)
+		return;
+	a->fd = -1;
+	a->on_socket(a->arg, -1);
+	if (reattach && a->stream)
+		nice_agent_attach_recv(a->nice, a->stream, 1, a->loop, on_nice_recv, a);
+}
+
+static void format_sockaddr(const struct sockaddr_storage *sa, char *out, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN] = "";
+	if (sa->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *v6 = (const void *)sa;
+		inet_ntop(AF_INET6, &v6->sin6_addr, ip, sizeof ip);
+		snprintf(out, size, "[%s]:%u", ip, ntohs(v6->sin6_port));
+	} else {
+		const struct sockaddr_in *v4 = (const void *)sa;
+		inet_ntop(AF_INET, &v4->sin_addr, ip, sizeof ip);
+		snprintf(out, size, "%s:%u", ip, ntohs(v4->sin_port));
+	}
+}
+
+int ice_agent_input(struct ice_agent *a, const uint8_t *buf, size_t len,
+                    const struct sockaddr_storage *from, socklen_t from_len)
+{
+	if (a->fd < 0 || a->state != ICE_STATE_CONNECTED)
+		return 0;
+	uint8_t out[ICE_DIRECT_STUN_MAX];
+	size_t out_len = 0;
+	int64_t now = buf[0] < 4 ? g_get_monotonic_time() : 0; /* the clock for STUN only */
+	switch (ice_direct_input(&a->direct, buf, len, from, from_len, now, out, &out_len)) {
+	case ICE_DIRECT_MEDIA:
+		a->stats.rx_packets++;
+		a->stats.rx_bytes += len;
+		return (int)len;
+	case ICE_DIRECT_REPLY:
+		sendto(a->fd, out, out_len, 0, (const struct sockaddr *)from, from_len);
+		if (!ice_direct_from_pair(&a->direct, &a->remote_shown))
+			format_sockaddr(&a->direct.remote, a->stats.remote, sizeof a->stats.remote);
+		a->remote_shown = a->direct.remote;
+		return 0;
+	case ICE_DIRECT_DROP:
+		return 0;
+	}
+	return 0;
+}
+
+int ice_agent_fd(const struct ice_agent *a)
+{
+	return a ? a->fd : -1;
+}
+
+void ice_agent_tick(struct ice_agent *a, int64_t now_us)
+{
+	if (!a || a->fd < 0 || a->state != ICE_STATE_CONNECTED)
+		return;
+	uint8_t out[ICE_DIRECT_STUN_MAX];
+	int n = ice_direct_tick(&a->direct, now_us, out);
+	if (n == -ETIMEDOUT)
+		fail(a, "ICE consent lost");
+	else if (n > 0)
+		sendto(a->fd, out, (size_t)n, 0, (const struct sockaddr *)&a->direct.remote,
+		       a->direct.remote_len);
 }
 
 /* ---- the stream ---- */
@@ -387,6 +528,9 @@ static int restart(struct ice_agent *a)
 	 * are about to be, closed */
 	if (a->close_pending)
 		close_stream(a);
+	/* the new checks' answers are libnice's to read: the selected pair
+	 * carries media through libnice until they select one */
+	leave_direct(a, true);
 	if (a->stream) {
 		if (!nice_agent_restart_stream(a->nice, a->stream))
 			return -ENOMEM;
@@ -450,9 +594,14 @@ int ice_agent_new(const struct ice_params *p, struct ice_agent **out)
 		g_strlcpy(a->public_address, p->public_address, sizeof a->public_address);
 	a->state = ICE_STATE_NEW;
 	a->stats.connected_ms = -1;
+	a->on_socket = p->on_socket;
+	a->fd = -1;
 
-	NiceAgentOption flags =
-	    NICE_AGENT_OPTION_REGULAR_NOMINATION | NICE_AGENT_OPTION_CONSENT_FRESHNESS;
+	/* Direct mode does consent freshness itself on the socket it reads;
+	 * libnice's would wait for answers it never sees. */
+	NiceAgentOption flags = NICE_AGENT_OPTION_REGULAR_NOMINATION;
+	if (!p->on_socket)
+		flags |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
 	if (p->lite)
 		flags |= NICE_AGENT_OPTION_LITE_MODE;
 	a->nice = nice_agent_new_full(a->loop, NICE_COMPATIBILITY_RFC5245, flags);
@@ -460,8 +609,10 @@ int ice_agent_new(const struct ice_params *p, struct ice_agent **out)
 		free_memory(a);
 		return -ENOMEM;
 	}
+	/* Keepalives as checks would fail the component in direct mode, where
+	 * their answers go to the owner; indications need no answer. */
 	g_object_set(a->nice, "ice-tcp", FALSE, "ice-udp", TRUE, "stun-server", NULL,
-	             "keepalive-conncheck", TRUE, NULL);
+	             "keepalive-conncheck", (gboolean)!p->on_socket, NULL);
 	if (g_object_class_find_property(G_OBJECT_GET_CLASS(a->nice), "upnp"))
 		g_object_set(a->nice, "upnp", FALSE, NULL);
 	if (p->addresses) {
@@ -492,6 +643,7 @@ void ice_agent_free(struct ice_agent *a)
 	drop_source(&a->timer);
 	drop_source(&a->dispatch);
 	a->n_events = 0;
+	leave_direct(a, false);
 	if (a->nice) {
 		g_signal_handler_disconnect(a->nice, a->sig_state);
 		g_signal_handler_disconnect(a->nice, a->sig_pair);
@@ -730,9 +882,16 @@ int ice_agent_send(struct ice_agent *a, const uint8_t *buf, size_t len)
 		return -EINVAL;
 	if (a->state != ICE_STATE_CONNECTED || !a->stream)
 		return -ENOTCONN;
-	gint n = nice_agent_send(a->nice, a->stream, 1, (guint)len, (const gchar *)buf);
-	if (n < 0 || (size_t)n != len)
-		return -EIO;
+	if (a->fd >= 0) {
+		if (sendto(a->fd, buf, len, 0, (const struct sockaddr *)&a->direct.remote,
+		           a->direct.remote_len) !=
+		    (ssize_t)len)
+			return -EIO;
+	} else {
+		gint n = nice_agent_send(a->nice, a->stream, 1, (guint)len, (const gchar *)buf);
+		if (n < 0 || (size_t)n != len)
+			return -EIO;
+	}
 	a->stats.tx_packets++;
 	a->stats.tx_bytes += len;
 	return 0;
@@ -753,4 +912,8 @@ enum ice_state ice_agent_state(const struct ice_agent *a)
 void ice_agent_get_stats(const struct ice_agent *a, struct ice_stats *out)
 {
 	*out = a->stats;
+	out->stun_answered = a->direct.answered;
+	out->stun_refused = a->direct.refused;
+	out->consent_checks = a->direct.checks;
+	out->consent_answers = a->direct.answers;
 }

@@ -4,7 +4,10 @@
  * here has one stream with one component: every datagram of the leg (STUN,
  * DTLS, SRTP, SRTCP) crosses the one selected pair. libnice answers and sends
  * STUN itself (connectivity checks, keepalives, RFC 7675 consent freshness);
- * everything else that arrives is handed to on_recv.
+ * everything else that arrives is handed to on_recv. In direct mode
+ * (ice_params.on_socket) the selected pair's socket is the owner's to read
+ * once checks have selected it, and the STUN that goes on on it (the peer's
+ * checks, consent freshness) is done here (webrtc/ice_direct.h).
  *
  * Candidates: host candidates on the configured local addresses (all of the
  * machine's addresses when none is given), UDP only, ports from the configured
@@ -45,6 +48,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "webrtc/sdp.h"
 
@@ -82,6 +86,17 @@ struct ice_params {
 	 * agent's sockets are closed (its checks and keepalives stop) before
 	 * this reports it; ice_agent_restart makes new ones. */
 	void (*on_state)(void *arg, enum ice_state state, const char *reason);
+	/* Optional: direct mode. Once a pair is selected (after on_state has
+	 * reported CONNECTED), fd is the selected pair's socket, handed to the
+	 * owner to read itself (non-blocking UDP): every datagram read from it
+	 * goes to ice_agent_input, and ice_agent_tick is called every few
+	 * hundred ms. libnice no longer reads it or keeps timers for it: the
+	 * peer's checks are answered and our RFC 7675 consent checks sent
+	 * here, consent lost (no answer for 30 s) failing the agent as
+	 * "ICE consent lost". fd -1: stop reading it (it is about to close, or
+	 * a restart gives it back to libnice until new checks select a pair);
+	 * called synchronously from ice_agent_free and ice_agent_restart too. */
+	void (*on_socket)(void *arg, int fd);
 	void *arg;
 };
 
@@ -154,10 +169,28 @@ int ice_agent_restart(struct ice_agent *a);
 
 enum ice_state ice_agent_state(const struct ice_agent *a);
 
+/* Direct mode: a datagram read from the socket on_socket handed over, with
+ * where it came from. STUN (first byte 0-3, RFC 7983) is taken here: a
+ * valid check from the peer is answered (one with USE-CANDIDATE from
+ * another address moves the pair there), an answer to our consent check
+ * renews consent. Returns len when the datagram is for the owner (not
+ * STUN, from the selected pair's remote end), else 0. */
+int ice_agent_input(struct ice_agent *a, const uint8_t *buf, size_t len,
+                    const struct sockaddr_storage *from, socklen_t from_len);
+/* Direct mode: send a consent check when one is due (every 4 to 6 s),
+ * fail the agent when consent has expired. now_us: g_get_monotonic_time()
+ * (a later time in tests). Nothing outside direct mode. */
+void ice_agent_tick(struct ice_agent *a, int64_t now_us);
+/* The socket handed over by on_socket, or -1. */
+int ice_agent_fd(const struct ice_agent *a);
+
 struct ice_stats {
 	uint64_t rx_packets, rx_bytes; /* handed to on_recv */
 	uint64_t tx_packets, tx_bytes; /* sent by ice_agent_send */
 	uint64_t remote_skipped;       /* remote candidates skipped (TCP, mDNS, other component) */
+	/* direct mode: the peer's checks answered and STUN refused (bad
+	 * integrity, unknown attributes...); our consent checks and answers */
+	uint64_t stun_answered, stun_refused, consent_checks, consent_answers;
 	int64_t connected_ms;          /* from the last ice_agent_start to a selected pair; -1 */
 	/* The selected pair as "address:port" ("[v6]:port"); "" before one. */
 	char local[64], remote[64];

@@ -133,6 +133,7 @@ struct sdh_rtp {
 	unsigned pair;
 	uint16_t port;
 	int fd_rtp, fd_rtcp;
+	int fd_tp; /* the transport's socket, read here; -1 */
 	/* o= line; the rest of our last description, to see whether it changed */
 	uint64_t sess_id, version;
 	GString *last_tail;
@@ -424,9 +425,11 @@ int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out
 		c->iov[i].iov_base = c->bufs[i];
 		c->iov[i].iov_len = PACKET_MAX - PACKET_ROOM;
 	}
-	c->ep_src = g_unix_fd_source_new(c->epfd, G_IO_IN);
-	g_source_set_callback(c->ep_src, G_SOURCE_FUNC(on_ready), c, NULL);
-	g_source_attach(c->ep_src, c->loop);
+	if (!p->external_poll) {
+		c->ep_src = g_unix_fd_source_new(c->epfd, G_IO_IN);
+		g_source_set_callback(c->ep_src, G_SOURCE_FUNC(on_ready), c, NULL);
+		g_source_attach(c->ep_src, c->loop);
+	}
 	*out = c;
 	return 0;
 fail:
@@ -491,11 +494,37 @@ static int bind_port(const struct sdh_rtp_ctx *c, uint16_t port, int *fd_out)
 	return 0;
 }
 
-/* The event's data is the handler, its low bit set for the RTCP socket. */
+/* The event's data is the handler, its low bits saying which socket. */
+enum { TAG_RTP = 0, TAG_RTCP = 1, TAG_TRANSPORT = 2, TAG_MASK = 3 };
+
+static int watch_tagged(struct sdh_rtp *h, int fd, unsigned tag)
+{
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uintptr_t)h | tag};
+	return epoll_ctl(h->ctx->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
 static int watch(struct sdh_rtp *h, int fd, bool rtcp)
 {
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = (uintptr_t)h | (rtcp ? 1u : 0u)};
-	return epoll_ctl(h->ctx->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+	return watch_tagged(h, fd, rtcp ? TAG_RTCP : TAG_RTP);
+}
+
+void sdh_rtp_transport_unwatch(struct sdh_rtp *h)
+{
+	if (h->fd_tp < 0)
+		return;
+	epoll_ctl(h->ctx->epfd, EPOLL_CTL_DEL, h->fd_tp, NULL);
+	h->fd_tp = -1;
+}
+
+int sdh_rtp_transport_watch(struct sdh_rtp *h, int fd)
+{
+	if (h->state == ST_CLOSED || !tp_sends(h) || !h->tp.input || fd < 0)
+		return -EINVAL;
+	sdh_rtp_transport_unwatch(h);
+	int rc = watch_tagged(h, fd, TAG_TRANSPORT);
+	if (rc == 0)
+		h->fd_tp = fd;
+	return rc;
 }
 
 static void drop_source(GSource **s)
@@ -553,7 +582,7 @@ int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct s
 	if (!h)
 		return -ENOMEM;
 	h->ctx = sdh_rtp_ctx_ref(c);
-	h->fd_rtp = h->fd_rtcp = -1;
+	h->fd_rtp = h->fd_rtcp = h->fd_tp = -1;
 	h->offer_rtcp_mux = opts && opts->rtcp_mux;
 	int rc = 0;
 	if (opts && opts->transport) {
@@ -595,6 +624,7 @@ void sdh_rtp_close(void *sdh)
 	dtmf_stop(h);
 	if (h->has_tp)
 		h->tp.close(h->tp.arg);
+	sdh_rtp_transport_unwatch(h);
 	if (h->fd_rtp >= 0) {
 		/* removed by hand: a copy of the descriptor in a forked child would
 		 * keep a closed one in the set */
@@ -1513,18 +1543,48 @@ static bool unprotect(struct sdh_rtp *h, uint8_t *p, size_t *len, bool on_rtcp_p
 	return true;
 }
 
-static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
+/* A datagram from the transport's socket: what its input hook made of it,
+ * counted as the handler's as sdh_rtp_transport_recv would. false: nothing
+ * to relay. */
+static bool transport_input(struct sdh_rtp *h, unsigned i, size_t *len)
 {
 	struct sdh_rtp_ctx *c = h->ctx;
+	if (c->rx[i].msg_hdr.msg_flags & MSG_TRUNC)
+		return false;
+	int n = h->tp.input(h->tp.arg, c->bufs[i], *len, PACKET_MAX, &c->from[i],
+	                    c->rx[i].msg_hdr.msg_namelen);
+	if (n == 0 || h->state == ST_CLOSED)
+		return false;
+	if (n < 0) {
+		h->stats.dropped++;
+		return false;
+	}
+	*len = (size_t)n;
+	h->stats.rx_packets++;
+	h->stats.rx_bytes += *len;
+	return true;
+}
+
+static void relay_batch(struct sdh_rtp *h, unsigned tag, unsigned n)
+{
+	struct sdh_rtp_ctx *c = h->ctx;
+	bool on_rtcp_port = tag == TAG_RTCP;
 	unsigned ntx = 0;
 	for (unsigned i = 0; i < n; i++) {
 		size_t len = c->rx[i].msg_len;
-		h->stats.rx_packets++;
-		h->stats.rx_bytes += len;
 		bool is_rtcp = false;
 		struct sdh_rtp *t = NULL;
-		if (!(c->rx[i].msg_hdr.msg_flags & MSG_TRUNC) && unprotect(h, c->bufs[i], &len, on_rtcp_port))
-			t = route(h, c->bufs[i], len, on_rtcp_port, &c->from[i], &is_rtcp);
+		if (tag == TAG_TRANSPORT) {
+			if (!transport_input(h, i, &len))
+				continue;
+			t = route(h, c->bufs[i], len, false, NULL, &is_rtcp);
+		} else {
+			h->stats.rx_packets++;
+			h->stats.rx_bytes += len;
+			if (!(c->rx[i].msg_hdr.msg_flags & MSG_TRUNC) &&
+			    unprotect(h, c->bufs[i], &len, on_rtcp_port))
+				t = route(h, c->bufs[i], len, on_rtcp_port, &c->from[i], &is_rtcp);
+		}
 		if (!t) {
 			h->stats.dropped++;
 			continue;
@@ -1563,10 +1623,10 @@ static void relay_batch(struct sdh_rtp *h, bool on_rtcp_port, unsigned n)
 		c->iov[i].iov_len = PACKET_MAX - PACKET_ROOM;
 }
 
-static void drain(struct sdh_rtp *h, bool on_rtcp_port)
+static void drain(struct sdh_rtp *h, unsigned tag)
 {
 	struct sdh_rtp_ctx *c = h->ctx;
-	int fd = on_rtcp_port ? h->fd_rtcp : h->fd_rtp;
+	int fd = tag == TAG_TRANSPORT ? h->fd_tp : tag == TAG_RTCP ? h->fd_rtcp : h->fd_rtp;
 	for (unsigned b = 0; b < BATCHES; b++) {
 		for (unsigned i = 0; i < BATCH; i++) {
 			struct msghdr *mh = &c->rx[i].msg_hdr;
@@ -1576,27 +1636,39 @@ static void drain(struct sdh_rtp *h, bool on_rtcp_port)
 			mh->msg_iov = &c->iov[i];
 			mh->msg_iovlen = 1;
 		}
+		if (fd < 0)
+			break;
 		int n = recvmmsg(fd, c->rx, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		uint64_t t0 = now_ns();
-		relay_batch(h, on_rtcp_port, (unsigned)n);
+		relay_batch(h, tag, (unsigned)n);
 		latency_add(c, t0);
+		fd = tag == TAG_TRANSPORT ? h->fd_tp : fd; /* the transport may have let it go */
 		if (n < BATCH)
 			break;
 	}
 }
 
-/* Relaying runs no callback, so no handler is closed while a list of ready
- * sockets is being worked through. */
-static gboolean on_ready(gint fd, GIOCondition cond, gpointer data)
+int sdh_rtp_ctx_fd(const struct sdh_rtp_ctx *c)
 {
-	struct sdh_rtp_ctx *c = data;
+	return c->epfd;
+}
+
+/* Relaying runs no callback that frees, so no handler is closed while a
+ * list of ready sockets is being worked through. */
+void sdh_rtp_ctx_dispatch(struct sdh_rtp_ctx *c)
+{
 	int n = epoll_wait(c->epfd, c->events, EVENTS, 0);
 	for (int i = 0; i < n; i++) {
 		uint64_t tag = c->events[i].data.u64;
-		drain((struct sdh_rtp *)(uintptr_t)(tag & ~(uint64_t)1), tag & 1);
+		drain((struct sdh_rtp *)(uintptr_t)(tag & ~(uint64_t)TAG_MASK), (unsigned)(tag & TAG_MASK));
 	}
+}
+
+static gboolean on_ready(gint fd, GIOCondition cond, gpointer data)
+{
+	sdh_rtp_ctx_dispatch(data);
 	return G_SOURCE_CONTINUE;
 }
 

@@ -27,6 +27,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 struct sdp_session;
 struct sdp_media;
@@ -57,6 +58,10 @@ struct sdh_rtp_ctx_params {
 	uint32_t dtmf_interval_ms; /* RFC 4733 update packets; 0: 20 */
 	void (*on_log)(void *arg, const char *line); /* refused input; optional */
 	void *log_arg;
+	/* The owner waits on sdh_rtp_ctx_fd itself and calls
+	 * sdh_rtp_ctx_dispatch when it is readable, instead of a source of
+	 * the loop doing it (timers stay on the loop). */
+	bool external_poll;
 };
 
 /* A new context at *out (one reference). 0; -EINVAL (no or bad address, an
@@ -65,6 +70,11 @@ int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out
 /* Handlers hold a reference each, so a context outlives its last handler. */
 struct sdh_rtp_ctx *sdh_rtp_ctx_ref(struct sdh_rtp_ctx *c);
 void sdh_rtp_ctx_unref(struct sdh_rtp_ctx *c);
+/* The epoll set holding every socket of the context: readable when a
+ * datagram waits. */
+int sdh_rtp_ctx_fd(const struct sdh_rtp_ctx *c);
+/* Read and relay what waits on the ready sockets (external_poll). */
+void sdh_rtp_ctx_dispatch(struct sdh_rtp_ctx *c);
 /* Port pairs held by live handlers. */
 unsigned sdh_rtp_ctx_pairs_in_use(const struct sdh_rtp_ctx *c);
 
@@ -98,6 +108,14 @@ struct sdh_rtp_transport {
 	 * its UDP port pair (symmetric RTP, latching, RTCP on the odd port
 	 * unless muxed), where the two hooks below apply. */
 	int (*send)(void *arg, uint8_t *buf, size_t len, size_t cap, bool rtcp);
+	/* A transport that sends, optional: a datagram read from the socket it
+	 * gave to sdh_rtp_transport_watch, with its source; buf holds cap
+	 * bytes. Return the length of the plain RTP or RTCP packet it made of
+	 * it in place, to be relayed; 0 when the transport took it (STUN,
+	 * DTLS) or refused it itself; a negative errno to drop it (counted in
+	 * the handler's dropped). */
+	int (*input)(void *arg, uint8_t *buf, size_t len, size_t cap,
+	             const struct sockaddr_storage *from, socklen_t from_len);
 	/* Port pair only, optional: a datagram from the peer, before anything
 	 * else looks at it (rtcp: it came to the RTCP port, or is RTCP by its
 	 * payload type on the RTP port, RFC 5761). Make it plain in place and
@@ -165,6 +183,12 @@ int sdh_rtp_send_dtmf(void *sdh, char tone, unsigned duration_ms);
  * RTCP, told apart by RFC 5761): relayed as one from the port pair would be.
  * buf holds cap bytes. */
 void sdh_rtp_transport_recv(struct sdh_rtp *h, uint8_t *buf, size_t len, size_t cap);
+/* The transport's own socket, read with the context's other sockets (one
+ * epoll set, batches of recvmmsg): each datagram goes to its input hook.
+ * Replaces a socket watched before. 0, or a negative errno from epoll. */
+int sdh_rtp_transport_watch(struct sdh_rtp *h, int fd);
+/* Stop reading it (before it closes). */
+void sdh_rtp_transport_unwatch(struct sdh_rtp *h);
 
 /* Stop media, leave any bridge, release the ports. The handler stays
  * allocated (and answers -EBADF) until sdh_rtp_free. */

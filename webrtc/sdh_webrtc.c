@@ -15,6 +15,7 @@
 #define ICE_CRED_MAX  257 /* RFC 8839: ufrag up to 256 characters, pwd up to 256 */
 #define FP_MAX        (64 * 3)
 #define CANDIDATES_MAX 32 /* remote candidates taken from one description */
+#define TICK_MS        100 /* consent checks of the legs whose socket is read here */
 
 struct sdh_webrtc_ctx {
 	struct sdh_rtp_ctx *rtp;
@@ -27,6 +28,9 @@ struct sdh_webrtc_ctx {
 	unsigned ice_timeout_ms, dtls_timeout_ms;
 	void (*on_log)(void *, const char *);
 	void *log_arg;
+	/* every open leg, and one timer for all their consent checks */
+	struct sdh_webrtc *legs;
+	GSource *tick;
 };
 
 /* What a remote description said about the transport, copied out of it. */
@@ -51,6 +55,7 @@ struct ice_ref {
 
 struct sdh_webrtc {
 	struct sdh_webrtc_ctx *ctx;
+	struct sdh_webrtc *prev, *next; /* ctx->legs */
 	char log_tag[16];
 	struct sdh_rtp *h;
 	struct sdh_webrtc_events ev;
@@ -151,6 +156,7 @@ void sdh_webrtc_ctx_free(struct sdh_webrtc_ctx *c)
 {
 	if (!c)
 		return;
+	drop_source(&c->tick);
 	sdh_rtp_ctx_unref(c->rtp);
 	g_strfreev(c->addresses);
 	g_free(c->public_address);
@@ -366,6 +372,52 @@ static void ice_recv(void *arg, uint8_t *buf, size_t len)
 		sdh_rtp_transport_recv(w->h, buf, (size_t)n, ICE_RECV_ROOM);
 }
 
+/* A datagram from the selected pair's socket, read by the handler's
+ * context: STUN stays with ICE, DTLS goes to the association, SRTP and
+ * SRTCP come back plain to be relayed. */
+static int tp_input(void *arg, uint8_t *buf, size_t len, size_t cap,
+                    const struct sockaddr_storage *from, socklen_t from_len)
+{
+	struct sdh_webrtc *w = arg;
+	if (!w->ice || ice_agent_input(w->ice, buf, len, from, from_len) <= 0)
+		return 0;
+	enum rtp_demux_kind kind = rtp_demux(buf, len);
+	if (kind == RTP_DEMUX_DTLS) {
+		if (w->dtls) {
+			dtls_recv(w->dtls, buf, len, now_ms());
+			dtls_rearm(w);
+			/* its timers and reports are the loop's: a loop that waits
+			 * on its own hears of them */
+			g_main_context_wakeup(w->ctx->loop);
+		}
+		return 0;
+	}
+	if ((kind != RTP_DEMUX_RTP && kind != RTP_DEMUX_RTCP) || !w->srtp) {
+		w->not_media++;
+		return 0;
+	}
+	(void)cap; /* unprotecting shrinks the packet */
+	int n = kind == RTP_DEMUX_RTP ? srtp_session_unprotect_rtp(w->srtp, buf, len)
+	                              : srtp_session_unprotect_rtcp(w->srtp, buf, len);
+	return n > 0 ? n : 0; /* refused ones are counted by the session */
+}
+
+/* ICE hands the selected pair's socket over (fd >= 0) or takes it back. */
+static void ice_socket(void *arg, int fd)
+{
+	struct ice_ref *ref = arg;
+	struct sdh_webrtc *w = ref->w;
+	if (ref != w->ice_ref)
+		return; /* a restart's agent: watched once it carries the leg */
+	if (fd < 0) {
+		sdh_rtp_transport_unwatch(w->h);
+	} else if (sdh_rtp_transport_watch(w->h, fd) != 0) {
+		fail(w, "ICE failed");
+	} else {
+		logf_(w, "webrtc: the relay reads the selected pair's socket");
+	}
+}
+
 static void ice_agent_drop(struct ice_agent **a, struct ice_ref **ref)
 {
 	ice_agent_free(*a);
@@ -391,6 +443,8 @@ static void ice_state_changed(void *arg, enum ice_state state, const char *reaso
 		w->ice_ref = w->next_ref;
 		w->ice_next = NULL;
 		w->next_ref = NULL;
+		if (ice_agent_fd(w->ice) >= 0)
+			ice_socket(w->ice_ref, ice_agent_fd(w->ice));
 		struct ice_stats st;
 		ice_agent_get_stats(w->ice, &st);
 		logf_(w, "webrtc: ICE restarted, connected in %" G_GINT64_FORMAT " ms, %s <-> %s",
@@ -434,6 +488,7 @@ static int ice_agent_make(struct sdh_webrtc *w, bool controlling, struct ice_age
 	    .connect_timeout_ms = c->ice_timeout_ms,
 	    .on_recv = ice_recv,
 	    .on_state = ice_state_changed,
+	    .on_socket = ice_socket,
 	    .arg = r,
 	};
 	int rc = ice_agent_new(&ip, &r->agent);
@@ -675,6 +730,48 @@ static void tp_close(void *arg)
 
 /* ---- a leg ---- */
 
+/* Consent checks of every leg whose socket is read here, from one timer
+ * of the context rather than one per leg: a loop's wake-ups then cost
+ * the same at any number of calls. */
+static gboolean on_tick(gpointer data)
+{
+	struct sdh_webrtc_ctx *c = data;
+	int64_t now = g_get_monotonic_time();
+	for (struct sdh_webrtc *w = c->legs; w; w = w->next)
+		if (!w->closed)
+			ice_agent_tick(w->ice, now);
+	return G_SOURCE_CONTINUE;
+}
+
+static void link_leg(struct sdh_webrtc *w)
+{
+	struct sdh_webrtc_ctx *c = w->ctx;
+	w->prev = NULL;
+	w->next = c->legs;
+	if (c->legs)
+		c->legs->prev = w;
+	c->legs = w;
+	if (!c->tick) {
+		c->tick = g_timeout_source_new(TICK_MS);
+		g_source_set_callback(c->tick, on_tick, c, NULL);
+		g_source_attach(c->tick, c->loop);
+	}
+}
+
+static void unlink_leg(struct sdh_webrtc *w)
+{
+	struct sdh_webrtc_ctx *c = w->ctx;
+	if (w->prev)
+		w->prev->next = w->next;
+	else
+		c->legs = w->next;
+	if (w->next)
+		w->next->prev = w->prev;
+	w->prev = w->next = NULL;
+	if (!c->legs)
+		drop_source(&c->tick);
+}
+
 int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_webrtc_events *ev,
                    struct sdh_webrtc **out)
 {
@@ -698,6 +795,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_
 	    .agreed = tp_agreed,
 	    .describe = tp_describe,
 	    .send = tp_send,
+	    .input = tp_input,
 	    .close = tp_close,
 	    .arg = w,
 	};
@@ -708,6 +806,7 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_
 		free(w);
 		return rc;
 	}
+	link_leg(w);
 	*out = w;
 	return 0;
 }
@@ -722,6 +821,7 @@ void sdh_webrtc_free(struct sdh_webrtc *w)
 	if (!w)
 		return;
 	sdh_rtp_free(w->h); /* closes: tp_close */
+	unlink_leg(w);
 	g_ptr_array_unref(w->held);
 	remote_tp_clear(&w->cur);
 	remote_tp_clear(&w->pending);

@@ -1,24 +1,48 @@
 /* fuzz_relay.c — the relay between two bridged legs, fed datagrams from the
  * network as a leg's transport hands them over (the WebRTC leg after SRTP,
- * which authenticates but does not check what is inside).
+ * which authenticates but does not check what is inside), and the STUN the
+ * WebRTC leg's fast path takes off the selected pair's socket first
+ * (webrtc/ice_direct.h: the peer's checks answered, our consent checks'
+ * answers matched, consent expiry on a clock that moves a second per
+ * datagram).
  *
  * Input: datagrams, each a length byte then that many bytes; the top bit of
- * the length byte picks the leg it arrives on. Whatever they hold, the relay
- * may only drop them or send each on, from the other leg, with its length
- * unchanged: RTP renumbered onto that leg's stream, RTCP translated in place
- * (RFC 3550 §7), never read or written past the packet. */
+ * the length byte picks the leg it arrives on. Leg a's go through the ICE
+ * fast path first: STUN may only be dropped or answered with a valid STUN
+ * message that fits the reply buffer; what is not STUN goes on. Whatever
+ * they hold, the relay may only drop them or send each on, from the other
+ * leg, with its length unchanged: RTP renumbered onto that leg's stream,
+ * RTCP translated in place (RFC 3550 §7), never read or written past the
+ * packet. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <glib.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <stun/stunmessage.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "fuzz.h"
+#include "webrtc/ice_direct.h"
 #include "webrtc/sdh_rtp.h"
 #include "webrtc/sdp.h"
 
 static struct sdh_rtp_ctx *ctx;
+static struct ice_direct ice; /* reset for every input */
+
+/* The credentials of both ends: a seed can hold checks keyed with them. */
+#define OUR_UFRAG   "gw01"
+#define OUR_PWD     "gatewaypassword0123456"
+#define PEER_UFRAG  "br01"
+#define PEER_PWD    "browserpassword0123456"
+
+static void check_stun_out(const uint8_t *out, size_t len)
+{
+	CHECK(len > 0 && len <= ICE_DIRECT_STUN_MAX);
+	CHECK(stun_message_validate_buffer_length(out, len, true) == (int)len);
+}
 
 struct leg_tp {
 	size_t sent, last_len;
@@ -75,6 +99,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		                               .port_min = 61000, .port_max = 61001};
 		CHECK(sdh_rtp_ctx_new(&p, &ctx) == 0);
 	}
+	struct sockaddr_in pair = {.sin_family = AF_INET, .sin_port = htons(50000),
+	                           .sin_addr.s_addr = htonl(0x7f000001)};
+	int64_t now = 1000000;
+	ice_direct_init(&ice, OUR_UFRAG, OUR_PWD, PEER_UFRAG, PEER_PWD, false, 1845501695,
+	                (const struct sockaddr_storage *)&pair, sizeof pair, now);
+	bool consent = true;
 	struct leg_tp ta = {0}, tb = {0};
 	struct sdh_rtp *a = leg(&ta, offer), *b = leg(&tb, offer_b);
 	CHECK(sdh_rtp_bridge(a, b) == 0);
@@ -88,6 +118,27 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			n = size - pos;
 		memcpy(pkt, data + pos, n);
 		pos += n;
+		uint8_t reply[ICE_DIRECT_STUN_MAX];
+		now += 1000000;
+		if (consent) {
+			int t = ice_direct_tick(&ice, now, reply);
+			CHECK(t == 0 || t == -ETIMEDOUT || (t > 0 && t <= ICE_DIRECT_STUN_MAX));
+			if (t > 0)
+				check_stun_out(reply, (size_t)t);
+			consent = t != -ETIMEDOUT; /* the leg stops here: nothing more is read */
+		}
+		if (!to_b && consent) {
+			struct sockaddr_storage from;
+			memcpy(&from, &ice.remote, sizeof from);
+			size_t out_len = 0;
+			enum ice_direct_verdict v =
+			    ice_direct_input(&ice, pkt, n, &from, ice.remote_len, now, reply, &out_len);
+			if (v == ICE_DIRECT_REPLY)
+				check_stun_out(reply, out_len);
+			CHECK(v == ICE_DIRECT_MEDIA || n == 0 || pkt[0] < 4);
+			if (v != ICE_DIRECT_MEDIA)
+				continue;
+		}
 		struct leg_tp *out = to_b ? &ta : &tb; /* what b receives, a sends */
 		size_t before = out->sent;
 		sdh_rtp_transport_recv(to_b ? b : a, pkt, n, sizeof pkt);

@@ -35,7 +35,12 @@ struct peer {
 	bool free_on_connected, free_on_failed, free_on_recv;
 	bool send_on_connected;
 	bool freed;
+	/* direct mode: the socket handed over, read by the test */
+	int fd;
+	unsigned sockets_given, sockets_taken;
 };
+
+static struct peer *pumped; /* a direct-mode peer whose socket the loop reads */
 
 static void on_state(void *arg, enum ice_state s, const char *reason)
 {
@@ -86,6 +91,7 @@ static void setup(void)
 {
 	loop = g_main_context_new();
 	in_api = false;
+	pumped = NULL;
 }
 
 static void teardown(void)
@@ -114,8 +120,12 @@ static void wait_begin(unsigned ms)
 	g_source_attach(tick, loop);
 }
 
+static void pump(struct peer *p);
+
 static bool wait_more(void)
 {
+	if (pumped)
+		pump(pumped);
 	if (g_get_monotonic_time() < deadline) {
 		g_main_context_iteration(loop, TRUE);
 		return true;
@@ -166,6 +176,7 @@ static void make(struct peer *p, const char *name, const struct ice_params *prm)
 {
 	memset(p, 0, sizeof *p);
 	p->name = name;
+	p->fd = -1;
 	in_api = true;
 	int rc = ice_agent_new(prm, &p->a);
 	in_api = false;
@@ -728,6 +739,144 @@ Test(ice, restart_while_connected_keeps_media_and_reconnects)
 	cr_assert_eq(ice_agent_start(ans.a), -EALREADY);
 	free_peer(&off);
 	free_peer(&ans);
+}
+
+/* ---- direct mode: the owner reads the selected pair's socket ---- */
+
+static void on_socket(void *arg, int fd)
+{
+	struct peer *p = arg;
+	cr_assert_not(p->freed, "%s: on_socket after ice_agent_free", p->name);
+	if (fd >= 0) {
+		cr_assert_eq(p->fd, -1, "%s: a second socket without the first taken back", p->name);
+		p->sockets_given++;
+	} else {
+		cr_assert_geq(p->fd, 0, "%s: taken back without one given", p->name);
+		p->sockets_taken++;
+	}
+	p->fd = fd;
+}
+
+/* What the owner's loop does with the socket: every datagram to
+ * ice_agent_input; what comes back for it is a datagram received. */
+static void pump(struct peer *p)
+{
+	for (;;) {
+		if (!p->a || p->fd < 0)
+			return;
+		uint8_t buf[ICE_RECV_ROOM];
+		struct sockaddr_storage from;
+		socklen_t fl = sizeof from;
+		ssize_t n = recvfrom(p->fd, buf, sizeof buf, MSG_DONTWAIT, (struct sockaddr *)&from, &fl);
+		if (n <= 0)
+			return;
+		int r = ice_agent_input(p->a, buf, (size_t)n, &from, fl);
+		if (r > 0) {
+			cr_assert_eq(r, n);
+			p->rx++;
+			memcpy(p->last, buf, (size_t)r);
+			p->last_len = (size_t)r;
+		}
+	}
+}
+
+static void make_direct(struct peer *p, const char *name, bool controlling)
+{
+	struct ice_params prm = params(p, false, controlling);
+	prm.on_socket = on_socket;
+	make(p, name, &prm);
+	pumped = p;
+}
+
+static uint64_t consent_answers(const struct peer *p)
+{
+	struct ice_stats s;
+	ice_agent_get_stats(p->a, &s);
+	return s.consent_answers;
+}
+
+Test(ice, direct_mode_reads_the_selected_socket_checks_consent_and_loses_it_when_unanswered)
+{
+	struct peer browser, gw;
+	make_simple(&browser, "browser", false, true); /* libnice with consent freshness */
+	make_direct(&gw, "gateway", false);
+	connect_pair(&browser, false, &gw, false);
+	WAIT_FOR(gw.fd >= 0, 2000); /* from the loop, after CONNECTED was reported */
+	cr_assert_eq(gw.sockets_given, 1);
+	cr_assert_eq(ice_agent_fd(gw.a), gw.fd);
+
+	/* datagrams both ways on the socket the test reads */
+	unsigned rx = gw.rx;
+	send_text(&browser, "\x80 to the gateway");
+	expect_datagram(&gw, rx, "\x80 to the gateway");
+	rx = browser.rx;
+	send_text(&gw, "\x80 to the browser");
+	expect_datagram(&browser, rx, "\x80 to the browser");
+
+	/* nothing is due before 4 s */
+	int64_t now = g_get_monotonic_time();
+	ice_agent_tick(gw.a, now);
+	struct ice_stats s;
+	ice_agent_get_stats(gw.a, &s);
+	cr_assert_eq(s.consent_checks, 0);
+	/* 6.5 s later a consent check goes out; libnice answers it */
+	ice_agent_tick(gw.a, now + 6500000);
+	WAIT_FOR(consent_answers(&gw) == 1, 2000);
+	ice_agent_get_stats(gw.a, &s);
+	cr_assert_eq(s.consent_checks, 1);
+	cr_assert_eq(s.stun_refused, 0);
+
+	free_peer(&browser);
+	/* the browser is gone: checks go unanswered; consent holds until 30 s
+	 * after the last answer, then the agent fails and stops sending */
+	now = g_get_monotonic_time();
+	ice_agent_tick(gw.a, now + 29000000);
+	run_for(100);
+	cr_assert_eq(ice_agent_state(gw.a), ICE_STATE_CONNECTED);
+	ice_agent_get_stats(gw.a, &s);
+	cr_assert_eq(s.consent_checks, 2);
+	ice_agent_tick(gw.a, now + 31000000);
+	WAIT_FOR(gw.n_states > 0 && gw.states[gw.n_states - 1] == ICE_STATE_FAILED, 2000);
+	cr_assert_str_eq(gw.reasons[gw.n_states - 1], "ICE consent lost");
+	cr_assert_eq(gw.fd, -1, "the socket was taken back before it closed");
+	cr_assert_eq(gw.sockets_taken, 1);
+	in_api = true;
+	cr_assert_eq(ice_agent_send(gw.a, (const uint8_t *)"\x80x", 2), -ENOTCONN);
+	in_api = false;
+	free_peer(&gw);
+	pumped = NULL;
+}
+
+Test(ice, direct_mode_gives_the_socket_back_for_a_restart_and_takes_it_again)
+{
+	struct peer browser, gw;
+	make_simple(&browser, "browser", false, true);
+	make_direct(&gw, "gateway", false);
+	connect_pair(&browser, false, &gw, false);
+	WAIT_FOR(gw.fd >= 0, 2000);
+
+	/* the browser restarts ICE: the gateway sees new credentials */
+	in_api = true;
+	cr_assert_eq(ice_agent_restart(browser.a), 0);
+	in_api = false;
+	apply(gw.a, browser.a, false);
+	cr_assert_eq(gw.fd, -1, "libnice reads the socket during the new checks");
+	cr_assert_eq(gw.sockets_taken, 1);
+	exchange_datagrams(&browser, &gw); /* the old pair still carries media */
+	apply(browser.a, gw.a, false);
+	start(&gw);
+	start(&browser);
+	WAIT_FOR(gw.fd >= 0, 4000);
+	cr_assert_eq(gw.sockets_given, 2);
+	unsigned rx = gw.rx;
+	send_text(&browser, "\x80 after the restart");
+	expect_datagram(&gw, rx, "\x80 after the restart");
+	ice_agent_tick(gw.a, g_get_monotonic_time() + 6500000);
+	WAIT_FOR(consent_answers(&gw) == 1, 2000);
+	free_peer(&browser);
+	free_peer(&gw);
+	cr_assert_eq(gw.sockets_taken, 2, "taken back as the agent was freed");
+	pumped = NULL;
 }
 
 /* ---- bad inputs ---- */
