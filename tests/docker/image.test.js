@@ -20,9 +20,10 @@ const os = require('node:os');
 const path = require('node:path');
 const tls = require('node:tls');
 const { portAllocator } = require('../integration/lib/daemon');
-const { connectClient } = require('../integration/lib/sip');
+const { connectClient, rtpSdp } = require('../integration/lib/sip');
 const { runPeer } = require('../integration/lib/peer');
 const { httpRequest } = require('../integration/lib/http');
+const { startSipp } = require('../integration/lib/sipp');
 
 const IMAGE = process.env.DOCKER_TEST_IMAGE;
 const STORAGE = (process.env.DOCKER_TEST_STORAGE || '').split(' ').filter(Boolean);
@@ -269,6 +270,43 @@ test('the gateway in the image: WS REGISTER, OPTIONS, and an echo call from the 
 	assert.match(gw.exec(['ls', '/var/lib/sipwire']), /cert\.pem\s+key\.pem/);
 
 	await client.close();
+	await gw.stop();
+});
+
+test('the image\'s own listen address (every address): a call through to a PBX is sent the ' +
+	'container\'s address for its RTP, not 0.0.0.0', async (t) => {
+	const ports = { ws: nextPort(), sip: nextPort() };
+	const pbxPort = nextPort(), media = nextPort(3);
+	const sipp = await startSipp({ scenario: 'uas_answer.xml', port: pbxPort, mediaPort: media });
+	t.after(async () => {
+		await sipp.stop();
+		sipp.cleanup();
+	});
+	const env = loopbackEnv(ports);
+	delete env.SIPWIRE_LISTEN_BIND; // the image's file: 0.0.0.0
+	const gw = new ImageGateway({ env: { ...env, SIPWIRE_USERS: `alice:${USERS.alice}`,
+		SIPWIRE_TRUNKS: `pbx=sip:127.0.0.1:${pbxPort}`, SIPWIRE_ROUTES: '9=pbx' } });
+	await gw.start();
+	t.after(() => gw.remove());
+	assert.match(gw.stderr, /listening for WS on 0\.0\.0\.0:/, 'listening on every address');
+	const chosen = gw.stderr.match(/sipwire-entrypoint: media\.address (\S+) /);
+	assert.ok(chosen, `the entry point named no media.address:\n${gw.stderr}`);
+	assert.notEqual(chosen[1], '0.0.0.0');
+	const cLine = new RegExp(`^c=IN IP4 ${chosen[1].replace(/\./g, '\\.')}\r?$`, 'm');
+
+	// a SIP-over-WebSocket client with plain RTP, as a desk phone's
+	// softclient would call: the gateway's address shows in both SDPs
+	const client = await connectClient(ports.ws);
+	t.after(() => client.ws.terminate());
+	assert.equal((await client.register({ user: 'alice', password: USERS.alice })).final.status, 200);
+	const call = client.invite('sip:900@sipwire.test', { sdp: rtpSdp({ port: nextPort(2) }) });
+	const final = await call.final(10000);
+	assert.equal(final.status, 200, final.raw);
+	assert.match(final.body, cLine, `the caller is sent the container's address:\n${final.body}`);
+	const invite = sipp.received('INVITE')[0];
+	assert.match(invite.body, cLine, `the PBX is sent the container's address:\n${invite.body}`);
+	assert.equal((await call.bye()).status, 200);
+	assert.equal((await sipp.result()).code, 0);
 	await gw.stop();
 });
 
