@@ -86,6 +86,21 @@ describe('the demo softphone served by sipwire', { skip: skip ? `skipped: ${skip
 		for (const p of ['/../README.md', '/sip.js/../../package.json', '/%2e%2e/%2e%2e/README.md',
 			'/node_modules/sip.js/package.json', '/.npmrc', '/js/', '/missing.js', '/etc/passwd'])
 			assert.match(await raw(p), /^HTTP\/1\.1 404/, p);
+
+		// turned off, or pointed at a folder without the page: 404, and a
+		// warning saying which folder
+		for (const [args, log] of [[['--no-demo'], null],
+			[['--demo-dir', __dirname], /demo\.dir \S+ has no index\.html: the softphone page is off/]]) {
+			const off = await startDaemon({ ports: { ws: unusedPort }, users: USERS, extraArgs: args });
+			try {
+				const r = await fetch(`http://127.0.0.1:${unusedPort}/`);
+				assert.equal(r.status, 404, args.join(' '));
+				if (log) assert.match(off.stderr, log);
+				else assert.doesNotMatch(off.stderr, /softphone: http/);
+			} finally {
+				await off.stop();
+			}
+		}
 	});
 
 	it('signs in and out; a wrong password and an unreachable gateway are shown', () =>

@@ -981,3 +981,28 @@ Test(config, limits_refused)
 	config_errors_free(&errs);
 	expect_error("{\"limits\": {\"burst\": 3}}", NULL, 0, NULL, "limits.burst: unknown key");
 }
+
+Test(config, demo_folder_and_switch)
+{
+	cr_assert_eq(load(NULL, NULL, 0, NULL), 0);
+	cr_assert(cfg.demo.enabled, "the softphone is served by default");
+	cr_assert(cfg.demo.dir && strstr(cfg.demo.dir, "web-demo"), "%s", cfg.demo.dir);
+	sipwire_config_free(&cfg);
+
+	const char *json = "{\"demo\": {\"dir\": \"/from/file\", \"enabled\": false}}";
+	char *env[] = {"HOME=/h", "SIPWIRE_DEMO_DIR=/usr/share/sipwire/web-demo", NULL};
+	cr_assert_eq(load(json, env, 0, NULL), 0);
+	cr_assert_str_eq(cfg.demo.dir, "/usr/share/sipwire/web-demo", "environment beats file");
+	cr_assert(!cfg.demo.enabled);
+	sipwire_config_free(&cfg);
+
+	char *argv[] = {"sipwire", "--demo-dir", "/from/flag", "--no-demo"};
+	cr_assert_eq(load(NULL, NULL, 4, argv), 0);
+	cr_assert_str_eq(cfg.demo.dir, "/from/flag");
+	cr_assert(!cfg.demo.enabled);
+}
+
+Test(config, demo_dir_must_not_be_empty)
+{
+	expect_json_error("{\"demo\": {\"dir\": \"\"}}", "demo.dir: must be a non-empty path");
+}
