@@ -14,6 +14,8 @@ const { launchBrowser, missingPrerequisite } = require('./lib/browser');
 const { openSoftphone } = require('./lib/softphone');
 
 const USERS = { alice: 'alice-demo', bob: 'bob-demo' };
+// the page retries after 1, 2, 4, 8 s...; the sanitizer build starts slowly
+const RECONNECTED_WITHIN_MS = 20000;
 const nextPort = portAllocator(24);
 const wsPort = nextPort(), unusedPort = nextPort(), wssPort = nextPort();
 
@@ -211,12 +213,35 @@ describe('the demo softphone served by sipwire', { skip: skip ? `skipped: ${skip
 			assert.match(await alice.error(), /^connection to the gateway lost/);
 			assert.notEqual(await alice.text('#registration-status'), 'registered');
 			daemon = await startGateway();
-			await alice.registered();
+			await alice.registered(RECONNECTED_WITHIN_MS);
 			assert.equal(await alice.error(), '', 'the error is cleared once back');
 			// the new gateway knows the page: a call goes through
 			await alice.dial('echo');
 			await alice.inCall();
 			await alice.hearsAudio('echo after the restart');
+			await alice.hangUp();
+			await alice.idle();
+			await alice.signOut();
+		}));
+
+	it('the gateway dies in a call: the call ends as lost, the page reconnects to the new one', () =>
+		withPage(async (alice) => {
+			await alice.signIn({ server: `ws://127.0.0.1:${wsPort}/`, password: 'alice-demo' });
+			await alice.registered();
+			await alice.dial('echo');
+			await alice.inCall();
+			await alice.hearsAudio('echo before the crash');
+			await daemon.kill(); // SIGKILL: no BYE, no WebSocket close
+			await alice.waitText('#connection-status', /^reconnecting/);
+			await alice.idle();
+			assert.match(await alice.error(), /^connection to the gateway lost/);
+			const log = await alice.callLog();
+			assert.equal(log[0].result, 'connection lost', JSON.stringify(log));
+			daemon = await startGateway();
+			await alice.registered(RECONNECTED_WITHIN_MS);
+			await alice.dial('echo');
+			await alice.inCall();
+			await alice.hearsAudio('echo on the new gateway');
 			await alice.hangUp();
 			await alice.idle();
 			await alice.signOut();

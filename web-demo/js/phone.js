@@ -243,11 +243,8 @@ export class Phone extends EventTarget {
 		} else if (this.call) {
 			this.call.result = why;
 		}
-		try {
-			session.dispose();
-		} catch {
-			// already disposed
-		}
+		// its BYE or CANCEL has nowhere to go: whatever dispose() says is moot
+		Promise.resolve().then(() => session.dispose()).catch(() => {});
 	}
 
 	async dial(target) {

@@ -56,9 +56,9 @@ class Softphone {
 		await this.page.click('#sign-in');
 	}
 
-	async registered() {
-		await this.waitText('#connection-status', /^connected$/);
-		await this.waitText('#registration-status', /^registered$/);
+	async registered(timeoutMs = UI_TIMEOUT_MS) {
+		await this.waitText('#connection-status', /^connected$/, timeoutMs);
+		await this.waitText('#registration-status', /^registered$/, timeoutMs);
 	}
 
 	async signOut() {
