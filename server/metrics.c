@@ -247,6 +247,15 @@ char *sw_metrics_render(const struct sw_daemon_metrics *dm, struct sw_ws *ws,
 	    "Failed digest authentications at the registrar.", ep_st.auth_failures);
 	one(o, "sipwire_auth_refused_total", "counter",
 	    "REGISTERs refused because their source failed too often.", ep_st.auth_refused);
+	family(o, "sipwire_limits_refused_total", "counter",
+	       "Connections and requests refused by the per-address limits and sip.accept_from.");
+	sample(o, "sipwire_limits_refused_total", "reason=\"connections\"",
+	       ep_st.refused_connections);
+	sample(o, "sipwire_limits_refused_total", "reason=\"requests\"", ep_st.refused_rate);
+	sample(o, "sipwire_limits_refused_total", "reason=\"not_a_trunk\"",
+	       ep_st.refused_strangers);
+	one(o, "sipwire_limits_addresses", "gauge",
+	    "Source addresses the per-address limits keep an entry for.", ep_st.limited_addresses);
 
 	struct sw_b2bua *b = sw_endpoint_b2bua(ep);
 	if (b) {

@@ -12,6 +12,7 @@ const test = require('node:test');
 const assert = require('node:assert/strict');
 const crypto = require('node:crypto');
 const dgram = require('node:dgram');
+const http = require('node:http');
 const net = require('node:net');
 const WebSocket = require('ws');
 const { startDaemon, portAllocator } = require('./lib/daemon');
@@ -357,4 +358,21 @@ test('the gateway under attack keeps serving a well-behaved client', async (t) =
 	// Nothing above disturbed the good client's registration.
 	const res = await good.options();
 	assert.equal(res.status, 200);
+
+	await t.test('/metrics counts the refusals by reason', async () => {
+		const text = await new Promise((resolve, reject) => {
+			http.get({ host: '127.0.0.1', port: wsPort, path: '/metrics' }, (r) => {
+				let body = '';
+				r.setEncoding('utf8');
+				r.on('data', (d) => { body += d; });
+				r.on('end', () => resolve(body));
+			}).on('error', reject);
+		});
+		const count = (reason) => Number((text.match(new RegExp(
+			`^sipwire_limits_refused_total\\{reason="${reason}"\\} (\\d+)$`, 'm')) || [])[1]);
+		assert.ok(count('connections') >= 40, text);
+		assert.ok(count('requests') >= 100, text);
+		assert.ok(count('not_a_trunk') >= 3, text);
+		assert.match(text, /^sipwire_auth_refused_total [1-9]/m);
+	});
 });
