@@ -35,7 +35,9 @@ struct ws_conn {
 	char *rx;
 	size_t rx_len;
 	bool in_rx; /* inside this connection's receive callback */
+	bool peer_closed; /* the client sent a Close frame */
 	int close_code; /* non-zero: closing, with this code */
+	gint64 heard_us; /* when the last whole message or Pong arrived (monotonic) */
 };
 
 /* libwebsockets' GLib backend gives every connection a GSource, and a GLib
@@ -61,6 +63,9 @@ struct sw_ws {
 	struct ws_conn *conns;
 	size_t n_conns;
 	SSL_CTX *tls_ctx; /* the WSS vhost's, owned by libwebsockets */
+	/* Sockets accepted that have not sent a whole HTTP request yet:
+	 * descriptor -> when accepted (monotonic us), to tell why one went. */
+	GHashTable *pending;
 	bool stopping;
 	bool refusing; /* draining: no new WebSocket connections */
 	struct sw_ws_stats stats;
@@ -269,8 +274,20 @@ static void conn_gone(struct ws_conn *c)
 	c->rx = NULL;
 	c->rx_len = 0;
 	struct sw_flow *f = c->flow;
-	LOG_DEBUG("ws", "%s %s #%llu closed", sw_tp_name(f->tp), f->peer_str,
-	          (unsigned long long)f->id);
+	/* Gone without a Close frame either way: libwebsockets hung up on a
+	 * client that sent nothing, not even a Pong (a vanished peer, or one
+	 * trickling a frame a byte at a time), or the peer's TCP went away. */
+	gint64 silent_s = (g_get_monotonic_time() - c->heard_us) / G_USEC_PER_SEC;
+	if (!c->close_code && !c->peer_closed && ws->cfg.idle_timeout_s &&
+	    silent_s + 1 >= (gint64)ws->cfg.idle_timeout_s)
+		LOG_INFO("ws", "%s %s #%llu: nothing heard for %lld s, not even a Pong: closed "
+		               "(ws.idle_timeout)",
+		         sw_tp_name(f->tp), f->peer_str, (unsigned long long)f->id,
+		         (long long)silent_s);
+	else
+		LOG_DEBUG("ws", "%s %s #%llu closed%s", sw_tp_name(f->tp), f->peer_str,
+		          (unsigned long long)f->id,
+		          c->close_code || c->peer_closed ? "" : " without a Close frame");
 	sw_flow_closed(f, &ws->cfg.sink);
 	sw_flow_unref(f); /* the transport's reference */
 }
@@ -328,6 +345,8 @@ static void deliver(struct ws_conn *c, struct lws *wsi, const char *msg, size_t 
 		conn_close(c->flow, LWS_CLOSE_STATUS_INVALID_PAYLOAD, "invalid UTF-8");
 		return;
 	}
+	/* Heard: a whole message (pieces of one that never ends are not). */
+	c->heard_us = g_get_monotonic_time();
 	c->in_rx = true;
 	ws->cfg.sink.on_message(ws->cfg.sink.arg, c->flow, msg, len);
 	c->in_rx = false;
@@ -507,6 +526,34 @@ out:
 	return rc;
 }
 
+/* The socket's HTTP request (an upgrade or a plain GET) arrived whole. */
+static void handshake_done(struct sw_ws *ws, struct lws *wsi)
+{
+	g_hash_table_remove(ws->pending, GINT_TO_POINTER(lws_get_socket_fd(wsi)));
+}
+
+/* An HTTP connection ended: one that never sent a whole request within the
+ * handshake time was cut by it (a slow or silent client): say so. */
+static void handshake_gone(struct sw_ws *ws, struct lws *wsi)
+{
+	int fd = lws_get_socket_fd(wsi);
+	gpointer at;
+	if (!g_hash_table_lookup_extended(ws->pending, GINT_TO_POINTER(fd), NULL, &at))
+		return;
+	g_hash_table_remove(ws->pending, GINT_TO_POINTER(fd));
+	gint64 waited_ms = (g_get_monotonic_time() - (gint64)GPOINTER_TO_SIZE(at)) / 1000;
+	gint64 limit_ms = (gint64)ws->cfg.handshake_timeout_s * 1000;
+	if (!limit_ms || waited_ms + 500 < limit_ms)
+		return; /* the client left by itself */
+	struct sockaddr_storage peer;
+	socklen_t pl = sizeof peer;
+	char addr[80] = "?";
+	if (fd >= 0 && getpeername(fd, (struct sockaddr *)&peer, &pl) == 0)
+		sw_sockaddr_str((const struct sockaddr *)&peer, addr, sizeof addr);
+	LOG_INFO("ws", "%s: no whole HTTP request in %lld ms: closed (limits.handshake_timeout)",
+	         addr, (long long)waited_ms);
+}
+
 static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *user, void *in,
                        size_t len)
 {
@@ -519,6 +566,8 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 
 	switch (reason) {
 	case LWS_CALLBACK_RECEIVE:
+	case LWS_CALLBACK_RECEIVE_PONG:
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 	case LWS_CALLBACK_CLOSED:
 		c = pc ? *pc : NULL;
@@ -538,16 +587,24 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		const struct lws_filter_network_conn_args *a = user;
 		if (ws->stopping)
 			return 1;
-		if (!a || !ws->cfg.sink.admit)
+		if (!a)
 			return 0;
+		if (!ws->cfg.sink.admit) {
+			g_hash_table_insert(ws->pending, GINT_TO_POINTER((int)a->accept_fd),
+			                    GSIZE_TO_POINTER((gsize)g_get_monotonic_time()));
+			return 0;
+		}
 		const char *vh = lws_get_vhost_name(lws_get_vhost(wsi));
 		enum sw_tp tp = vh && strcmp(vh, "wss") == 0 ? SW_TP_WSS : SW_TP_WS;
-		return ws->cfg.sink.admit(ws->cfg.sink.arg, tp, (const struct sockaddr *)&a->cli_addr)
-		           ? 0
-		           : 1;
+		if (!ws->cfg.sink.admit(ws->cfg.sink.arg, tp, (const struct sockaddr *)&a->cli_addr))
+			return 1;
+		g_hash_table_insert(ws->pending, GINT_TO_POINTER((int)a->accept_fd),
+		                    GSIZE_TO_POINTER((gsize)g_get_monotonic_time()));
+		return 0;
 	}
 	case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION: {
 		char proto[256];
+		handshake_done(ws, wsi);
 		if (ws->stopping || ws->refusing) {
 			LOG_INFO("ws", "refused a WebSocket: draining");
 			ws->stats.refused++;
@@ -570,6 +627,7 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		c = conn_open(ws, wsi);
 		if (!c)
 			return -1;
+		c->heard_us = g_get_monotonic_time();
 		*pc = c;
 		LOG_DEBUG("ws", "%s %s #%llu open", sw_tp_name(c->flow->tp), c->flow->peer_str,
 		          (unsigned long long)c->flow->id);
@@ -582,6 +640,14 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		if (c && !c->close_code)
 			on_receive(c, wsi, in, len);
 		return 0;
+	case LWS_CALLBACK_RECEIVE_PONG:
+		if (c)
+			c->heard_us = g_get_monotonic_time();
+		return 0;
+	case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+		if (c)
+			c->peer_closed = true;
+		return 0;
 	case LWS_CALLBACK_SERVER_WRITEABLE:
 		return c ? on_writable(c, wsi) : 0;
 	case LWS_CALLBACK_CLOSED:
@@ -591,7 +657,11 @@ static int ws_callback(struct lws *wsi, enum lws_callback_reasons reason, void *
 		}
 		return 0;
 	case LWS_CALLBACK_HTTP:
+		handshake_done(ws, wsi);
 		return serve_http(ws, wsi, in);
+	case LWS_CALLBACK_CLOSED_HTTP:
+		handshake_gone(ws, wsi);
+		return 0;
 	case LWS_CALLBACK_HTTP_FILE_COMPLETION:
 		return lws_http_transaction_completed(wsi) ? -1 : 0;
 	default:
@@ -714,6 +784,7 @@ int sw_ws_new(struct sw_ws **out, const struct sw_ws_config *cfg)
 		return -EIO;
 	}
 	ws->uv_inited = true;
+	ws->pending = g_hash_table_new(g_direct_hash, g_direct_equal);
 	ws->uv_src = (struct uv_gsource *)g_source_new(&uv_src_funcs, sizeof *ws->uv_src);
 	ws->uv_src->loop = &ws->uv;
 	ws->uv_src->tag = g_source_add_unix_fd(&ws->uv_src->src, uv_backend_fd(&ws->uv), G_IO_IN);
@@ -816,5 +887,7 @@ void sw_ws_free(struct sw_ws *ws)
 	/* Connections libwebsockets dropped without a CLOSED callback. */
 	while (ws->conns)
 		conn_gone(ws->conns);
+	if (ws->pending)
+		g_hash_table_destroy(ws->pending);
 	free(ws);
 }

@@ -309,6 +309,8 @@ test('the gateway under attack keeps serving a well-behaved client', async (t) =
 			assert.ok(gone.ms >= 2000 && gone.ms < 6000, `cut after ${gone.ms} ms`);
 		});
 		await daemon.waitForLog(/TCP 127\.0\.0\.1:\d+: a message still incomplete after 2 s/);
+		await daemon.waitForLog(/\[ws\] 127\.0\.0\.6:\d+: no whole HTTP request in \d+ ms: closed \(limits\.handshake_timeout\)/);
+		await daemon.waitForLog(/WS 127\.0\.0\.6:\d+ #\d+: nothing heard for \d+ s, not even a Pong: closed/);
 	});
 
 	await t.test('half-open connections: silent sockets and unanswered Pings are closed', async () => {
@@ -327,6 +329,9 @@ test('the gateway under attack keeps serving a well-behaved client', async (t) =
 			assert.ok(ghost.pings >= 1, 'it was pinged');
 			assert.ok(Date.now() - t0 < 7000);
 		});
+		assert.ok(daemon.countLog(/\[ws\] 127\.0\.0\.7:\d+: no whole HTTP request in \d+ ms: closed/g) >= 6,
+			'the silent sockets were logged');
+		await daemon.waitForLog(/WS 127\.0\.0\.7:\d+ #\d+: nothing heard for \d+ s, not even a Pong: closed \(ws\.idle_timeout\)/);
 	});
 
 	await t.test('SIP from an address that is no trunk: 403 over UDP, TCP refused', async () => {
