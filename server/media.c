@@ -132,13 +132,22 @@ static uint32_t epoll_events_of(gushort glib)
 	       (glib & G_IO_PRI ? EPOLLPRI : 0u);
 }
 
-/* GLib's descriptors into the epoll set, when they changed since the last
- * query (they change as calls are set up, not per packet). */
+/* GLib's descriptors into the epoll set, once per GLib iteration (not per
+ * packet; they are few once the calls' ICE is done). */
 static void sync_glib_fds(struct media_worker *w)
 {
 	if (w->n_gfds == w->n_registered &&
-	    memcmp(w->gfds, w->registered, (size_t)w->n_gfds * sizeof *w->gfds) == 0)
+	    memcmp(w->gfds, w->registered, (size_t)w->n_gfds * sizeof *w->gfds) == 0) {
+		/* The same numbers may be other descriptors: one closed (which
+		 * took it out of the set) and its number reused since. Adding
+		 * again puts those back; the others answer EEXIST. */
+		for (gint i = 0; i < w->n_gfds; i++) {
+			struct epoll_event ev = {.events = epoll_events_of(w->gfds[i].events),
+			                         .data.u64 = (uint64_t)w->gfds[i].fd};
+			epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->gfds[i].fd, &ev);
+		}
 		return;
+	}
 	for (gint i = 0; i < w->n_registered; i++)
 		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->registered[i].fd, NULL);
 	for (gint i = 0; i < w->n_gfds; i++) {
