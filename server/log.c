@@ -48,18 +48,46 @@ static void line_put(struct line *l, const char *s, size_t n)
 
 static void line_puts(struct line *l, const char *s) { line_put(l, s, strlen(s)); }
 
+/* The length of the well-formed UTF-8 sequence at s (at most n bytes), or
+ * 0 when it is not one. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+	size_t len = s[0] >= 0xf0 && s[0] <= 0xf4 ? 4 : s[0] >= 0xe0 ? 3 : s[0] >= 0xc2 ? 2 : 0;
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	/* overlong three- and four-byte forms, surrogates, above U+10FFFF */
+	if ((s[0] == 0xe0 && s[1] < 0xa0) || (s[0] == 0xed && s[1] >= 0xa0) ||
+	    (s[0] == 0xf0 && s[1] < 0x90) || (s[0] == 0xf4 && s[1] >= 0x90))
+		return 0;
+	return len;
+}
+
 /* s as the inside of a JSON string (logfmt's quoted values use the same
- * escapes): quotes, backslashes and control characters escaped. */
+ * escapes): quotes, backslashes and control characters escaped, bytes that
+ * are not UTF-8 (a peer's text can be anything) written as U+FFFD. */
 static void line_escaped(struct line *l, const char *s, size_t n)
 {
 	size_t from = 0;
-	for (size_t i = 0; i < n; i++) {
+	for (size_t i = 0; i < n;) {
 		unsigned char ch = (unsigned char)s[i];
-		if (ch >= 0x20 && ch != '"' && ch != '\\')
+		if (ch >= 0x80) {
+			size_t len = utf8_len((const unsigned char *)s + i, n - i);
+			if (len) {
+				i += len;
+				continue;
+			}
+		} else if (ch >= 0x20 && ch != '"' && ch != '\\') {
+			i++;
 			continue;
+		}
 		line_put(l, s + from, i - from);
 		char esc[8];
-		if (ch == '"' || ch == '\\')
+		if (ch >= 0x80)
+			snprintf(esc, sizeof esc, "\\ufffd");
+		else if (ch == '"' || ch == '\\')
 			snprintf(esc, sizeof esc, "\\%c", ch);
 		else if (ch == '\n')
 			snprintf(esc, sizeof esc, "\\n");
@@ -70,15 +98,22 @@ static void line_escaped(struct line *l, const char *s, size_t n)
 		else
 			snprintf(esc, sizeof esc, "\\u%04x", ch);
 		line_puts(l, esc);
-		from = i + 1;
+		from = ++i;
 	}
 	line_put(l, s + from, n - from);
 }
 
 /* The call a line belongs to: call lines start "c1f: ", a call's detail
- * line is {"call":"c1f",...}. Its length, 0 when there is none. */
-static size_t call_id_of(const char *msg, const char **id)
+ * line is {"call":"c1f",...}; only the subsystems that speak of calls are
+ * read so. Its length, 0 when there is none. */
+static size_t call_id_of(const char *subsys, const char *msg, const char **id)
 {
+	static const char *const of_calls[] = {"call", "cdr", "media", "ua"};
+	bool speaks = false;
+	for (size_t i = 0; i < sizeof of_calls / sizeof of_calls[0]; i++)
+		speaks = speaks || strcmp(subsys, of_calls[i]) == 0;
+	if (!speaks)
+		return 0;
 	const char *p = msg;
 	if (strncmp(p, "{\"call\":\"", 9) == 0)
 		p += 9;
@@ -114,7 +149,7 @@ static void format_line(struct line *l, enum sipwire_log_level level, const char
 		return;
 	}
 	const char *call = NULL;
-	size_t call_len = call_id_of(msg, &call);
+	size_t call_len = call_id_of(subsys, msg, &call);
 	/* A call line's text without its "c1f: " (the call field says it). */
 	if (call_len && call == msg) {
 		msg += call_len + 2;
