@@ -1107,6 +1107,7 @@ static struct leg *leg_new_b(struct call *c, const struct leg *like, const struc
 		return NULL;
 	}
 	sw_media_set_log_tag(l->media, c->id);
+	sw_media_set_local(l->media, (const struct sockaddr *)&f->local);
 	c->bl[c->n_b++] = l;
 	return l;
 }
@@ -1723,6 +1724,7 @@ void sw_b2bua_on_invitation(struct sw_b2bua *b, struct sip_session *inv)
 		return;
 	}
 	sw_media_set_log_tag(c->a.media, c->id);
+	sw_media_set_local(c->a.media, (const struct sockaddr *)&f->local);
 	sip_session_set_sdh(inv, sw_media_sdh(c->a.media));
 	c->a.remote_sdp = sdp_hash(offer);
 	if (offer.l && sw_media_preview_offer(c->a.media, offer.p, offer.l) < 0) {

@@ -2,7 +2,9 @@
  * the B2BUA's interface, and the media timeout. */
 #include "server/media.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,6 +52,10 @@ struct sw_media_ctx {
 	unsigned n_workers;
 	struct dtls_cert *cert; /* one per process: its fingerprint is in every offer */
 	unsigned timeout_s;
+	/* The media sockets are on every address and media.address names none
+	 * to advertise: each leg gives the address its peer reaches (see
+	 * sw_media_set_local). */
+	bool per_leg_address;
 };
 
 /* A leg. The fields above `worker-owned` are the signalling thread's; the
@@ -318,6 +324,8 @@ int sw_media_ctx_new(const struct sipwire_config *cfg, GMainContext *ctx,
 		return -ENOMEM;
 	m->signal_ctx = ctx;
 	m->timeout_s = cfg->media.timeout;
+	m->per_leg_address = !*cfg->media.address && (strcmp(cfg->listen.bind, "0.0.0.0") == 0 ||
+	                                               strcmp(cfg->listen.bind, "::") == 0);
 	int rc = dtls_cert_new(0, &m->cert);
 	if (rc < 0) {
 		LOG_ERR("media", "no DTLS certificate: %s", strerror(-rc));
@@ -573,6 +581,42 @@ void sw_media_set_log_tag(struct sw_media *l, const char *tag)
 {
 	snprintf(l->tag, sizeof l->tag, "%s", tag ? tag : "");
 	run_on(l->w, tag_job, l);
+}
+
+struct address_job {
+	struct sw_media *l;
+	char address[INET6_ADDRSTRLEN];
+};
+
+static void address_job(void *arg)
+{
+	struct address_job *j = arg;
+	if (j->l->rtp && sdh_rtp_set_address(j->l->rtp, j->address) < 0)
+		LOG_WARN("media", "%s: %s is not an address of the media sockets' family: the leg "
+		                  "gives media.address's",
+		         j->l->tag, j->address);
+}
+
+void sw_media_set_local(struct sw_media *l, const struct sockaddr *local)
+{
+	if (!l->ctx->per_leg_address || l->kind == SW_MEDIA_WEBRTC)
+		return;
+	struct address_job j = {.l = l};
+	const void *a;
+	int family = local->sa_family;
+	if (family == AF_INET) {
+		a = &((const struct sockaddr_in *)(const void *)local)->sin_addr;
+	} else if (family == AF_INET6) {
+		const struct in6_addr *a6 = &((const struct sockaddr_in6 *)(const void *)local)->sin6_addr;
+		/* an IPv4 peer on a dual-stack socket */
+		family = IN6_IS_ADDR_V4MAPPED(a6) ? AF_INET : AF_INET6;
+		a = family == AF_INET ? (const void *)&a6->s6_addr[12] : (const void *)a6;
+	} else {
+		return;
+	}
+	if (!inet_ntop(family, a, j.address, sizeof j.address))
+		return;
+	run_on(l->w, address_job, &j);
 }
 
 void sw_media_free(struct sw_media *l)

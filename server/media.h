@@ -13,6 +13,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "server/config.h"
 #include "sip/sip_ua.h"
@@ -70,6 +71,12 @@ void sw_media_watch(struct sw_media *l);
 /* The owner's name for the leg (its call's id), put before the leg's log
  * lines. */
 void sw_media_set_log_tag(struct sw_media *l, const char *tag);
+/* local: the address the leg's peer reaches this host at (its SIP flow's
+ * local address). When the media sockets are on every address (listen.bind
+ * 0.0.0.0 or ::) and media.address is unset, a plain-RTP or SDES leg's
+ * descriptions give it (no PBX can send to 0.0.0.0); otherwise nothing
+ * changes. Call before the leg's first description. */
+void sw_media_set_local(struct sw_media *l, const struct sockaddr *local);
 /* NULL is a no-op. An SDES leg logs its SRTP counters. */
 void sw_media_free(struct sw_media *l);
 

@@ -136,6 +136,7 @@ struct sdh_rtp {
 	int fd_tp; /* the transport's socket, read here; -1 */
 	/* o= line; the rest of our last description, to see whether it changed */
 	uint64_t sess_id, version;
+	char address[INET6_ADDRSTRLEN]; /* c= and o=: "" is the context's */
 	GString *last_tail;
 	/* offer/answer */
 	bool offer_like;
@@ -575,6 +576,16 @@ static void remote_clear(struct remote *r)
 	memset(r, 0, sizeof(*r));
 }
 
+int sdh_rtp_set_address(struct sdh_rtp *h, const char *address)
+{
+	struct sockaddr_storage a;
+	if (!address || parse_literal(address, 0, &a) != 0 ||
+	    strcmp(a.ss_family == AF_INET6 ? "IP6" : "IP4", h->ctx->addrtype) != 0)
+		return -EINVAL;
+	snprintf(h->address, sizeof h->address, "%s", address);
+	return 0;
+}
+
 int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct sdh_rtp **out)
 {
 	*out = NULL;
@@ -965,9 +976,15 @@ static void put_audio(GString *t, const struct sdh_rtp *h, const char *proto,
 	g_string_append_len(t, x->media->str, (gssize)x->media->len);
 }
 
-static void put_session(GString *t, const struct sdh_rtp_ctx *c, const struct tp_lines *x)
+static const char *our_address(const struct sdh_rtp *h)
 {
-	g_string_append_printf(t, "s=sipwire\r\nc=IN %s %s\r\nt=0 0\r\n", c->addrtype, c->address);
+	return *h->address ? h->address : h->ctx->address;
+}
+
+static void put_session(GString *t, const struct sdh_rtp *h, const struct tp_lines *x)
+{
+	g_string_append_printf(t, "s=sipwire\r\nc=IN %s %s\r\nt=0 0\r\n", h->ctx->addrtype,
+	                       our_address(h));
 	g_string_append_len(t, x->session->str, (gssize)x->session->len);
 }
 
@@ -997,7 +1014,7 @@ static int emit(struct sdh_rtp *h, GString *tail, char *buf, size_t size, size_t
 	               memcmp(h->last_tail->str, tail->str, tail->len) != 0;
 	uint64_t version = h->version + (changed ? 1 : 0);
 	int n = snprintf(buf, size, "v=0\r\no=sipwire %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT " IN %s %s\r\n",
-	                 h->sess_id, version, h->ctx->addrtype, h->ctx->address);
+	                 h->sess_id, version, h->ctx->addrtype, our_address(h));
 	if (n < 0 || (size_t)n + tail->len + 1 > size)
 		return -ENOSPC;
 	memcpy(buf + n, tail->str, tail->len + 1);
@@ -1034,7 +1051,7 @@ int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t si
 		const struct sdp_attr *amid =
 		    sdp_media_attr(&s->media[h->pending.audio_idx], SDP_ATTR_MID, NULL);
 		tp_lines_get(h, true, amid ? amid->value : NULL, &x);
-		put_session(t, h->ctx, &x);
+		put_session(t, h, &x);
 		for (unsigned i = 0; i < s->n_media; i++) {
 			const struct sdp_media *m = &s->media[i];
 			const struct sdp_attr *mid = sdp_media_attr(m, SDP_ATTR_MID, NULL);
@@ -1069,7 +1086,7 @@ int sdh_rtp_get_description(void *sdh, const void *options, char *buf, size_t si
 			dir = (h->remote.sdp && h->remote.dir == DIR_SEND) ? 0 : DIR_SEND;
 		const char *mid = tp_sends(h) ? "0" : NULL; /* what BUNDLE names */
 		tp_lines_get(h, false, mid, &x);
-		put_session(t, h->ctx, &x);
+		put_session(t, h, &x);
 		put_audio(t, h, h->has_tp ? h->tp.proto : "RTP/AVP", l, h->offer_rtcp_mux, dir, mid, &x);
 		rc = emit(h, t, buf, size, len);
 		if (rc == 0) {

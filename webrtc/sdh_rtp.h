@@ -153,6 +153,11 @@ struct sdh_rtp_options {
 int sdh_rtp_new(struct sdh_rtp_ctx *c, const struct sdh_rtp_opts *opts, struct sdh_rtp **out);
 /* Closes (when not closed yet) and frees. NULL is fine. */
 void sdh_rtp_free(struct sdh_rtp *h);
+/* The address this handler's descriptions give (c=, o=) instead of the
+ * context's: for a context whose sockets are on every address, the one the
+ * peer reaches us at. An IPv4 or IPv6 literal of the context's family. 0;
+ * -EINVAL (not such a literal). */
+int sdh_rtp_set_address(struct sdh_rtp *h, const char *address);
 
 /* ---- struct sip_sdh_ops, one for one ---- */
 

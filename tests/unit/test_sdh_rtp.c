@@ -344,6 +344,26 @@ Test(sdh_rtp, origin_version_moves_only_when_the_description_changes)
 	sdh_rtp_free(h);
 }
 
+Test(sdh_rtp, a_leg_gives_its_own_address_when_set)
+{
+	struct sdh_rtp *h = new_leg(), *other = new_leg();
+	/* another family, or not a literal: refused, nothing changes */
+	cr_assert_eq(sdh_rtp_set_address(h, "::1"), -EINVAL);
+	cr_assert_eq(sdh_rtp_set_address(h, "pbx.example.test"), -EINVAL);
+	cr_assert_eq(sdh_rtp_set_address(h, "127.0.0.2"), 0);
+	struct sdp_session *s = local_desc(h, NULL);
+	cr_assert_str_eq(s->conn.address, "127.0.0.2");
+	cr_assert_str_eq(s->address, "127.0.0.2");
+	cr_assert_str_eq(s->addrtype, "IP4");
+	/* the context's address stays every other leg's */
+	struct sdp_session *o = local_desc(other, NULL);
+	cr_assert_str_eq(o->conn.address, "127.0.0.1");
+	sdp_free(s);
+	sdp_free(o);
+	sdh_rtp_free(h);
+	sdh_rtp_free(other);
+}
+
 Test(sdh_rtp, small_buffer_changes_nothing)
 {
 	struct sdh_rtp *h = new_leg();
