@@ -25,6 +25,23 @@
  * per call than the daemon it measures). One thread runs the PBX's echo;
  * the main thread places the calls and measures. Only counters and
  * per-packet time stamps are shared (atomics).
+ *
+ * Shared sockets (the default; --per-peer turns it off): once a call's
+ * DTLS is connected its media moves from its libnice socket to one of a few
+ * UDP sockets its shard shares between calls (--shared-sockets): the end
+ * sends a nominating check (USE-CANDIDATE) from there, which the gateway
+ * takes as the browser's new address (RFC 8445 consent to a new pair), and
+ * the call's audio starts once it is answered. Arrivals are told apart by
+ * the gateway's address (each call has its own gateway port), read with
+ * recvmmsg; what the ends send is queued per socket and goes out with one
+ * sendmmsg per main-loop iteration, its audio packets stamped just before.
+ * The libnice agent stays, idle: the call needs its DTLS-SRTP keys only.
+ * Per packet that leaves the tool a fraction of a system call instead of
+ * one or more, so that it carries far more calls than the daemon on a core.
+ *
+ * A step passes when every call is up, no packet is lost and the one-way
+ * p99 the gateway adds is under --p99 ms (media_meter's verdict); the last
+ * line says the largest passing step. --time-limit bounds the run.
  */
 #define _GNU_SOURCE /* recvmmsg, sendmmsg */
 #include <dirent.h>
@@ -57,6 +74,10 @@
 #define PACKETS_PER_S    MEDIA_METER_PACKETS_S
 #define MAX_FAILURE_LOG  8
 #define REGISTER_EXPIRES 3600
+#define SEND_BATCH       64  /* queued datagrams per shared socket */
+#define SEND_MAX         600 /* SRTP, SRTCP, STUN: larger ones go out at once */
+#define RECV_BATCH       32
+#define SHARED_TAG       (1ull << 63) /* epoll data: a shared socket, not a call */
 
 /* ---- options ---- */
 
@@ -78,6 +99,11 @@ struct options {
 	int server_core;
 	bool no_stop;
 	bool glib_reads;
+	bool per_peer;
+	unsigned shared_sockets; /* per shard */
+	unsigned jitter_ms;
+	double p99_ms;
+	double time_limit_s;
 	const char *label;
 };
 
@@ -108,10 +134,24 @@ struct call {
 	int state; /* enum call_state; atomic: the main thread reads it */
 	bool answer_applied;
 	bool polled; /* its media's socket is in the shard's epoll set */
+	bool moving; /* shared sockets: the move is under way or done */
+	unsigned sock; /* shared sockets: its shard's socket */
 	/* Per audio packet index: sent by the peer, received by the PBX (kernel
 	 * time), sent back by the PBX, back at the peer byte for byte. Written
 	 * by the shard and the PBX threads, read by the main thread. */
 	struct meter_call m;
+};
+
+/* One of a shard's shared sockets, and what waits to go out on it. */
+struct shared_sock {
+	int fd;
+	unsigned n_out;
+	struct mmsghdr out[SEND_BATCH];
+	struct iovec iov[SEND_BATCH];
+	struct sockaddr_storage to[SEND_BATCH];
+	struct call *audio_call[SEND_BATCH]; /* an audio packet: stamped when it goes */
+	uint32_t audio_index[SEND_BATCH];
+	uint8_t buf[SEND_BATCH][SEND_MAX];
 };
 
 struct shard {
@@ -133,11 +173,21 @@ struct shard {
 	/* totals of the media ends, gathered as they are freed */
 	uint64_t mismatches, auth_failures, rtp_received;
 	uint64_t consent_answered, consent_refused;
+	/* shared sockets */
+	struct shared_sock *socks;
+	unsigned n_socks;
+	GHashTable *by_addr; /* the gateway's address key -> struct call */
+	GSource *flush_src;
+	struct call *audio_call; /* on_audio said this packet is the next one sent */
+	uint32_t audio_index;
+	uint64_t unknown_source, send_errors, sendmmsg_calls, sent_datagrams, recvmmsg_calls,
+	    recv_datagrams;
 };
 
 struct counters { /* atomics */
 	unsigned registered, reg_failed;
 	unsigned media_up, call_failed, remote_bye, bye_done, conn_lost;
+	unsigned moved;
 };
 
 static struct {
@@ -318,6 +368,196 @@ static void sip_send(void *arg, const char *msg, size_t len)
 		call_failure(c, "could not send on the WebSocket");
 }
 
+/* ---- shared sockets ---- */
+
+static uint64_t addr_key(const struct sockaddr_storage *a)
+{
+	if (a->ss_family != AF_INET)
+		return 0;
+	const struct sockaddr_in *in = (const void *)a;
+	return (uint64_t)in->sin_addr.s_addr << 16 | in->sin_port;
+}
+
+static void flush_sock(struct shard *sh, struct shared_sock *ss)
+{
+	if (!ss->n_out)
+		return;
+	uint32_t now = stamp();
+	for (unsigned i = 0; i < ss->n_out; i++)
+		if (ss->audio_call[i])
+			STORE(&ss->audio_call[i]->m.t_sent[ss->audio_index[i]], now);
+	unsigned done = 0;
+	while (done < ss->n_out) {
+		int n = sendmmsg(ss->fd, ss->out + done, ss->n_out - done, 0);
+		sh->sendmmsg_calls++;
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			/* this one is lost (counted by the meter): the rest still go */
+			sh->send_errors++;
+			n = 1;
+		} else {
+			sh->sent_datagrams += (unsigned)n;
+		}
+		done += (unsigned)n;
+	}
+	ss->n_out = 0;
+}
+
+static void flush_all(struct shard *sh)
+{
+	for (unsigned i = 0; i < sh->n_socks; i++)
+		flush_sock(sh, &sh->socks[i]);
+}
+
+/* peer_media's transmit once moved: queued until the loop's next
+ * iteration (or a full batch). */
+static void media_send_to(void *arg, const uint8_t *buf, size_t len,
+                          const struct sockaddr_storage *to, socklen_t to_len)
+{
+	struct call *c = arg;
+	struct shard *sh = c->sh;
+	struct shared_sock *ss = &sh->socks[c->sock];
+	bool audio = sh->audio_call == c;
+	sh->audio_call = NULL;
+	if (len > SEND_MAX) {
+		if (audio)
+			STORE(&c->m.t_sent[sh->audio_index], stamp());
+		if (sendto(ss->fd, buf, len, 0, (const struct sockaddr *)to, to_len) < 0)
+			sh->send_errors++;
+		return;
+	}
+	if (ss->n_out == SEND_BATCH)
+		flush_sock(sh, ss);
+	unsigned i = ss->n_out++;
+	memcpy(ss->buf[i], buf, len);
+	memcpy(&ss->to[i], to, to_len);
+	ss->iov[i] = (struct iovec){.iov_base = ss->buf[i], .iov_len = len};
+	ss->out[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &ss->to[i],
+	                                          .msg_namelen = to_len,
+	                                          .msg_iov = &ss->iov[i],
+	                                          .msg_iovlen = 1}};
+	ss->audio_call[i] = audio ? c : NULL;
+	ss->audio_index[i] = sh->audio_index;
+}
+
+/* Before the loop waits: everything the iteration's timers and reads
+ * queued goes out. */
+static gboolean flush_prepare(GSource *s, gint *timeout)
+{
+	struct shard *sh = ((struct shard **)(void *)(s + 1))[0];
+	flush_all(sh);
+	*timeout = -1;
+	return FALSE;
+}
+
+static GSourceFuncs flush_funcs = {.prepare = flush_prepare};
+
+static void read_shared(struct shard *sh, struct shared_sock *ss)
+{
+	static __thread uint8_t bufs[RECV_BATCH][1500];
+	struct iovec iov[RECV_BATCH];
+	struct sockaddr_storage from[RECV_BATCH];
+	struct mmsghdr msgs[RECV_BATCH];
+	for (unsigned round = 0; round < 16; round++) {
+		for (unsigned i = 0; i < RECV_BATCH; i++) {
+			iov[i] = (struct iovec){.iov_base = bufs[i], .iov_len = sizeof bufs[i]};
+			msgs[i] = (struct mmsghdr){.msg_hdr = {.msg_name = &from[i],
+			                                       .msg_namelen = sizeof from[i],
+			                                       .msg_iov = &iov[i],
+			                                       .msg_iovlen = 1}};
+		}
+		int n = recvmmsg(ss->fd, msgs, RECV_BATCH, MSG_DONTWAIT, NULL);
+		sh->recvmmsg_calls++;
+		if (n <= 0)
+			break;
+		sh->recv_datagrams += (unsigned)n;
+		for (int i = 0; i < n; i++) {
+			struct call *c =
+			    g_hash_table_lookup(sh->by_addr, (gpointer)(uintptr_t)addr_key(&from[i]));
+			if (!c || !c->media) {
+				sh->unknown_source++;
+				continue;
+			}
+			peer_media_input(c->media, bufs[i], msgs[i].msg_len, &from[i],
+			                 msgs[i].msg_hdr.msg_namelen);
+		}
+		if (n < RECV_BATCH)
+			break;
+	}
+}
+
+static int shared_open(struct shard *sh)
+{
+	sh->n_socks = B.o.shared_sockets;
+	sh->socks = calloc(sh->n_socks, sizeof *sh->socks);
+	sh->by_addr = g_hash_table_new(g_direct_hash, g_direct_equal);
+	if (!sh->socks)
+		return -ENOMEM;
+	for (unsigned i = 0; i < sh->n_socks; i++)
+		sh->socks[i].fd = -1;
+	for (unsigned i = 0; i < sh->n_socks; i++) {
+		struct shared_sock *ss = &sh->socks[i];
+		ss->fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+		if (ss->fd < 0)
+			return -errno;
+		int size = 4 << 20;
+		setsockopt(ss->fd, SOL_SOCKET, SO_RCVBUF, &size, sizeof size);
+		setsockopt(ss->fd, SOL_SOCKET, SO_SNDBUF, &size, sizeof size);
+		struct sockaddr_in a = {.sin_family = AF_INET};
+		if (inet_pton(AF_INET, B.o.host, &a.sin_addr) != 1)
+			a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		if (bind(ss->fd, (struct sockaddr *)&a, sizeof a) < 0)
+			return -errno;
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = SHARED_TAG | i};
+		if (epoll_ctl(sh->ep, EPOLL_CTL_ADD, ss->fd, &ev) < 0)
+			return -errno;
+	}
+	GSource *s = g_source_new(&flush_funcs, sizeof(GSource) + sizeof(struct shard *));
+	((struct shard **)(void *)(s + 1))[0] = sh;
+	g_source_attach(s, sh->ctx);
+	sh->flush_src = s;
+	return 0;
+}
+
+static void shared_close(struct shard *sh)
+{
+	if (sh->flush_src) {
+		g_source_destroy(sh->flush_src);
+		g_source_unref(sh->flush_src);
+		sh->flush_src = NULL;
+	}
+	for (unsigned i = 0; i < sh->n_socks && sh->socks; i++)
+		if (sh->socks[i].fd >= 0)
+			close(sh->socks[i].fd);
+	free(sh->socks);
+	sh->socks = NULL;
+	sh->n_socks = 0;
+	if (sh->by_addr)
+		g_hash_table_destroy(sh->by_addr);
+	sh->by_addr = NULL;
+}
+
+static void move_to_shared(struct call *c)
+{
+	struct sockaddr_storage remote;
+	socklen_t remote_len;
+	int rc = peer_media_move(c->media, &remote, &remote_len);
+	if (rc == -EAGAIN)
+		return; /* on_change says when to try again */
+	if (rc < 0) {
+		fail_call(c, "its media cannot move to a shared socket");
+		return;
+	}
+	uint64_t key = addr_key(&remote);
+	if (!key || g_hash_table_contains(c->sh->by_addr, (gpointer)(uintptr_t)key)) {
+		fail_call(c, "the gateway's address is not IPv4, or another call's");
+		return;
+	}
+	g_hash_table_insert(c->sh->by_addr, (gpointer)(uintptr_t)key, c);
+	c->moving = true;
+}
+
 static void media_check(struct call *c)
 {
 	struct peer_media_result r;
@@ -335,7 +575,11 @@ static void media_check(struct call *c)
 		fail_call(c, r.ice_failed ? "ICE failed" : "DTLS failed");
 		return;
 	}
-	if (s == CALL_ANSWERED && r.dtls_connected) {
+	if (!B.o.per_peer && r.dtls_connected && !c->moving && s == CALL_ANSWERED)
+		move_to_shared(c);
+	if (s == CALL_ANSWERED && r.dtls_connected && (B.o.per_peer || r.moved)) {
+		if (!B.o.per_peer)
+			INC(&B.c.moved);
 		set_state(c, CALL_MEDIA);
 		INC(&B.c.media_up);
 	}
@@ -351,6 +595,12 @@ static void media_on_audio(void *arg, uint32_t index, bool back)
 	struct call *c = arg;
 	if (index >= B.packets)
 		return;
+	if (!back && !B.o.per_peer) {
+		/* the packet is about to be queued: stamped as it goes out */
+		c->sh->audio_call = c;
+		c->sh->audio_index = index;
+		return;
+	}
 	STORE(back ? &c->m.t_back[index] : &c->m.t_sent[index], stamp());
 }
 
@@ -421,9 +671,14 @@ static gboolean media_ready(gint fd, GIOCondition cond, gpointer data)
 	struct epoll_event ev[64];
 	int n = epoll_wait(sh->ep, ev, 64, 0);
 	for (int i = 0; i < n; i++) {
+		if (ev[i].data.u64 & SHARED_TAG) {
+			read_shared(sh, &sh->socks[ev[i].data.u64 & ~SHARED_TAG]);
+			continue;
+		}
 		struct call *c = ev[i].data.ptr;
 		peer_media_pump(c->media);
 	}
+	flush_all(sh);
 	return G_SOURCE_CONTINUE;
 }
 
@@ -466,8 +721,11 @@ static int call_init(struct call *c)
 		.packets = B.packets,
 		.ptime_ms = 20,
 		.phase_ms = (unsigned)(wsc_rand() % 20),
+		.jitter_ms = B.o.jitter_ms,
 		.quiet = true,
 		.owner_reads = !B.o.glib_reads,
+		.shared = !B.o.per_peer,
+		.send_to = media_send_to,
 		.on_change = media_on_change,
 		.on_audio = media_on_audio,
 		.arg = c,
@@ -510,6 +768,10 @@ static int shard_init(struct shard *sh)
 	sh->ep = epoll_create1(EPOLL_CLOEXEC);
 	if (sh->ep < 0)
 		return -errno;
+	if (!B.o.per_peer && (rc = shared_open(sh)) < 0)
+		return rc;
+	for (unsigned i = 0; i < sh->n_calls; i++)
+		sh->calls[i]->sock = sh->n_socks ? i % sh->n_socks : 0;
 	sh->ws_watch = watch_fd(sh, wsc_fd(sh->ws), ws_ready);
 	sh->ep_watch = watch_fd(sh, sh->ep, media_ready);
 	for (unsigned i = 0; i < sh->n_calls; i++) {
@@ -553,6 +815,7 @@ static void shard_clear(struct shard *sh)
 		g_source_unref(*watches[i]);
 		*watches[i] = NULL;
 	}
+	shared_close(sh);
 	if (sh->ep >= 0)
 		close(sh->ep);
 	sh->ep = -1;
@@ -668,6 +931,13 @@ static void usage(FILE *f)
 	      "                         main context (a source each), as a lone peer does,\n"
 	      "                         instead of one epoll set per shard: costs this tool\n"
 	      "                         more CPU per call\n"
+	      "  --per-peer             each call's media stays on its own libnice socket\n"
+	      "                         (a system call or more per packet), instead of\n"
+	      "                         moving to its shard's shared sockets\n"
+	      "  --shared-sockets N     shared UDP sockets per shard (2)\n"
+	      "  --jitter MS            each packet leaves 0..MS ms after its slot (5)\n"
+	      "  --p99 MS               a step passes under this one-way p99 added (1)\n"
+	      "  --time-limit S         no step starts after S seconds (0: none)\n"
 	      "  --label L              names the RESULT lines\n",
 	      f);
 }
@@ -696,7 +966,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 	enum {
 		O_HOST = 256, O_PORT, O_DOMAIN, O_DIAL, O_PBX, O_USERS, O_UPREFIX, O_PPREFIX,
 		O_STEPS, O_WINDOW, O_SETTLE, O_GRACE, O_RATE, O_SETUP_TIMEOUT, O_SHARDS, O_PID,
-		O_CORE, O_NO_STOP, O_GLIB_READS, O_LABEL, O_HELP,
+		O_CORE, O_NO_STOP, O_GLIB_READS, O_LABEL, O_PER_PEER, O_SHARED_SOCKETS, O_JITTER,
+		O_P99, O_TIME_LIMIT, O_HELP,
 	};
 	static const struct option longopts[] = {
 		{"host", required_argument, NULL, O_HOST},
@@ -719,6 +990,11 @@ static int parse_options(int argc, char **argv, struct options *o)
 		{"no-stop", no_argument, NULL, O_NO_STOP},
 		{"glib-reads", no_argument, NULL, O_GLIB_READS},
 		{"label", required_argument, NULL, O_LABEL},
+		{"per-peer", no_argument, NULL, O_PER_PEER},
+		{"shared-sockets", required_argument, NULL, O_SHARED_SOCKETS},
+		{"jitter", required_argument, NULL, O_JITTER},
+		{"p99", required_argument, NULL, O_P99},
+		{"time-limit", required_argument, NULL, O_TIME_LIMIT},
 		{"help", no_argument, NULL, O_HELP},
 		{NULL, 0, NULL, 0},
 	};
@@ -736,6 +1012,9 @@ static int parse_options(int argc, char **argv, struct options *o)
 		.setup_timeout_s = 30,
 		.shards = 4,
 		.server_core = -1,
+		.shared_sockets = 2,
+		.jitter_ms = 5,
+		.p99_ms = 1,
 		.label = "sipwire",
 	};
 	parse_steps("50,100,200", o);
@@ -786,6 +1065,19 @@ static int parse_options(int argc, char **argv, struct options *o)
 		case O_NO_STOP: o->no_stop = true; break;
 		case O_GLIB_READS: o->glib_reads = true; break;
 		case O_LABEL: o->label = optarg; break;
+		case O_PER_PEER: o->per_peer = true; break;
+		case O_SHARED_SOCKETS:
+			bad = wsc_parse_uint(optarg, 64, &v) || !v;
+			o->shared_sockets = (unsigned)v;
+			break;
+		case O_JITTER:
+			bad = wsc_parse_uint(optarg, 15, &v);
+			o->jitter_ms = (unsigned)v;
+			break;
+		case O_P99: bad = wsc_parse_double(optarg, &o->p99_ms) || o->p99_ms <= 0; break;
+		case O_TIME_LIMIT:
+			bad = wsc_parse_double(optarg, &o->time_limit_s) || o->time_limit_s < 0;
+			break;
 		case O_HELP: usage(stdout); exit(0);
 		default: usage(stderr); return -EINVAL;
 		}
@@ -795,6 +1087,8 @@ static int parse_options(int argc, char **argv, struct options *o)
 			return -EINVAL;
 		}
 	}
+	if (o->glib_reads)
+		o->per_peer = true; /* the shared sockets are read by the shard */
 	if (optind < argc || !o->port) {
 		fprintf(stderr, "bench_media: --port is needed (--help for usage)\n");
 		return -EINVAL;
@@ -928,7 +1222,7 @@ int main(int argc, char **argv)
 	int status = 1;
 	struct wsc_proc_usage idle = {0};
 	struct meter_step results[MAX_STEPS];
-	unsigned n_results = 0;
+	unsigned n_results = 0, largest_passing = 0;
 
 	say("%u calls at most, %u shards, %u packets per call planned; registering", B.n_calls,
 	    B.o.shards, B.packets);
@@ -959,9 +1253,15 @@ int main(int argc, char **argv)
 	       B.o.label, B.n_calls, idle.rss_kib, idle.pss_kib);
 
 	unsigned prev = 0;
-	bool stop = false;
+	bool stop = false, failed_before = false;
+	uint64_t run_start = wsc_now_ns();
 	for (unsigned s = 0; s < B.o.n_steps && !stop; s++) {
 		unsigned n = B.o.steps[s];
+		if (B.o.time_limit_s > 0 &&
+		    wsc_now_ns() - run_start > wsc_sec_to_ns(B.o.time_limit_s)) {
+			say("the time limit (%.0f s) is reached: no further step", B.o.time_limit_s);
+			break;
+		}
 		say("step %u: %u calls (%u new)", s + 1, n, n - prev);
 		unsigned up = ramp_to(prev, n);
 		prev = n;
@@ -973,6 +1273,10 @@ int main(int argc, char **argv)
 		struct meter_step *r = &results[n_results++];
 		measure(n, r);
 		meter_print_step(&B.m, B.o.label, r);
+		if (meter_step_passes(&B.m, r, B.o.p99_ms) && !failed_before)
+			largest_passing = n;
+		else
+			failed_before = true;
 		uint64_t lost = r->up_lost + r->down_lost;
 		if (!B.o.no_stop && r->sent && (double)lost / (double)r->sent > 0.01) {
 			say("%" PRIu64 " of %" PRIu64 " packets lost: no further step", lost, r->sent);
@@ -990,7 +1294,15 @@ out:;
 	meter_echo_stop(&B.m);
 	stop_shards();
 	uint64_t mismatches = 0, auth_failures = 0, received = 0, consent = 0, consent_refused = 0;
+	uint64_t unknown = 0, send_errors = 0, sendmmsg_calls = 0, sent_dgrams = 0, recvmmsg_calls = 0,
+	         recv_dgrams = 0;
 	for (unsigned s = 0; s < B.o.shards && B.shards; s++) {
+		unknown += B.shards[s].unknown_source;
+		send_errors += B.shards[s].send_errors;
+		sendmmsg_calls += B.shards[s].sendmmsg_calls;
+		sent_dgrams += B.shards[s].sent_datagrams;
+		recvmmsg_calls += B.shards[s].recvmmsg_calls;
+		recv_dgrams += B.shards[s].recv_datagrams;
 		mismatches += B.shards[s].mismatches;
 		auth_failures += B.shards[s].auth_failures;
 		received += B.shards[s].rtp_received;
@@ -998,11 +1310,21 @@ out:;
 		consent_refused += B.shards[s].consent_refused;
 		free(B.shards[s].calls);
 	}
-	printf("RESULT label=%s summary=1 registered=%u reg_failed=%u media_up=%u call_failed=%u "
+	if (!B.o.per_peer)
+		printf("shared sockets: %u calls moved; %" PRIu64 " datagrams in %" PRIu64
+		       " sendmmsg, %" PRIu64 " in %" PRIu64 " recvmmsg; %" PRIu64
+		       " from unknown addresses, %" PRIu64 " send errors\n",
+		       LOAD(&B.c.moved), sent_dgrams, sendmmsg_calls, recv_dgrams, recvmmsg_calls,
+		       unknown, send_errors);
+	printf("%s: largest step with every call up, no loss and one-way p99 under %.3g ms: "
+	       "%u calls\n",
+	       B.o.label, B.o.p99_ms, largest_passing);
+	printf("RESULT label=%s summary=1 mode=%s largest_passing=%u moved=%u registered=%u reg_failed=%u media_up=%u call_failed=%u "
 	       "remote_bye=%u conn_lost=%u bye_done=%u mismatches=%" PRIu64
 	       " srtp_auth_failures=%" PRIu64 " rtp_received=%" PRIu64 " pbx_rx=%" PRIu64
 	       " pbx_unknown=%" PRIu64 " consent_answered=%" PRIu64 " consent_refused=%" PRIu64 "\n",
-	       B.o.label, LOAD(&B.c.registered), LOAD(&B.c.reg_failed), LOAD(&B.c.media_up),
+	       B.o.label, B.o.per_peer ? "per-peer" : "shared", largest_passing, LOAD(&B.c.moved),
+	       LOAD(&B.c.registered), LOAD(&B.c.reg_failed), LOAD(&B.c.media_up),
 	       LOAD(&B.c.call_failed), LOAD(&B.c.remote_bye), LOAD(&B.c.conn_lost),
 	       LOAD(&B.c.bye_done), mismatches, auth_failures, received, echo.rx,
 	       echo.unknown, consent, consent_refused);

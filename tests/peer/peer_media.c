@@ -234,6 +234,15 @@ struct peer_media {
 	uint64_t tie;
 	unsigned stun_answered, stun_refused;
 
+	/* cfg.shared */
+	enum { MOVE_NONE, MOVE_PENDING, MOVE_DONE } move;
+	uint64_t move_next_ms;
+	unsigned move_checks;
+
+	/* cfg.jitter_ms: this slot's packet leaves this long after the slot */
+	unsigned slot_jitter_ms;
+	uint32_t jitter_rng;
+
 	uint8_t buf[PACKET_MAX + SRTP_DTLS_TRAILER_MAX];
 };
 
@@ -362,6 +371,10 @@ static void notify(struct peer_media *m)
 
 static void send_datagram(struct peer_media *m, const uint8_t *buf, size_t len)
 {
+	if (m->move == MOVE_DONE) {
+		m->cfg.send_to(m->cfg.arg, buf, len, &m->remote_sa, m->remote_sa_len);
+		return;
+	}
 	if (m->owner_fd >= 0) {
 		sendto(m->owner_fd, buf, len, 0, (const struct sockaddr *)&m->remote_sa,
 		       m->remote_sa_len);
@@ -389,6 +402,27 @@ static const char *profile_name(enum srtp_profile p)
 	return NULL;
 }
 
+/* The first packet goes phase_ms from now; RTCP a second after. */
+static void start_media(struct peer_media *m, uint64_t now)
+{
+	m->next_rtcp_ms = now + RTCP_INTERVAL_MS;
+	if ((m->cfg.packets || m->dtmf_len) && !m->next_slot_ms)
+		m->next_slot_ms = now + m->cfg.phase_ms;
+}
+
+/* xorshift32: a jitter figure per packet, cheaper than RAND_bytes */
+static unsigned next_jitter(struct peer_media *m)
+{
+	if (!m->cfg.jitter_ms)
+		return 0;
+	uint32_t x = m->jitter_rng ? m->jitter_rng : 0x9e3779b9u;
+	x ^= x << 13;
+	x ^= x >> 17;
+	x ^= x << 5;
+	m->jitter_rng = x;
+	return x % (m->cfg.jitter_ms + 1);
+}
+
 static void dtls_connected_cb(void *arg, const struct dtls_srtp_keys *keys)
 {
 	struct peer_media *m = arg;
@@ -410,9 +444,8 @@ static void dtls_connected_cb(void *arg, const struct dtls_srtp_keys *keys)
 	logm(m, "DTLS connected as %s after %" PRIu64 " ms, %s",
 	     m->dtls_role == DTLS_ROLE_CLIENT ? "client" : "server", m->t_dtls - m->t_negotiated,
 	     profile_name(profile));
-	m->next_rtcp_ms = m->t_dtls + RTCP_INTERVAL_MS;
-	if ((m->cfg.packets || m->dtmf_len) && !m->next_slot_ms)
-		m->next_slot_ms = m->t_dtls + m->cfg.phase_ms;
+	if (!m->cfg.shared)
+		start_media(m, m->t_dtls);
 	notify(m);
 }
 
@@ -768,6 +801,8 @@ static bool srtp_ready(const struct peer_media *m)
 	return m->srtp != NULL;
 }
 
+static void send_move_check(struct peer_media *m, uint64_t now);
+
 /* Does what is due now and sets the timer for what comes next. */
 static void schedule(struct peer_media *m)
 {
@@ -794,22 +829,29 @@ static void schedule(struct peer_media *m)
 		if (m->next_garbage_ms < next)
 			next = m->next_garbage_ms;
 	}
-	if (srtp_ready(m) && !m->stopped) {
+	if (m->move == MOVE_PENDING) {
+		if (now >= m->move_next_ms)
+			send_move_check(m, now);
+		if (m->move_next_ms < next)
+			next = m->move_next_ms;
+	}
+	if (srtp_ready(m) && !m->stopped && (!m->cfg.shared || m->move == MOVE_DONE)) {
 		if (m->next_slot_ms && !m->sending_done) {
 			/* catch up a few slots after a stall, then start again from now */
 			unsigned burst = 0;
-			while (m->next_slot_ms <= now && burst++ < 5) {
+			while (m->next_slot_ms + m->slot_jitter_ms <= now && burst++ < 5) {
 				send_slot(m);
 				m->next_slot_ms += m->ptime_ms;
+				m->slot_jitter_ms = next_jitter(m);
 			}
-			if (m->next_slot_ms <= now)
+			if (m->next_slot_ms + m->slot_jitter_ms <= now)
 				m->next_slot_ms = now + m->ptime_ms;
 			if (sending_finished(m)) {
 				m->sending_done = true;
 				logm(m, "sent %u audio packets (%u RTP in all)", m->audio_sent,
 				     m->rtp_sent);
-			} else if (m->next_slot_ms < next) {
-				next = m->next_slot_ms;
+			} else if (m->next_slot_ms + m->slot_jitter_ms < next) {
+				next = m->next_slot_ms + m->slot_jitter_ms;
 			}
 		}
 		if (now >= m->next_rtcp_ms) {
@@ -1049,7 +1091,9 @@ static void hand_over_reading(struct peer_media *m)
 		STUN_ATTRIBUTE_USERNAME,       STUN_ATTRIBUTE_MESSAGE_INTEGRITY,
 		STUN_ATTRIBUTE_PRIORITY,       STUN_ATTRIBUTE_USE_CANDIDATE,
 		STUN_ATTRIBUTE_ICE_CONTROLLED, STUN_ATTRIBUTE_ICE_CONTROLLING,
-		STUN_ATTRIBUTE_FINGERPRINT,    0,
+		STUN_ATTRIBUTE_FINGERPRINT,    STUN_ATTRIBUTE_XOR_MAPPED_ADDRESS,
+		STUN_ATTRIBUTE_MAPPED_ADDRESS, STUN_ATTRIBUTE_ERROR_CODE,
+		STUN_ATTRIBUTE_UNKNOWN_ATTRIBUTES, 0,
 	};
 	stun_agent_init(&m->stun, known, STUN_COMPATIBILITY_RFC5389,
 	                STUN_AGENT_USAGE_SHORT_TERM_CREDENTIALS | STUN_AGENT_USAGE_USE_FINGERPRINT);
@@ -1073,16 +1117,35 @@ static bool stun_password(StunAgent *agent, StunMessage *message, uint8_t *usern
 	return true;
 }
 
-static void answer_stun(struct peer_media *m, const uint8_t *buf, size_t len,
-                        const struct sockaddr_storage *from, socklen_t from_len)
+/* A STUN message at the selected pair's socket (shared false) or at the
+ * owner's shared one: a consent check is answered where it came in; a
+ * success answer to the move's check completes the move. */
+static void stun_input(struct peer_media *m, const uint8_t *buf, size_t len,
+                       const struct sockaddr_storage *from, socklen_t from_len, bool shared)
 {
 	StunMessage req, res;
 	uint8_t out[576];
 	size_t out_len = sizeof out;
 	bool controlling = m->controlling;
 	if (stun_agent_validate(&m->stun, &req, buf, len, stun_password, m) !=
-	        STUN_VALIDATION_SUCCESS ||
-	    stun_message_get_class(&req) != STUN_REQUEST ||
+	    STUN_VALIDATION_SUCCESS) {
+		m->stun_refused++;
+		return;
+	}
+	if (stun_message_get_class(&req) == STUN_RESPONSE) {
+		/* the agent matched it to a check of ours and checked its
+		 * integrity with the far end's password: only the move's are
+		 * ever sent */
+		if (shared && m->move == MOVE_PENDING) {
+			m->move = MOVE_DONE;
+			logm(m, "the far end moved the pair to the shared socket after %u check(s)",
+			     m->move_checks);
+			start_media(m, now_ms());
+			notify(m);
+		}
+		return;
+	}
+	if (stun_message_get_class(&req) != STUN_REQUEST ||
 	    stun_usage_ice_conncheck_create_reply(&m->stun, &req, &res, out, &out_len, from, from_len,
 	                                          &controlling, m->tie,
 	                                          STUN_USAGE_ICE_COMPATIBILITY_RFC5245) !=
@@ -1090,8 +1153,57 @@ static void answer_stun(struct peer_media *m, const uint8_t *buf, size_t len,
 		m->stun_refused++;
 		return;
 	}
-	sendto(m->owner_fd, out, out_len, 0, (const struct sockaddr *)from, from_len);
+	if (shared)
+		m->cfg.send_to(m->cfg.arg, out, out_len, from, from_len);
+	else
+		sendto(m->owner_fd, out, out_len, 0, (const struct sockaddr *)from, from_len);
 	m->stun_answered++;
+}
+
+#define MOVE_RESEND_MS 200
+
+static void send_move_check(struct peer_media *m, uint64_t now)
+{
+	/* USERNAME "THEIRS:OURS", keyed with their password (RFC 8445 7.2.2) */
+	char user[sizeof m->remote_ufrag + sizeof m->ufrag + 1];
+	int ul = snprintf(user, sizeof user, "%s:%s", m->remote_ufrag, m->ufrag);
+	uint8_t out[576];
+	StunMessage msg;
+	size_t n = stun_usage_ice_conncheck_create(
+	    &m->stun, &msg, out, sizeof out, (const uint8_t *)user, (size_t)ul,
+	    (const uint8_t *)m->remote_pwd, strlen(m->remote_pwd), true, m->controlling,
+	    m->cand_priority, m->tie, NULL, STUN_USAGE_ICE_COMPATIBILITY_RFC5245);
+	m->move_next_ms = now + MOVE_RESEND_MS;
+	if (n == 0)
+		return;
+	m->move_checks++;
+	m->cfg.send_to(m->cfg.arg, out, n, &m->remote_sa, m->remote_sa_len);
+}
+
+int peer_media_move(struct peer_media *m, struct sockaddr_storage *remote, socklen_t *remote_len)
+{
+	if (!m->cfg.shared || !m->cfg.send_to)
+		return -EINVAL;
+	if (m->move != MOVE_NONE)
+		return -EALREADY;
+	if (!srtp_ready(m) || m->owner_fd < 0)
+		return -EAGAIN;
+	memcpy(remote, &m->remote_sa, sizeof *remote);
+	*remote_len = m->remote_sa_len;
+	m->move = MOVE_PENDING;
+	send_move_check(m, now_ms());
+	schedule(m);
+	return 0;
+}
+
+void peer_media_input(struct peer_media *m, const uint8_t *buf, size_t len,
+                      const struct sockaddr_storage *from, socklen_t from_len)
+{
+	if (len > 0 && buf[0] < 4) /* STUN (RFC 7983) */
+		stun_input(m, buf, len, from, from_len, true);
+	else
+		on_datagram(m, buf, len);
+	schedule(m);
 }
 
 int peer_media_fd(const struct peer_media *m)
@@ -1123,7 +1235,7 @@ void peer_media_pump(struct peer_media *m)
 		for (int i = 0; i < n; i++) {
 			size_t len = msgs[i].msg_len;
 			if (len > 0 && bufs[i][0] < 4) /* STUN (RFC 7983) */
-				answer_stun(m, bufs[i], len, &from[i], msgs[i].msg_hdr.msg_namelen);
+				stun_input(m, bufs[i], len, &from[i], msgs[i].msg_hdr.msg_namelen, false);
 			else
 				on_datagram(m, bufs[i], len);
 		}
@@ -1313,6 +1425,8 @@ int peer_media_new(const struct peer_media_config *cfg, struct peer_media **out)
 	random_bytes(&seq0, sizeof seq0);
 	m->seq = seq0 & 0x7fff; /* as browsers do: room before the first wrap */
 	m->ts0 = random_u32();
+	m->jitter_rng = random_u32() | 1;
+	m->slot_jitter_ms = next_jitter(m);
 	int rc = cfg->no_ice ? dead_port(m) : make_agent(m);
 	if (rc < 0) {
 		peer_media_free(m);
@@ -1878,6 +1992,8 @@ void peer_media_result(const struct peer_media *m, struct peer_media_result *r)
 		.srtp_auth_failures = sc.auth_failures,
 		.consent_answered = m->stun_answered,
 		.consent_refused = m->stun_refused,
+		.moved = m->move == MOVE_DONE,
+		.move_checks = m->move_checks,
 	};
 }
 

@@ -30,6 +30,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/socket.h>
 
 #include "peer_json.h"
 #include "webrtc/dtls.h"
@@ -49,6 +50,9 @@ struct peer_media_config {
 	 * spreads its ends over the packet interval, as independent browsers
 	 * are. */
 	unsigned phase_ms;
+	/* Each audio packet leaves 0 to jitter_ms ms after its slot in the
+	 * ptime grid (a new random figure per packet), as a browser's do. */
+	unsigned jitter_ms;
 	/* Send every RTP packet received back, unprotected and protected again
 	 * (the far end of --loopback, as the gateway's echo service does). */
 	bool echo;
@@ -66,6 +70,15 @@ struct peer_media_config {
 	 * answered here; this end makes none of its own. Until then, and
 	 * without this, libnice reads through the main context. */
 	bool owner_reads;
+	/* With owner_reads: the owner moves the media onto a UDP socket it
+	 * shares with other ends once DTLS is connected (peer_media_move);
+	 * RTP and RTCP wait for the move. From the move on, every datagram of
+	 * the end goes out through send_to (the owner may batch them), and the
+	 * owner passes what arrives from the far end's address to
+	 * peer_media_input. */
+	bool shared;
+	void (*send_to)(void *arg, const uint8_t *buf, size_t len,
+	                const struct sockaddr_storage *to, socklen_t to_len);
 	/* Something the owner may be waiting for happened: ICE or DTLS state,
 	 * the media finished (peer_media_finished). Runs on the main context,
 	 * never inside a peer_media_* call. */
@@ -125,6 +138,20 @@ int peer_media_send_dtmf(struct peer_media *m, const char *digits);
 int peer_media_fd(const struct peer_media *m);
 void peer_media_pump(struct peer_media *m);
 
+/* cfg.shared: once DTLS is connected, sends a nominating connectivity
+ * check (USE-CANDIDATE, controlling, keyed with the far end's ICE password)
+ * through cfg.send_to to the far end's address of the selected pair, which
+ * it writes at *remote: the owner's key for what arrives. Resent every
+ * 200 ms until the far end's success answer arrives (through
+ * peer_media_input); from then on the media flows. 0, -EAGAIN (DTLS not
+ * connected, or no selected pair yet), -EALREADY, -EINVAL (not shared). */
+int peer_media_move(struct peer_media *m, struct sockaddr_storage *remote, socklen_t *remote_len);
+/* cfg.shared: a datagram from the far end's address at the shared socket:
+ * the answer to the move, consent checks (answered through send_to),
+ * SRTP, SRTCP. */
+void peer_media_input(struct peer_media *m, const uint8_t *buf, size_t len,
+                      const struct sockaddr_storage *from, socklen_t from_len);
+
 /* No more RTP or RTCP from now on; ICE (consent) keeps running. */
 void peer_media_stop_sending(struct peer_media *m);
 
@@ -149,6 +176,9 @@ struct peer_media_result {
 	/* owner_reads: the far end's consent checks answered, and refused
 	 * (not for us, or not a valid check) */
 	unsigned consent_answered, consent_refused;
+	/* cfg.shared: the far end answered the move; checks sent for it */
+	bool moved;
+	unsigned move_checks;
 };
 void peer_media_result(const struct peer_media *m, struct peer_media_result *r);
 
