@@ -78,6 +78,7 @@
 #define SEND_MAX         600 /* SRTP, SRTCP, STUN: larger ones go out at once */
 #define RECV_BATCH       32
 #define SHARED_TAG       (1ull << 63) /* epoll data: a shared socket, not a call */
+#define WHEEL_MS         4096 /* timers further out are served early, and re-armed */
 
 /* ---- options ---- */
 
@@ -136,10 +137,16 @@ struct call {
 	bool polled; /* its media's socket is in the shard's epoll set */
 	bool moving; /* shared sockets: the move is under way or done */
 	unsigned sock; /* shared sockets: its shard's socket */
+	uint64_t due_ms; /* shared sockets: its media's timer (0: none) */
 	/* Per audio packet index: sent by the peer, received by the PBX (kernel
 	 * time), sent back by the PBX, back at the peer byte for byte. Written
 	 * by the shard and the PBX threads, read by the main thread. */
 	struct meter_call m;
+};
+
+struct wheel_entry {
+	struct call *c;
+	uint64_t due_ms;
 };
 
 /* One of a shard's shared sockets, and what waits to go out on it. */
@@ -180,6 +187,12 @@ struct shard {
 	GSource *flush_src;
 	struct call *audio_call; /* on_audio said this packet is the next one sent */
 	uint32_t audio_index;
+	/* shared sockets: the media ends' timers, one wheel slot per ms; an
+	 * entry is live while its call's due_ms is still the entry's */
+	GArray *wheel[WHEEL_MS]; /* of struct wheel_entry */
+	uint64_t wheel_done_ms;  /* every slot up to this ms was served */
+	size_t wheel_entries;
+	GSource *wheel_src;
 	uint64_t unknown_source, send_errors, sendmmsg_calls, sent_datagrams, recvmmsg_calls,
 	    recv_datagrams;
 };
@@ -487,6 +500,68 @@ static void read_shared(struct shard *sh, struct shared_sock *ss)
 	}
 }
 
+/* ---- the media ends' timers (shared sockets) ---- */
+
+static uint64_t mono_ms(void)
+{
+	return (uint64_t)(g_get_monotonic_time() / 1000);
+}
+
+static void wheel_arm(struct shard *sh)
+{
+	if (sh->wheel_src)
+		g_source_set_ready_time(sh->wheel_src,
+		                        sh->wheel_entries ? (gint64)(sh->wheel_done_ms + 1) * 1000 : -1);
+}
+
+static void media_on_timer(void *arg, uint64_t due_ms)
+{
+	struct call *c = arg;
+	struct shard *sh = c->sh;
+	if (!sh->wheel_done_ms)
+		sh->wheel_done_ms = mono_ms() - 1;
+	if (due_ms <= sh->wheel_done_ms)
+		due_ms = sh->wheel_done_ms + 1;
+	/* not the slot being served (due_ms % WHEEL_MS): a wheel's turn less a ms */
+	if (due_ms > sh->wheel_done_ms + WHEEL_MS - 1)
+		due_ms = sh->wheel_done_ms + WHEEL_MS - 1;
+	c->due_ms = due_ms;
+	GArray **slot = &sh->wheel[due_ms % WHEEL_MS];
+	if (!*slot)
+		*slot = g_array_sized_new(FALSE, FALSE, sizeof(struct wheel_entry), 16);
+	struct wheel_entry e = {.c = c, .due_ms = due_ms};
+	g_array_append_val(*slot, e);
+	if (!sh->wheel_entries++)
+		wheel_arm(sh);
+}
+
+/* Every slot due by now, in order; what the ticks arm goes to later slots. */
+static gboolean wheel_dispatch(GSource *s, GSourceFunc fn, gpointer data)
+{
+	struct shard *sh = ((struct shard **)(void *)(s + 1))[0];
+	uint64_t now = mono_ms();
+	while (sh->wheel_done_ms < now) {
+		uint64_t t = ++sh->wheel_done_ms;
+		GArray *slot = sh->wheel[t % WHEEL_MS];
+		if (slot) {
+			/* entries are appended only to later slots while this runs */
+			for (guint i = 0; i < slot->len; i++) {
+				struct wheel_entry e = g_array_index(slot, struct wheel_entry, i);
+				if (e.c->due_ms != e.due_ms || !e.c->media)
+					continue;
+				e.c->due_ms = 0;
+				peer_media_tick(e.c->media);
+			}
+			sh->wheel_entries -= slot->len;
+			g_array_set_size(slot, 0);
+		}
+	}
+	wheel_arm(sh);
+	return G_SOURCE_CONTINUE;
+}
+
+static GSourceFuncs wheel_funcs = {.dispatch = wheel_dispatch};
+
 static int shared_open(struct shard *sh)
 {
 	sh->n_socks = B.o.shared_sockets;
@@ -517,16 +592,28 @@ static int shared_open(struct shard *sh)
 	((struct shard **)(void *)(s + 1))[0] = sh;
 	g_source_attach(s, sh->ctx);
 	sh->flush_src = s;
+	s = g_source_new(&wheel_funcs, sizeof(GSource) + sizeof(struct shard *));
+	((struct shard **)(void *)(s + 1))[0] = sh;
+	g_source_set_callback(s, NULL, NULL, NULL);
+	g_source_attach(s, sh->ctx);
+	sh->wheel_src = s;
+	wheel_arm(sh);
 	return 0;
 }
 
 static void shared_close(struct shard *sh)
 {
-	if (sh->flush_src) {
-		g_source_destroy(sh->flush_src);
-		g_source_unref(sh->flush_src);
-		sh->flush_src = NULL;
+	GSource **srcs[] = {&sh->flush_src, &sh->wheel_src};
+	for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
+		if (!*srcs[i])
+			continue;
+		g_source_destroy(*srcs[i]);
+		g_source_unref(*srcs[i]);
+		*srcs[i] = NULL;
 	}
+	for (unsigned i = 0; i < WHEEL_MS; i++)
+		if (sh->wheel[i])
+			g_array_free(sh->wheel[i], TRUE);
 	for (unsigned i = 0; i < sh->n_socks && sh->socks; i++)
 		if (sh->socks[i].fd >= 0)
 			close(sh->socks[i].fd);
@@ -726,6 +813,7 @@ static int call_init(struct call *c)
 		.owner_reads = !B.o.glib_reads,
 		.shared = !B.o.per_peer,
 		.send_to = media_send_to,
+		.on_timer = B.o.per_peer ? NULL : media_on_timer,
 		.on_change = media_on_change,
 		.on_audio = media_on_audio,
 		.arg = c,

@@ -790,10 +790,21 @@ static void arm(struct peer_media *m, uint64_t due, uint64_t now)
 {
 	if (m->timer_due == due)
 		return;
+	if (m->cfg.on_timer) {
+		m->timer_due = due;
+		m->cfg.on_timer(m->cfg.arg, due > now ? due : now);
+		return;
+	}
 	if (!m->timer)
 		m->timer = attach(m, g_source_new(&timer_funcs, sizeof(GSource)), timer_cb, m);
 	m->timer_due = due;
 	g_source_set_ready_time(m->timer, (gint64)(due > now ? due : now) * 1000);
+}
+
+void peer_media_tick(struct peer_media *m)
+{
+	m->timer_due = 0;
+	schedule(m);
 }
 
 static bool srtp_ready(const struct peer_media *m)

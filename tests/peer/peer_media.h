@@ -79,6 +79,11 @@ struct peer_media_config {
 	bool shared;
 	void (*send_to)(void *arg, const uint8_t *buf, size_t len,
 	                const struct sockaddr_storage *to, socklen_t to_len);
+	/* Optional: the end's one timer is the owner's (say one timer wheel for
+	 * hundreds of ends instead of a main-context source each): the end
+	 * wants peer_media_tick at due_ms (CLOCK_MONOTONIC ms) or soon after;
+	 * a later call replaces the earlier time. */
+	void (*on_timer)(void *arg, uint64_t due_ms);
 	/* Something the owner may be waiting for happened: ICE or DTLS state,
 	 * the media finished (peer_media_finished). Runs on the main context,
 	 * never inside a peer_media_* call. */
@@ -151,6 +156,9 @@ int peer_media_move(struct peer_media *m, struct sockaddr_storage *remote, sockl
  * SRTP, SRTCP. */
 void peer_media_input(struct peer_media *m, const uint8_t *buf, size_t len,
                       const struct sockaddr_storage *from, socklen_t from_len);
+
+/* cfg.on_timer: what is due now (early calls do no harm). */
+void peer_media_tick(struct peer_media *m);
 
 /* No more RTP or RTCP from now on; ICE (consent) keeps running. */
 void peer_media_stop_sending(struct peer_media *m);
