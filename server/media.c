@@ -143,7 +143,8 @@ static uint32_t epoll_events_of(gushort glib)
 static void sync_glib_fds(struct media_worker *w)
 {
 	if (w->n_gfds == w->n_registered &&
-	    memcmp(w->gfds, w->registered, (size_t)w->n_gfds * sizeof *w->gfds) == 0) {
+	    (w->n_gfds == 0 || /* then both arrays may still be NULL */
+	     memcmp(w->gfds, w->registered, (size_t)w->n_gfds * sizeof *w->gfds) == 0)) {
 		/* The same numbers may be other descriptors: one closed (which
 		 * took it out of the set) and its number reused since. Adding
 		 * again puts those back; the others answer EEXIST. */
@@ -167,7 +168,8 @@ static void sync_glib_fds(struct media_worker *w)
 			epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->gfds[i].fd, &ev);
 		}
 	}
-	memcpy(w->registered, w->gfds, (size_t)w->n_gfds * sizeof *w->gfds);
+	if (w->n_gfds > 0)
+		memcpy(w->registered, w->gfds, (size_t)w->n_gfds * sizeof *w->gfds);
 	w->n_registered = w->n_gfds;
 }
 
