@@ -664,6 +664,12 @@ static void media_check(struct call *c)
 	}
 	if (!B.o.per_peer && r.dtls_connected && !c->moving && s == CALL_ANSWERED)
 		move_to_shared(c);
+	if (r.moved && c->polled) {
+		/* its libnice socket is not used any more: the agent goes */
+		epoll_ctl(c->sh->ep, EPOLL_CTL_DEL, fd, NULL);
+		c->polled = false;
+		peer_media_release_ice(c->media);
+	}
 	if (s == CALL_ANSWERED && r.dtls_connected && (B.o.per_peer || r.moved)) {
 		if (!B.o.per_peer)
 			INC(&B.c.moved);

@@ -353,7 +353,7 @@ static gboolean notify_cb(gpointer data)
 {
 	struct peer_media *m = data;
 	drop_source(&m->notify_idle);
-	if (m->cfg.owner_reads && m->ice_ready && !m->owner_socket)
+	if (m->cfg.owner_reads && m->ice_ready && !m->owner_socket && m->agent)
 		hand_over_reading(m);
 	if (m->cfg.on_change)
 		m->cfg.on_change(m->cfg.arg);
@@ -1205,6 +1205,20 @@ int peer_media_move(struct peer_media *m, struct sockaddr_storage *remote, sockl
 	send_move_check(m, now_ms());
 	schedule(m);
 	return 0;
+}
+
+void peer_media_release_ice(struct peer_media *m)
+{
+	if (m->move != MOVE_DONE || !m->agent)
+		return;
+	if (m->owner_socket)
+		g_object_unref(m->owner_socket);
+	m->owner_socket = NULL;
+	m->owner_fd = -1;
+	nice_agent_attach_recv(m->agent, m->stream, 1, m->ctx, NULL, NULL);
+	g_signal_handlers_disconnect_by_data(m->agent, m);
+	g_object_unref(m->agent);
+	m->agent = NULL;
 }
 
 void peer_media_input(struct peer_media *m, const uint8_t *buf, size_t len,

@@ -157,6 +157,12 @@ int peer_media_move(struct peer_media *m, struct sockaddr_storage *remote, sockl
 void peer_media_input(struct peer_media *m, const uint8_t *buf, size_t len,
                       const struct sockaddr_storage *from, socklen_t from_len);
 
+/* cfg.shared, once moved (peer_media_result moved): frees the libnice
+ * agent and its socket (peer_media_fd is -1 from here; take it out of any
+ * epoll set first). The call keeps its DTLS-SRTP state and the STUN agent
+ * that answers the far end's consent checks. */
+void peer_media_release_ice(struct peer_media *m);
+
 /* cfg.on_timer: what is due now (early calls do no harm). */
 void peer_media_tick(struct peer_media *m);
 
