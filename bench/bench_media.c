@@ -1038,21 +1038,7 @@ static void usage(FILE *f)
 
 static int parse_steps(const char *s, struct options *o)
 {
-	o->n_steps = 0;
-	const char *p = s;
-	while (*p) {
-		char *end;
-		unsigned long v = strtoul(p, &end, 10);
-		if (end == p || v == 0 || v > 100000 || o->n_steps >= MAX_STEPS)
-			return -EINVAL;
-		if (o->n_steps && v <= o->steps[o->n_steps - 1])
-			return -EINVAL;
-		o->steps[o->n_steps++] = (unsigned)v;
-		p = end;
-		while (*p == ',' || *p == ' ')
-			p++;
-	}
-	return o->n_steps ? 0 : -EINVAL;
+	return meter_parse_steps(s, 100000, o->steps, MAX_STEPS, &o->n_steps);
 }
 
 static int parse_options(int argc, char **argv, struct options *o)

@@ -669,3 +669,23 @@ void meter_print_memory(const char *label, const struct meter_step *r,
 	printf("RESULT label=%s memory=1 calls=%u rss_kib_per_call=%.1f pss_kib_per_call=%.1f\n",
 	       label, r->n, rss, pss);
 }
+
+int meter_parse_steps(const char *text, unsigned limit, unsigned *steps, unsigned max,
+                      unsigned *n)
+{
+	*n = 0;
+	const char *p = text;
+	while (*p) {
+		char *end;
+		unsigned long v = strtoul(p, &end, 10);
+		if (end == p || v == 0 || v > limit || *n >= max)
+			return -EINVAL;
+		if (*n && v <= steps[*n - 1])
+			return -EINVAL;
+		steps[(*n)++] = (unsigned)v;
+		p = end;
+		while (*p == ',' || *p == ' ')
+			p++;
+	}
+	return *n ? 0 : -EINVAL;
+}

@@ -133,4 +133,9 @@ bool meter_step_passes(const struct meter *m, const struct meter_step *r, double
 void meter_print_memory(const char *label, const struct meter_step *r,
                         const struct wsc_proc_usage *idle);
 
+/* --steps: call counts separated by commas or blanks, each rising, none 0 or
+ * over limit, at most max of them, into steps[]. 0 with *n set; -EINVAL. */
+int meter_parse_steps(const char *text, unsigned limit, unsigned *steps, unsigned max,
+                      unsigned *n);
+
 #endif
