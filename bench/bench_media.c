@@ -278,15 +278,6 @@ static void fail_call(struct call *c, const char *why)
 	INC(&B.c.call_failed);
 }
 
-static void sleep_s(double s)
-{
-	if (s <= 0)
-		return;
-	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /* ---- one call, on its shard's thread ---- */
 
 static void apply_sdp(struct call *c, const char *sdp, size_t len)
@@ -959,7 +950,7 @@ static unsigned ramp_to(unsigned from, unsigned to)
 		uint64_t due = start + wsc_sec_to_ns(gap * (i - from + 1));
 		uint64_t now = wsc_now_ns();
 		if (due > now)
-			sleep_s((double)(due - now) / 1e9);
+			meter_sleep((double)(due - now) / 1e9);
 	}
 	uint64_t deadline = wsc_now_ns() + wsc_sec_to_ns(B.o.setup_timeout_s);
 	for (;;) {
@@ -979,7 +970,7 @@ static unsigned ramp_to(unsigned from, unsigned to)
 			}
 			break;
 		}
-		sleep_s(0.05);
+		meter_sleep(0.05);
 	}
 	return count_state(to, CALL_MEDIA);
 }
@@ -1178,19 +1169,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* ---- main ---- */
 
-/* Packets each call can send: enough for every step's setup, settling and
- * window, with room; a call that runs out stops sending (said in the
- * results). */
 static unsigned plan_packets(const struct options *o)
 {
-	double total = 30;
-	unsigned prev = 0;
-	for (unsigned i = 0; i < o->n_steps; i++) {
-		double setup = o->setup_rate > 0 ? (o->steps[i] - prev) / o->setup_rate : 0;
-		total += 2 * setup + 5 + o->settle_s + o->window_s + o->grace_s + 2;
-		prev = o->steps[i];
-	}
-	return (unsigned)(total * PACKETS_PER_S);
+	return meter_plan_packets(o->steps, o->n_steps, o->setup_rate, o->settle_s, o->window_s,
+	                          o->grace_s);
 }
 
 static int start_shards(void)
@@ -1223,7 +1205,7 @@ static int start_shards(void)
 		snprintf(name, sizeof name, "shard%u", s);
 		sh->thread = g_thread_new(name, shard_main, sh);
 		while (!LOAD(&sh->init_done))
-			sleep_s(0.01);
+			meter_sleep(0.01);
 		if (sh->init_rc < 0)
 			return sh->init_rc;
 	}
@@ -1257,11 +1239,11 @@ static void hang_up_all(void)
 		uint64_t due = start + wsc_sec_to_ns(ending / 500.0);
 		uint64_t now = wsc_now_ns();
 		if (due > now)
-			sleep_s((double)(due - now) / 1e9);
+			meter_sleep((double)(due - now) / 1e9);
 	}
 	uint64_t deadline = wsc_now_ns() + wsc_sec_to_ns(10);
 	while (count_state(B.n_calls, CALL_ENDING) && wsc_now_ns() < deadline)
-		sleep_s(0.05);
+		meter_sleep(0.05);
 	unsigned left = count_state(B.n_calls, CALL_ENDING);
 	if (left)
 		say("%u BYE(s) unanswered after 10 s", left);
@@ -1314,7 +1296,7 @@ int main(int argc, char **argv)
 	uint64_t deadline = wsc_now_ns() + wsc_sec_to_ns(30);
 	while (LOAD(&B.c.registered) + LOAD(&B.c.reg_failed) < B.n_calls &&
 	       wsc_now_ns() < deadline)
-		sleep_s(0.05);
+		meter_sleep(0.05);
 	if (LOAD(&B.c.registered) < B.n_calls) {
 		say("only %u of %u registered", LOAD(&B.c.registered), B.n_calls);
 		goto out;
@@ -1323,7 +1305,7 @@ int main(int argc, char **argv)
 		say("the PBX's RTP echo on port %u: %s", B.o.pbx_rtp_port, strerror(-rc));
 		goto out;
 	}
-	sleep_s(1);
+	meter_sleep(1);
 	if (B.o.server_pid > 0)
 		wsc_proc_usage_read(B.o.server_pid, true, &idle);
 	printf("idle daemon (%u connections registered): RSS %" PRIu64 " KiB, PSS %" PRIu64
@@ -1349,7 +1331,7 @@ int main(int argc, char **argv)
 			say("no call has media at this step");
 			break;
 		}
-		sleep_s(B.o.settle_s);
+		meter_sleep(B.o.settle_s);
 		struct meter_step *r = &results[n_results++];
 		measure(n, r);
 		meter_print_step(&B.m, B.o.label, r);

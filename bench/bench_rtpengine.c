@@ -140,15 +140,6 @@ static void say(const char *fmt, ...)
 	va_end(ap);
 }
 
-static void sleep_s(double s)
-{
-	if (s <= 0)
-		return;
-	struct timespec ts = {.tv_sec = (time_t)s, .tv_nsec = (long)((s - (double)(time_t)s) * 1e9)};
-	while (nanosleep(&ts, &ts) && errno == EINTR)
-		;
-}
-
 /* ---- the SRTP ends: one socket, one thread ---- */
 
 static int srtp_socket(void)
@@ -555,7 +546,7 @@ static unsigned ramp_to(struct ng_client *ng, struct ng_reply *r, unsigned from,
 		uint64_t due = start + wsc_sec_to_ns(gap * (i - from));
 		uint64_t now = wsc_now_ns();
 		if (due > now)
-			sleep_s((double)(due - now) / 1e9);
+			meter_sleep((double)(due - now) / 1e9);
 		call_setup(ng, r, &B.calls[i]);
 		up += LOAD(&B.calls[i].state) == CALL_UP;
 		__atomic_store_n(&B.n_ready, i + 1, __ATOMIC_RELEASE);
@@ -582,7 +573,7 @@ static void delete_all(struct ng_client *ng, struct ng_reply *r)
 		uint64_t due = start + wsc_sec_to_ns(k++ / 500.0);
 		uint64_t now = wsc_now_ns();
 		if (due > now)
-			sleep_s((double)(due - now) / 1e9);
+			meter_sleep((double)(due - now) / 1e9);
 		int rc = ng_delete(ng, c->call_id, c->from_tag, r);
 		if (rc < 0) {
 			B.delete_failed++;
@@ -752,18 +743,10 @@ static int parse_options(int argc, char **argv, struct options *o)
 
 /* ---- main ---- */
 
-/* Packets each call can send: enough for every step's setup, settling and
- * window, with room (bench_media plans the same way). */
 static unsigned plan_packets(const struct options *o)
 {
-	double total = 30;
-	unsigned prev = 0;
-	for (unsigned i = 0; i < o->n_steps; i++) {
-		double setup = o->setup_rate > 0 ? (o->steps[i] - prev) / o->setup_rate : 0;
-		total += 2 * setup + 5 + o->settle_s + o->window_s + o->grace_s + 2;
-		prev = o->steps[i];
-	}
-	return (unsigned)(total * MEDIA_METER_PACKETS_S);
+	return meter_plan_packets(o->steps, o->n_steps, o->setup_rate, o->settle_s, o->window_s,
+	                          o->grace_s);
 }
 
 static int calls_init(void)
@@ -833,7 +816,7 @@ int main(int argc, char **argv)
 	/* rtpengine may still be starting */
 	uint64_t deadline = wsc_now_ns() + wsc_sec_to_ns(10);
 	while ((rc = ng_ping(ng, reply)) < 0 && wsc_now_ns() < deadline)
-		sleep_s(0.2);
+		meter_sleep(0.2);
 	if (rc < 0) {
 		say("rtpengine does not answer a ping on %s:%u: %s %s", B.o.host, B.o.ng_port,
 		    strerror(-rc), reply->reason);
@@ -874,7 +857,7 @@ int main(int argc, char **argv)
 			say("no call is up at this step");
 			break;
 		}
-		sleep_s(B.o.settle_s);
+		meter_sleep(B.o.settle_s);
 		struct meter_step *r = &results[n_results++];
 		uint64_t relayed0 = 0;
 		if (B.o.callgrind_pid) {
@@ -904,7 +887,7 @@ int main(int argc, char **argv)
 	for (unsigned i = 0; i < n_results; i++)
 		meter_print_memory(B.o.label, &results[i], &idle);
 	STORE(&B.sending, 0);
-	sleep_s(0.2); /* the last packets come back */
+	meter_sleep(0.2); /* the last packets come back */
 	delete_all(ng, reply);
 	status = 0;
 out:;

@@ -462,7 +462,7 @@ void meter_echo_counts(const struct meter *m, struct meter_echo_counts *out)
 
 /* ---- one step ---- */
 
-static void sleep_s(double s)
+void meter_sleep(double s)
 {
 	if (s <= 0)
 		return;
@@ -486,7 +486,7 @@ void meter_window(struct meter *m, unsigned n, struct meter_step *r)
 		relay_cpu_read(m->o.server_pid, m->o.workers, &d0);
 	wsc_core_watch_start(&sw);
 	wsc_core_watch_start(&lw);
-	sleep_s(m->o.window_s);
+	meter_sleep(m->o.window_s);
 	if (m->o.server_pid > 0)
 		relay_cpu_read(m->o.server_pid, m->o.workers, &d1);
 	wsc_core_watch_stop(&sw);
@@ -502,7 +502,7 @@ void meter_window(struct meter *m, unsigned n, struct meter_step *r)
 	r->w0 = meter_stamp_of(m, t0);
 	r->w1 = meter_stamp_of(m, t1);
 	/* the last packets of the window need a moment to come back */
-	sleep_s(m->o.grace_s);
+	meter_sleep(m->o.grace_s);
 	r->rcvbuf_errors = meter_udp_rcvbuf_errors() - rcv0;
 	meter_echo_counts(m, &e1);
 	r->pbx_drops = e1.drops - e0.drops;
@@ -688,4 +688,17 @@ int meter_parse_steps(const char *text, unsigned limit, unsigned *steps, unsigne
 			p++;
 	}
 	return *n ? 0 : -EINVAL;
+}
+
+unsigned meter_plan_packets(const unsigned *steps, unsigned n, double setup_rate, double settle_s,
+                            double window_s, double grace_s)
+{
+	double total = 30;
+	unsigned prev = 0;
+	for (unsigned i = 0; i < n; i++) {
+		double setup = setup_rate > 0 ? (steps[i] - prev) / setup_rate : 0;
+		total += 2 * setup + 5 + settle_s + window_s + grace_s + 2;
+		prev = steps[i];
+	}
+	return (unsigned)(total * MEDIA_METER_PACKETS_S);
 }

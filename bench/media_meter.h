@@ -138,4 +138,12 @@ void meter_print_memory(const char *label, const struct meter_step *r,
 int meter_parse_steps(const char *text, unsigned limit, unsigned *steps, unsigned max,
                       unsigned *n);
 
+/* Sleep s seconds (nothing when s <= 0), through signals. */
+void meter_sleep(double s);
+/* Packets each call may send over a whole ramp: every step's setup (at
+ * setup_rate new calls a second), settling, window and grace, with room; a
+ * call that runs out stops sending. */
+unsigned meter_plan_packets(const unsigned *steps, unsigned n, double setup_rate, double settle_s,
+                            double window_s, double grace_s);
+
 #endif

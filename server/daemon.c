@@ -182,6 +182,16 @@ static bool same_trunks(const struct sipwire_config *a, const struct sipwire_con
 	return true;
 }
 
+static void swap_users(struct sipwire_config *a, struct sipwire_config *b)
+{
+	struct sipwire_user *users = a->users;
+	size_t n = a->n_users;
+	a->users = b->users;
+	a->n_users = b->n_users;
+	b->users = users;
+	b->n_users = n;
+}
+
 /* How many of a's users b does not have. */
 static size_t users_missing(const struct sipwire_config *a, const struct sipwire_config *b)
 {
@@ -228,17 +238,9 @@ static void reload(struct daemon *d)
 		                   "the running ones are kept");
 	size_t added = users_missing(&fresh, cfg), removed = users_missing(cfg, &fresh);
 	/* Swapped, so that what is freed with `fresh` is the old. */
-	struct sipwire_user *users = cfg->users;
-	size_t n_users = cfg->n_users;
-	cfg->users = fresh.users;
-	cfg->n_users = fresh.n_users;
-	fresh.users = users;
-	fresh.n_users = n_users;
+	swap_users(cfg, &fresh);
 	if (sw_endpoint_reload_users(d->ep) < 0) {
-		fresh.users = cfg->users;
-		fresh.n_users = cfg->n_users;
-		cfg->users = users;
-		cfg->n_users = n_users;
+		swap_users(cfg, &fresh);
 		sw_dialplan_free(plan);
 		LOG_ERR("daemon", "reload of %s refused: a password cannot be hashed", from);
 		goto out;
