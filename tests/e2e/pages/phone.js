@@ -358,8 +358,11 @@ async function startLoopback() {
 	return { offer: a.localDescription.sdp };
 }
 
+// The receiver first: packets keep flowing between the two getStats calls,
+// so the sender's count, read after, is never behind the receiver's.
 async function loopbackStats() {
-	return { sender: await statsOf(loopback.a), receiver: await statsOf(loopback.b) };
+	const receiver = await statsOf(loopback.b);
+	return { sender: await statsOf(loopback.a), receiver };
 }
 
 function stopLoopback() {
