@@ -111,6 +111,7 @@ static const struct option_def options[] = {
     {"media.ws_webrtc", NULL, OPT_BOOL, AT(media.ws_webrtc), 0, 0},
     {"media.codecs", NULL, OPT_CODECS, AT(media.codecs), 0, 0},
     {"media.workers", "--media-workers", OPT_UINT, AT(media.workers), 0, 64},
+    {"media.realtime_priority", NULL, OPT_UINT, AT(media.realtime_priority), 0, 99},
     {"demo.enabled", NULL, OPT_BOOL, AT(demo.enabled), 0, 0},
     {"demo.dir", "--demo-dir", OPT_PATH, AT(demo.dir), 0, 0},
     {"log.level", "--log-level", OPT_LEVEL, AT(log_level), 0, 0},

@@ -190,6 +190,8 @@ struct sipwire_config {
 		unsigned timeout;       /* seconds without media that end a call; 0 off */
 		bool ws_webrtc;         /* calls to WebSocket clients offer WebRTC */
 		unsigned workers;       /* media threads; 0: one per core */
+		unsigned realtime_priority; /* SCHED_FIFO priority of the media
+		                             * threads; 0: the normal scheduler */
 		struct sipwire_strlist codecs; /* carried, in order of preference */
 	} media;
 	/* The browser softphone served on the WebSocket ports. */

@@ -5,6 +5,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,16 +22,31 @@
 
 struct sw_media;
 
+/* One GLib context a media thread iterates: its descriptors in an epoll
+ * set of their own, itself in the thread's set, and its next timeout. */
+struct glib_set {
+	GMainContext *ctx;
+	int epfd;
+	GPollFD *gfds, *registered; /* as queried, as in epfd */
+	gint n_gfds, n_registered, cap_gfds;
+	gint prio;   /* of the last prepare */
+	int64_t due; /* monotonic µs of its next timeout; -1: none */
+};
+
 /* A media thread: its loop, and the handlers' contexts for its share of
  * the port range. The thread waits in one epoll set holding the RTP
- * context's set (every media socket) and the descriptors of its GLib
- * context; GLib is iterated only when one of its descriptors is ready or
- * its next timeout is due, so a wake-up for media costs the same at any
- * number of calls (a GLib iteration walks every source of the context). */
+ * context's set (every media socket) and those of its two GLib contexts:
+ * its own (jobs, the handlers' timers) and libnice's agents (each with its
+ * timers, a few thousand sources at a thousand calls). A GLib context is
+ * iterated only when one of its descriptors is ready or its next timeout
+ * is due, and each turn walks every source of the context: apart, the
+ * handlers' frequent timers do not walk the agents'. */
+enum { GLIB_MAIN, GLIB_ICE, GLIB_SETS };
+
 struct media_worker {
 	unsigned index;
 	GThread *thread;
-	GMainContext *ctx;
+	GMainContext *ctx; /* glib[GLIB_MAIN].ctx */
 	struct sdh_rtp_ctx *rtp;
 	struct sdh_webrtc_ctx *webrtc;
 	unsigned legs; /* signalling thread's count, to place new calls */
@@ -39,9 +56,9 @@ struct media_worker {
 	int64_t started_us, idle_us; /* the loop's start; time spent waiting in epoll_wait */
 	/* worker-owned: the loop */
 	bool quit;
+	unsigned realtime_priority; /* media.realtime_priority */
 	int epfd;
-	GPollFD *gfds, *registered; /* GLib's descriptors: as queried, as in epfd */
-	gint n_gfds, n_registered, cap_gfds;
+	struct glib_set glib[GLIB_SETS];
 	struct sw_media *watched; /* legs under the media timeout */
 	GSource *watch_tick;
 };
@@ -129,7 +146,7 @@ static void run_on(struct media_worker *w, void (*fn)(void *), void *arg)
 	g_cond_clear(&j.cond);
 }
 
-#define TAG_MEDIA UINT64_MAX /* the RTP context's set; GLib's descriptors are tagged by fd */
+#define TAG_MEDIA UINT64_MAX /* the RTP context's set; a GLib set is tagged by its index */
 #define WAIT_EVENTS 16
 
 static uint32_t epoll_events_of(gushort glib)
@@ -138,96 +155,151 @@ static uint32_t epoll_events_of(gushort glib)
 	       (glib & G_IO_PRI ? EPOLLPRI : 0u);
 }
 
-/* GLib's descriptors into the epoll set, once per GLib iteration (not per
+/* The context's descriptors into its epoll set, once per turn (not per
  * packet; they are few once the calls' ICE is done). */
-static void sync_glib_fds(struct media_worker *w)
+static void glib_sync_fds(struct glib_set *g)
 {
-	if (w->n_gfds == w->n_registered &&
-	    (w->n_gfds == 0 || /* then both arrays may still be NULL */
-	     memcmp(w->gfds, w->registered, (size_t)w->n_gfds * sizeof *w->gfds) == 0)) {
+	if (g->n_gfds == g->n_registered &&
+	    (g->n_gfds == 0 || /* then both arrays may still be NULL */
+	     memcmp(g->gfds, g->registered, (size_t)g->n_gfds * sizeof *g->gfds) == 0)) {
 		/* The same numbers may be other descriptors: one closed (which
 		 * took it out of the set) and its number reused since. Adding
 		 * again puts those back; the others answer EEXIST. */
-		for (gint i = 0; i < w->n_gfds; i++) {
-			struct epoll_event ev = {.events = epoll_events_of(w->gfds[i].events),
-			                         .data.u64 = (uint64_t)w->gfds[i].fd};
-			epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->gfds[i].fd, &ev);
+		for (gint i = 0; i < g->n_gfds; i++) {
+			struct epoll_event ev = {.events = epoll_events_of(g->gfds[i].events),
+			                         .data.u64 = (uint64_t)g->gfds[i].fd};
+			epoll_ctl(g->epfd, EPOLL_CTL_ADD, g->gfds[i].fd, &ev);
 		}
 		return;
 	}
-	for (gint i = 0; i < w->n_registered; i++)
-		epoll_ctl(w->epfd, EPOLL_CTL_DEL, w->registered[i].fd, NULL);
-	for (gint i = 0; i < w->n_gfds; i++) {
-		struct epoll_event ev = {.events = epoll_events_of(w->gfds[i].events),
-		                         .data.u64 = (uint64_t)w->gfds[i].fd};
-		if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, w->gfds[i].fd, &ev) != 0 && errno == EEXIST) {
+	for (gint i = 0; i < g->n_registered; i++)
+		epoll_ctl(g->epfd, EPOLL_CTL_DEL, g->registered[i].fd, NULL);
+	for (gint i = 0; i < g->n_gfds; i++) {
+		struct epoll_event ev = {.events = epoll_events_of(g->gfds[i].events),
+		                         .data.u64 = (uint64_t)g->gfds[i].fd};
+		if (epoll_ctl(g->epfd, EPOLL_CTL_ADD, g->gfds[i].fd, &ev) != 0 && errno == EEXIST) {
 			/* one descriptor in two GLib sources: wait for both kinds */
 			for (gint k = 0; k < i; k++)
-				if (w->gfds[k].fd == w->gfds[i].fd)
-					ev.events |= epoll_events_of(w->gfds[k].events);
-			epoll_ctl(w->epfd, EPOLL_CTL_MOD, w->gfds[i].fd, &ev);
+				if (g->gfds[k].fd == g->gfds[i].fd)
+					ev.events |= epoll_events_of(g->gfds[k].events);
+			epoll_ctl(g->epfd, EPOLL_CTL_MOD, g->gfds[i].fd, &ev);
 		}
 	}
-	if (w->n_gfds > 0)
-		memcpy(w->registered, w->gfds, (size_t)w->n_gfds * sizeof *w->gfds);
-	w->n_registered = w->n_gfds;
+	if (g->n_gfds > 0)
+		memcpy(g->registered, g->gfds, (size_t)g->n_gfds * sizeof *g->gfds);
+	g->n_registered = g->n_gfds;
 }
 
-/* GLib's next iteration: prepared and queried; its descriptors in the set.
- * Returns its timeout in ms (-1: none). */
-static gint glib_query(struct media_worker *w, gint *prio)
+/* The context's next turn: prepared and queried, its descriptors in its
+ * set, its due time. */
+static void glib_query(struct glib_set *g)
 {
 	gint timeout = -1;
-	g_main_context_prepare(w->ctx, prio);
+	g_main_context_prepare(g->ctx, &g->prio);
 	for (;;) {
-		gint n = g_main_context_query(w->ctx, *prio, &timeout, w->gfds, w->cap_gfds);
-		if (n <= w->cap_gfds) {
-			w->n_gfds = n;
+		gint n = g_main_context_query(g->ctx, g->prio, &timeout, g->gfds, g->cap_gfds);
+		if (n <= g->cap_gfds) {
+			g->n_gfds = n;
 			break;
 		}
-		w->gfds = g_renew(GPollFD, w->gfds, n);
-		w->registered = g_renew(GPollFD, w->registered, n);
-		w->cap_gfds = n;
+		g->gfds = g_renew(GPollFD, g->gfds, n);
+		g->registered = g_renew(GPollFD, g->registered, n);
+		g->cap_gfds = n;
 	}
-	sync_glib_fds(w);
-	return timeout;
+	glib_sync_fds(g);
+	g->due = timeout < 0 ? -1 : g_get_monotonic_time() + (int64_t)timeout * 1000;
+}
+
+static void glib_turn(struct glib_set *g)
+{
+	g_poll(g->gfds, (guint)g->n_gfds, 0);
+	if (g_main_context_check(g->ctx, g->prio, g->gfds, g->n_gfds))
+		g_main_context_dispatch(g->ctx);
+	glib_query(g);
+}
+
+static int glib_set_open(struct media_worker *w, unsigned i, GMainContext *ctx)
+{
+	struct glib_set *g = &w->glib[i];
+	g->ctx = ctx;
+	g->due = -1;
+	g->epfd = epoll_create1(EPOLL_CLOEXEC);
+	if (g->epfd < 0)
+		return -errno;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
+	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, g->epfd, &ev) == 0 ? 0 : -errno;
+}
+
+static void glib_set_close(struct glib_set *g)
+{
+	if (g->epfd > 0)
+		close(g->epfd);
+	g_free(g->gfds);
+	g_free(g->registered);
+	if (g->ctx)
+		g_main_context_unref(g->ctx);
+}
+
+/* media.realtime_priority: the thread is scheduled before every normal one
+ * on its core, so a wake-up for media does not wait behind other work (the
+ * kernel still keeps 5% of each second for normal threads). Refused
+ * without CAP_SYS_NICE: then it runs as before, and says so. */
+static void worker_set_priority(const struct media_worker *w)
+{
+	if (!w->realtime_priority)
+		return;
+	struct sched_param sp = {.sched_priority = (int)w->realtime_priority};
+	int rc = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	if (rc != 0)
+		LOG_WARN("media", "media%u: realtime priority %u refused (%s): it runs at normal "
+		                  "priority (the process needs CAP_SYS_NICE)",
+		         w->index, w->realtime_priority, strerror(rc));
 }
 
 static gpointer worker_main(gpointer data)
 {
 	struct media_worker *w = data;
+	worker_set_priority(w);
 	w->started_us = g_get_monotonic_time();
 	g_main_context_push_thread_default(w->ctx); /* acquires it for the thread's life */
+	g_main_context_acquire(w->glib[GLIB_ICE].ctx);
+	for (unsigned i = 0; i < GLIB_SETS; i++)
+		glib_query(&w->glib[i]);
 	struct epoll_event ev[WAIT_EVENTS];
 	while (!w->quit) {
-		gint prio;
-		gint timeout = glib_query(w, &prio);
-		int64_t due = timeout < 0 ? -1 : g_get_monotonic_time() + (int64_t)timeout * 1000;
-		bool glib_turn = timeout == 0;
-		/* media until GLib has something to do */
-		while (!glib_turn) {
+		bool turn[GLIB_SETS] = {false};
+		bool any = false;
+		/* media until a GLib context has something to do */
+		while (!any) {
+			int64_t t0 = g_get_monotonic_time();
+			int64_t due = -1;
+			for (unsigned i = 0; i < GLIB_SETS; i++)
+				if (w->glib[i].due >= 0 && (due < 0 || w->glib[i].due < due))
+					due = w->glib[i].due;
 			int wait = -1;
 			if (due >= 0) {
-				int64_t left = due - g_get_monotonic_time();
+				int64_t left = due - t0;
 				wait = left <= 0 ? 0 : (int)((left + 999) / 1000);
 			}
-			int64_t t0 = wait != 0 ? g_get_monotonic_time() : 0;
 			int k = epoll_wait(w->epfd, ev, WAIT_EVENTS, wait);
 			if (wait != 0) /* the worker's load: the time it does not wait is work */
 				w->idle_us += g_get_monotonic_time() - t0;
 			for (int i = 0; i < k; i++) {
 				if (ev[i].data.u64 == TAG_MEDIA)
 					sdh_rtp_ctx_dispatch(w->rtp);
-				else
-					glib_turn = true;
+				else if (ev[i].data.u64 < GLIB_SETS)
+					turn[ev[i].data.u64] = any = true;
 			}
-			if (due >= 0 && g_get_monotonic_time() >= due)
-				glib_turn = true;
+			int64_t now = g_get_monotonic_time();
+			for (unsigned i = 0; i < GLIB_SETS; i++)
+				if (w->glib[i].due >= 0 && now >= w->glib[i].due)
+					turn[i] = any = true;
 		}
-		g_poll(w->gfds, (guint)w->n_gfds, 0);
-		if (g_main_context_check(w->ctx, prio, w->gfds, w->n_gfds))
-			g_main_context_dispatch(w->ctx);
+		for (unsigned i = 0; i < GLIB_SETS; i++)
+			if (turn[i])
+				glib_turn(&w->glib[i]);
 	}
+	g_main_context_release(w->glib[GLIB_ICE].ctx);
 	g_main_context_pop_thread_default(w->ctx);
 	return NULL;
 }
@@ -247,12 +319,10 @@ static void worker_stop(struct media_worker *w)
 	}
 	sdh_webrtc_ctx_free(w->webrtc);
 	sdh_rtp_ctx_unref(w->rtp);
+	for (unsigned i = 0; i < GLIB_SETS; i++)
+		glib_set_close(&w->glib[i]);
 	if (w->epfd > 0)
 		close(w->epfd);
-	g_free(w->gfds);
-	g_free(w->registered);
-	if (w->ctx)
-		g_main_context_unref(w->ctx);
 }
 
 /* Worker i of n gets its slice of the port range, and starts. */
@@ -261,13 +331,24 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 {
 	struct media_worker *w = &m->workers[i];
 	w->index = i;
+	w->realtime_priority = cfg->media.realtime_priority;
 	unsigned span = (cfg->media.rtp_port_max - cfg->media.rtp_port_min + 1) / n;
 	uint16_t lo = (uint16_t)(cfg->media.rtp_port_min + i * span);
 	uint16_t hi = (uint16_t)(i + 1 == n ? cfg->media.rtp_port_max : lo + span - 1);
-	w->ctx = g_main_context_new();
 	w->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (w->epfd < 0)
 		return -errno;
+	/* Sources are attached from this thread outside their context's turn
+	 * (libnice's timers from a job, ICE's reports from libnice's turn):
+	 * ownerless polling makes each attach wake its set, so that the due
+	 * time is queried again. */
+	w->ctx = g_main_context_new_with_flags(G_MAIN_CONTEXT_FLAGS_OWNERLESS_POLLING);
+	int rc = glib_set_open(w, GLIB_MAIN, w->ctx);
+	if (rc == 0)
+		rc = glib_set_open(w, GLIB_ICE,
+		                   g_main_context_new_with_flags(G_MAIN_CONTEXT_FLAGS_OWNERLESS_POLLING));
+	if (rc < 0)
+		return rc;
 	const char *address = *cfg->media.address ? cfg->media.address : cfg->listen.bind;
 	const char *codecs[8] = {NULL}; /* media.codecs, NULL-terminated */
 	for (size_t k = 0; k < cfg->media.codecs.n && k + 1 < sizeof codecs / sizeof codecs[0]; k++)
@@ -283,7 +364,7 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 	    .on_log = media_log,
 	    .external_poll = true,
 	};
-	int rc = sdh_rtp_ctx_new(&p, &w->rtp);
+	rc = sdh_rtp_ctx_new(&p, &w->rtp);
 	if (rc < 0) {
 		LOG_ERR("media", "RTP ports %u-%u on %s: %s", lo, hi, cfg->listen.bind, strerror(-rc));
 		return rc;
@@ -299,6 +380,7 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 	struct sdh_webrtc_ctx_params wp = {
 	    .rtp = w->rtp,
 	    .loop = w->ctx,
+	    .ice_loop = w->glib[GLIB_ICE].ctx,
 	    .cert = m->cert,
 	    .addresses = wildcard ? NULL : addresses,
 	    .public_address = cfg->media.public_ip,

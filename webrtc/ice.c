@@ -43,7 +43,7 @@ struct event {
 };
 
 struct ice_agent {
-	GMainContext *loop;
+	GMainContext *loop, *nice_loop;
 	NiceAgent *nice;
 	guint stream; /* 0 once closed after a failure */
 	gulong sig_state, sig_pair;
@@ -154,6 +154,7 @@ static void format_endpoint(const NiceCandidate *c, char *out, size_t size)
 static void free_memory(struct ice_agent *a)
 {
 	g_main_context_unref(a->loop);
+	g_main_context_unref(a->nice_loop);
 	free(a->cands);
 	free(a);
 }
@@ -383,7 +384,7 @@ static void leave_direct(struct ice_agent *a, bool reattach)
 	a->fd = -1;
 	a->on_socket(a->arg, -1);
 	if (reattach && a->stream)
-		nice_agent_attach_recv(a->nice, a->stream, 1, a->loop, on_nice_recv, a);
+		nice_agent_attach_recv(a->nice, a->stream, 1, a->nice_loop, on_nice_recv, a);
 }
 
 static void format_sockaddr(const struct sockaddr_storage *sa, char *out, size_t size)
@@ -430,10 +431,10 @@ int ice_agent_fd(const struct ice_agent *a)
 	return a ? a->fd : -1;
 }
 
-void ice_agent_tick(struct ice_agent *a, int64_t now_us)
+int64_t ice_agent_tick(struct ice_agent *a, int64_t now_us)
 {
 	if (!a || a->fd < 0 || a->state != ICE_STATE_CONNECTED)
-		return;
+		return -1;
 	uint8_t out[ICE_DIRECT_STUN_MAX];
 	int n = ice_direct_tick(&a->direct, now_us, out);
 	if (n == -ETIMEDOUT)
@@ -441,6 +442,7 @@ void ice_agent_tick(struct ice_agent *a, int64_t now_us)
 	else if (n > 0)
 		sendto(a->fd, out, (size_t)n, 0, (const struct sockaddr *)&a->direct.remote,
 		       a->direct.remote_len);
+	return a->state == ICE_STATE_CONNECTED ? ice_direct_due(&a->direct) : -1;
 }
 
 /* ---- the stream ---- */
@@ -505,7 +507,7 @@ static int open_stream(struct ice_agent *a)
 		return -ENOMEM;
 	if (a->port_min != 0)
 		nice_agent_set_port_range(a->nice, id, 1, a->port_min, a->port_max);
-	if (!nice_agent_attach_recv(a->nice, id, 1, a->loop, on_nice_recv, a) ||
+	if (!nice_agent_attach_recv(a->nice, id, 1, a->nice_loop, on_nice_recv, a) ||
 	    !nice_agent_gather_candidates(a->nice, id)) {
 		nice_agent_remove_stream(a->nice, id);
 		return -EADDRNOTAVAIL;
@@ -581,6 +583,7 @@ int ice_agent_new(const struct ice_params *p, struct ice_agent **out)
 	if (!a)
 		return -ENOMEM;
 	a->loop = p->loop ? g_main_context_ref(p->loop) : g_main_context_ref_thread_default();
+	a->nice_loop = g_main_context_ref(p->nice_loop ? p->nice_loop : a->loop);
 	a->lite = p->lite;
 	a->controlling = !p->lite && p->controlling;
 	a->port_min = p->port_min;
@@ -604,7 +607,7 @@ int ice_agent_new(const struct ice_params *p, struct ice_agent **out)
 		flags |= NICE_AGENT_OPTION_CONSENT_FRESHNESS;
 	if (p->lite)
 		flags |= NICE_AGENT_OPTION_LITE_MODE;
-	a->nice = nice_agent_new_full(a->loop, NICE_COMPATIBILITY_RFC5245, flags);
+	a->nice = nice_agent_new_full(a->nice_loop, NICE_COMPATIBILITY_RFC5245, flags);
 	if (!a->nice) {
 		free_memory(a);
 		return -ENOMEM;

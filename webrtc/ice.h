@@ -62,6 +62,10 @@ enum ice_state {
 
 struct ice_params {
 	GMainContext *loop; /* NULL: the thread-default main context */
+	/* libnice's agent, its timers and its sockets until direct mode: a
+	 * context of the same thread, so that a turn of `loop` does not walk
+	 * every agent's sources. NULL: loop. */
+	GMainContext *nice_loop;
 	/* Local addresses (IPv4 or IPv6 literals) to gather host candidates on;
 	 * NULL-terminated. NULL or empty: every address of the machine. */
 	const char *const *addresses;
@@ -89,8 +93,8 @@ struct ice_params {
 	/* Optional: direct mode. Once a pair is selected (after on_state has
 	 * reported CONNECTED), fd is the selected pair's socket, handed to the
 	 * owner to read itself (non-blocking UDP): every datagram read from it
-	 * goes to ice_agent_input, and ice_agent_tick is called every few
-	 * hundred ms. libnice no longer reads it or keeps timers for it: the
+	 * goes to ice_agent_input, and ice_agent_tick is called when it said
+	 * (its return value; early is fine). libnice no longer reads it or keeps timers for it: the
 	 * peer's checks are answered and our RFC 7675 consent checks sent
 	 * here, consent lost (no answer for 30 s) failing the agent as
 	 * "ICE consent lost". fd -1: stop reading it (it is about to close, or
@@ -179,8 +183,9 @@ int ice_agent_input(struct ice_agent *a, const uint8_t *buf, size_t len,
                     const struct sockaddr_storage *from, socklen_t from_len);
 /* Direct mode: send a consent check when one is due (every 4 to 6 s),
  * fail the agent when consent has expired. now_us: g_get_monotonic_time()
- * (a later time in tests). Nothing outside direct mode. */
-void ice_agent_tick(struct ice_agent *a, int64_t now_us);
+ * (a later time in tests). Returns when the next tick is due; -1 outside
+ * direct mode (nothing to do) and once failed. */
+int64_t ice_agent_tick(struct ice_agent *a, int64_t now_us);
 /* The socket handed over by on_socket, or -1. */
 int ice_agent_fd(const struct ice_agent *a);
 

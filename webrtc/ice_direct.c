@@ -159,3 +159,8 @@ int ice_direct_tick(struct ice_direct *d, int64_t now_us, uint8_t *out)
 	d->checks++;
 	return (int)n;
 }
+
+int64_t ice_direct_due(const struct ice_direct *d)
+{
+	return d->next_check_us < d->consent_until_us ? d->next_check_us : d->consent_until_us;
+}

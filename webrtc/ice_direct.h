@@ -65,6 +65,8 @@ enum ice_direct_verdict ice_direct_input(struct ice_direct *d, const uint8_t *bu
  * more); the length of a consent check to send to d->remote, written into
  * out (ICE_DIRECT_STUN_MAX bytes), when one is due; else 0. */
 int ice_direct_tick(struct ice_direct *d, int64_t now_us, uint8_t *out);
+/* When ice_direct_tick has something to do next: a check, or consent's end. */
+int64_t ice_direct_due(const struct ice_direct *d);
 
 /* Is from the selected pair's far end? */
 bool ice_direct_from_pair(const struct ice_direct *d, const struct sockaddr_storage *from);

@@ -15,11 +15,13 @@
 #define ICE_CRED_MAX  257 /* RFC 8839: ufrag up to 256 characters, pwd up to 256 */
 #define FP_MAX        (64 * 3)
 #define CANDIDATES_MAX 32 /* remote candidates taken from one description */
-#define TICK_MS        100 /* consent checks of the legs whose socket is read here */
+#define TICK_MS        20  /* a slot of the consent wheel */
+#define TICK_US        (TICK_MS * 1000)
+#define WHEEL_SLOTS    512 /* 10 s of slots; a leg due later waits in the last and moves on */
 
 struct sdh_webrtc_ctx {
 	struct sdh_rtp_ctx *rtp;
-	GMainContext *loop;
+	GMainContext *loop, *ice_loop;
 	const struct dtls_cert *cert;
 	char **addresses; /* NULL-terminated copy, or NULL */
 	char *public_address;
@@ -28,9 +30,14 @@ struct sdh_webrtc_ctx {
 	unsigned ice_timeout_ms, dtls_timeout_ms;
 	void (*on_log)(void *, const char *);
 	void *log_arg;
-	/* every open leg, and one timer for all their consent checks */
-	struct sdh_webrtc *legs;
-	GSource *tick;
+	/* The legs whose socket is read here, each in the slot of its next
+	 * consent check (or consent's end), and one timer for all of them: a
+	 * tick touches only the legs due in it, so it costs the same at any
+	 * number of calls. */
+	struct sdh_webrtc *wheel[WHEEL_SLOTS];
+	uint64_t wheel_done; /* every slot up to this tick was served */
+	unsigned wheel_legs;
+	GSource *tick; /* while wheel_legs, and until the tick after */
 };
 
 /* What a remote description said about the transport, copied out of it. */
@@ -55,7 +62,10 @@ struct ice_ref {
 
 struct sdh_webrtc {
 	struct sdh_webrtc_ctx *ctx;
-	struct sdh_webrtc *prev, *next; /* ctx->legs */
+	struct sdh_webrtc *wprev, *wnext; /* ctx->wheel[slot] */
+	bool in_wheel;
+	unsigned slot;
+	int64_t due_us;
 	char log_tag[16];
 	struct sdh_rtp *h;
 	struct sdh_webrtc_events ev;
@@ -124,6 +134,79 @@ static GSource *attach_timeout(struct sdh_webrtc *w, unsigned ms, GSourceFunc fn
 	return s;
 }
 
+/* ---- the consent wheel ---- */
+
+static void wheel_remove(struct sdh_webrtc *w)
+{
+	struct sdh_webrtc_ctx *c = w->ctx;
+	if (!w->in_wheel)
+		return;
+	if (w->wprev)
+		w->wprev->wnext = w->wnext;
+	else
+		c->wheel[w->slot] = w->wnext;
+	if (w->wnext)
+		w->wnext->wprev = w->wprev;
+	w->wprev = w->wnext = NULL;
+	w->in_wheel = false;
+	c->wheel_legs--;
+}
+
+static gboolean on_tick(gpointer data);
+
+/* w's socket is read here: its consent work is due at due_us. */
+static void wheel_insert(struct sdh_webrtc *w, int64_t due_us)
+{
+	struct sdh_webrtc_ctx *c = w->ctx;
+	wheel_remove(w);
+	if (!c->tick) {
+		c->wheel_done = (uint64_t)g_get_monotonic_time() / TICK_US;
+		c->tick = g_timeout_source_new(TICK_MS);
+		g_source_set_callback(c->tick, on_tick, c, NULL);
+		g_source_attach(c->tick, c->loop);
+	}
+	/* never the slot being served: a wheel's turn at most */
+	uint64_t t = (uint64_t)(due_us > 0 ? due_us : 0) / TICK_US;
+	if (t <= c->wheel_done)
+		t = c->wheel_done + 1;
+	if (t > c->wheel_done + WHEEL_SLOTS - 1)
+		t = c->wheel_done + WHEEL_SLOTS - 1;
+	w->slot = (unsigned)(t % WHEEL_SLOTS);
+	w->due_us = due_us;
+	w->in_wheel = true;
+	w->wprev = NULL;
+	w->wnext = c->wheel[w->slot];
+	if (w->wnext)
+		w->wnext->wprev = w;
+	c->wheel[w->slot] = w;
+	c->wheel_legs++;
+}
+
+/* The slots due by now, in order: a leg that waited in a later slot than
+ * its own moves on, the others get their consent work done and go to the
+ * slot of the next. */
+static gboolean on_tick(gpointer data)
+{
+	struct sdh_webrtc_ctx *c = data;
+	int64_t now = g_get_monotonic_time();
+	uint64_t now_tick = (uint64_t)now / TICK_US;
+	while (c->wheel_legs && c->wheel_done < now_tick) {
+		unsigned slot = (unsigned)(++c->wheel_done % WHEEL_SLOTS);
+		while (c->wheel[slot]) {
+			struct sdh_webrtc *w = c->wheel[slot];
+			wheel_remove(w);
+			int64_t due = w->due_us > now ? w->due_us : ice_agent_tick(w->ice, now);
+			if (due >= 0)
+				wheel_insert(w, due);
+		}
+	}
+	if (c->wheel_legs)
+		return G_SOURCE_CONTINUE;
+	g_source_unref(c->tick);
+	c->tick = NULL;
+	return G_SOURCE_REMOVE;
+}
+
 /* ---- context ---- */
 
 int sdh_webrtc_ctx_new(const struct sdh_webrtc_ctx_params *p, struct sdh_webrtc_ctx **out)
@@ -136,6 +219,7 @@ int sdh_webrtc_ctx_new(const struct sdh_webrtc_ctx_params *p, struct sdh_webrtc_
 		return -ENOMEM;
 	c->rtp = sdh_rtp_ctx_ref(p->rtp);
 	c->loop = p->loop;
+	c->ice_loop = p->ice_loop;
 	c->cert = p->cert;
 	if (p->addresses && p->addresses[0])
 		c->addresses = g_strdupv((char **)p->addresses);
@@ -410,10 +494,12 @@ static void ice_socket(void *arg, int fd)
 	if (ref != w->ice_ref)
 		return; /* a restart's agent: watched once it carries the leg */
 	if (fd < 0) {
+		wheel_remove(w);
 		sdh_rtp_transport_unwatch(w->h);
 	} else if (sdh_rtp_transport_watch(w->h, fd) != 0) {
 		fail(w, "ICE failed");
 	} else {
+		wheel_insert(w, g_get_monotonic_time()); /* its first tick says when the next is */
 		logf_(w, "webrtc: the relay reads the selected pair's socket");
 	}
 }
@@ -479,6 +565,7 @@ static int ice_agent_make(struct sdh_webrtc *w, bool controlling, struct ice_age
 	r->w = w;
 	struct ice_params ip = {
 	    .loop = c->loop,
+	    .nice_loop = c->ice_loop,
 	    .addresses = (const char *const *)c->addresses,
 	    .public_address = c->public_address,
 	    .port_min = c->port_min,
@@ -730,48 +817,6 @@ static void tp_close(void *arg)
 
 /* ---- a leg ---- */
 
-/* Consent checks of every leg whose socket is read here, from one timer
- * of the context rather than one per leg: a loop's wake-ups then cost
- * the same at any number of calls. */
-static gboolean on_tick(gpointer data)
-{
-	struct sdh_webrtc_ctx *c = data;
-	int64_t now = g_get_monotonic_time();
-	for (struct sdh_webrtc *w = c->legs; w; w = w->next)
-		if (!w->closed)
-			ice_agent_tick(w->ice, now);
-	return G_SOURCE_CONTINUE;
-}
-
-static void link_leg(struct sdh_webrtc *w)
-{
-	struct sdh_webrtc_ctx *c = w->ctx;
-	w->prev = NULL;
-	w->next = c->legs;
-	if (c->legs)
-		c->legs->prev = w;
-	c->legs = w;
-	if (!c->tick) {
-		c->tick = g_timeout_source_new(TICK_MS);
-		g_source_set_callback(c->tick, on_tick, c, NULL);
-		g_source_attach(c->tick, c->loop);
-	}
-}
-
-static void unlink_leg(struct sdh_webrtc *w)
-{
-	struct sdh_webrtc_ctx *c = w->ctx;
-	if (w->prev)
-		w->prev->next = w->next;
-	else
-		c->legs = w->next;
-	if (w->next)
-		w->next->prev = w->prev;
-	w->prev = w->next = NULL;
-	if (!c->legs)
-		drop_source(&c->tick);
-}
-
 int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_webrtc_events *ev,
                    struct sdh_webrtc **out)
 {
@@ -806,7 +851,6 @@ int sdh_webrtc_new(struct sdh_webrtc_ctx *c, bool controlling, const struct sdh_
 		free(w);
 		return rc;
 	}
-	link_leg(w);
 	*out = w;
 	return 0;
 }
@@ -821,7 +865,7 @@ void sdh_webrtc_free(struct sdh_webrtc *w)
 	if (!w)
 		return;
 	sdh_rtp_free(w->h); /* closes: tp_close */
-	unlink_leg(w);
+	wheel_remove(w);
 	g_ptr_array_unref(w->held);
 	remote_tp_clear(&w->cur);
 	remote_tp_clear(&w->pending);

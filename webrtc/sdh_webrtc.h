@@ -38,6 +38,7 @@ struct sdh_webrtc;
 struct sdh_webrtc_ctx_params {
 	struct sdh_rtp_ctx *rtp;      /* codecs and loop (a reference is taken) */
 	GMainContext *loop;           /* the rtp context's loop; NULL: the default */
+	GMainContext *ice_loop;       /* libnice's agents (ice_params.nice_loop); NULL: loop */
 	const struct dtls_cert *cert; /* the process's certificate; outlives the ctx */
 	const char *const *addresses; /* ICE host candidates (ice_params); copied */
 	const char *public_address;   /* 1:1 NAT address, NULL or "" for none */

@@ -815,7 +815,8 @@ Test(ice, direct_mode_reads_the_selected_socket_checks_consent_and_loses_it_when
 
 	/* nothing is due before 4 s */
 	int64_t now = g_get_monotonic_time();
-	ice_agent_tick(gw.a, now);
+	int64_t due = ice_agent_tick(gw.a, now);
+	cr_assert(due >= now + 4000000 && due <= now + 6000000, "the first check is due 4 to 6 s in");
 	struct ice_stats s;
 	ice_agent_get_stats(gw.a, &s);
 	cr_assert_eq(s.consent_checks, 0);
@@ -835,7 +836,7 @@ Test(ice, direct_mode_reads_the_selected_socket_checks_consent_and_loses_it_when
 	cr_assert_eq(ice_agent_state(gw.a), ICE_STATE_CONNECTED);
 	ice_agent_get_stats(gw.a, &s);
 	cr_assert_eq(s.consent_checks, 2);
-	ice_agent_tick(gw.a, now + 31000000);
+	cr_assert_eq(ice_agent_tick(gw.a, now + 31000000), -1, "failed: nothing more is due");
 	WAIT_FOR(gw.n_states > 0 && gw.states[gw.n_states - 1] == ICE_STATE_FAILED, 2000);
 	cr_assert_str_eq(gw.reasons[gw.n_states - 1], "ICE consent lost");
 	cr_assert_eq(gw.fd, -1, "the socket was taken back before it closed");

@@ -68,10 +68,14 @@ Test(ice_direct, media_from_the_pair_goes_to_the_owner_and_from_elsewhere_is_dro
 Test(ice_direct, consent_checks_are_due_every_4_to_6_s_answered_and_renew_consent)
 {
 	uint8_t check[ICE_DIRECT_STUN_MAX], reply[ICE_DIRECT_STUN_MAX];
+	int64_t due = ice_direct_due(&gw);
+	cr_assert(due >= 4 * S && due <= 6 * S, "the first check is due 4 to 6 s in: %lld", (long long)due);
 	cr_assert_eq(ice_direct_tick(&gw, 3 * S, check), 0, "none before 4 s");
+	cr_assert_eq(ice_direct_tick(&gw, due - 1, check), 0, "none before it is due");
 	int n = ice_direct_tick(&gw, 6 * S + 1, check);
 	cr_assert_gt(n, 0);
 	cr_assert_eq(stun_message_validate_buffer_length(check, (size_t)n, true), n);
+	cr_assert(ice_direct_due(&gw) >= 10 * S + 1, "the next one is 4 s away or more");
 	cr_assert_eq(ice_direct_tick(&gw, 6 * S + 2, check), 0, "the next one is 4 s away");
 	cr_assert_eq(gw.checks, 1);
 
