@@ -138,6 +138,7 @@ struct call {
 	bool moving; /* shared sockets: the move is under way or done */
 	unsigned sock; /* shared sockets: its shard's socket */
 	uint64_t due_ms; /* shared sockets: its media's timer (0: none) */
+	uint8_t tag[PEER_MEDIA_TAG_LEN]; /* its payloads' (the PBX's echo knows it from the start) */
 	/* Per audio packet index: sent by the peer, received by the PBX (kernel
 	 * time), sent back by the PBX, back at the peer byte for byte. Written
 	 * by the shard and the PBX threads, read by the main thread. */
@@ -350,7 +351,8 @@ static void sip_on_bye(void *arg, const char *reason)
 	char msg[160];
 	snprintf(msg, sizeof msg, "the gateway hung up (Reason: %s)", reason ? reason : "none");
 	fail_call(c, msg);
-	peer_media_stop_sending(c->media);
+	if (c->media)
+		peer_media_stop_sending(c->media);
 }
 
 static void sip_on_response(void *arg, const char *method, int status, const char *sdp,
@@ -688,12 +690,43 @@ static void media_on_audio(void *arg, uint32_t index, bool back)
 	STORE(back ? &c->m.t_back[index] : &c->m.t_sent[index], stamp());
 }
 
+/* The call's WebRTC end, made as the call starts: an end made earlier
+ * would keep its ICE agent's sockets and timers in the shard's loop for
+ * the whole run, and every turn of the loop would walk them. */
+static int media_init(struct call *c)
+{
+	char name[24];
+	snprintf(name, sizeof name, "call%u", c->id);
+	struct peer_media_config mc = {
+		.name = name,
+		.cert = B.cert,
+		.packets = B.packets,
+		.tag = c->tag,
+		.ptime_ms = 20,
+		.phase_ms = (unsigned)(wsc_rand() % 20),
+		.jitter_ms = B.o.jitter_ms,
+		.quiet = true,
+		.owner_reads = !B.o.glib_reads,
+		.shared = !B.o.per_peer,
+		.send_to = media_send_to,
+		.on_timer = B.o.per_peer ? NULL : media_on_timer,
+		.on_change = media_on_change,
+		.on_audio = media_on_audio,
+		.arg = c,
+	};
+	return peer_media_new(&mc, &c->media);
+}
+
 static gboolean start_call_job(gpointer data)
 {
 	struct call *c = data;
 	if (get_state(c) != CALL_REGISTERED)
 		return G_SOURCE_REMOVE;
 	char *offer = NULL;
+	if (media_init(c) < 0) {
+		fail_call(c, "could not make its WebRTC end");
+		return G_SOURCE_REMOVE;
+	}
 	if (peer_media_offer(c->media, SDP_DIR_SENDRECV, &offer) < 0 ||
 	    peer_sip_invite(c->sip, B.o.dial, offer) < 0) {
 		free(offer);
@@ -797,30 +830,11 @@ static int call_init(struct call *c)
 	int rc = peer_sip_new(&sc, &c->sip);
 	if (rc < 0)
 		return rc;
-	char name[24];
-	snprintf(name, sizeof name, "call%u", c->id);
-	struct peer_media_config mc = {
-		.name = name,
-		.cert = B.cert,
-		.packets = B.packets,
-		.ptime_ms = 20,
-		.phase_ms = (unsigned)(wsc_rand() % 20),
-		.jitter_ms = B.o.jitter_ms,
-		.quiet = true,
-		.owner_reads = !B.o.glib_reads,
-		.shared = !B.o.per_peer,
-		.send_to = media_send_to,
-		.on_timer = B.o.per_peer ? NULL : media_on_timer,
-		.on_change = media_on_change,
-		.on_audio = media_on_audio,
-		.arg = c,
-	};
-	rc = peer_media_new(&mc, &c->media);
-	if (rc < 0)
-		return rc;
-	uint8_t tag[PEER_MEDIA_TAG_LEN];
-	peer_media_tag(c->media, tag);
-	c->m.tag = meter_tag_key(tag);
+	for (unsigned k = 0; k < PEER_MEDIA_TAG_LEN; k += 8) {
+		uint64_t r = wsc_rand();
+		memcpy(c->tag + k, &r, PEER_MEDIA_TAG_LEN - k < 8 ? PEER_MEDIA_TAG_LEN - k : 8);
+	}
+	c->m.tag = meter_tag_key(c->tag);
 	return meter_call_alloc(&B.m, &c->m);
 }
 

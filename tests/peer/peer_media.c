@@ -1445,7 +1445,10 @@ int peer_media_new(const struct peer_media_config *cfg, struct peer_media **out)
 	m->ssrc = random_u32();
 	m->video_ssrc = random_u32();
 	m->video_rtx_ssrc = random_u32();
-	random_bytes(m->tag, sizeof m->tag);
+	if (cfg->tag)
+		memcpy(m->tag, cfg->tag, sizeof m->tag);
+	else
+		random_bytes(m->tag, sizeof m->tag);
 	uint16_t seq0;
 	random_bytes(&seq0, sizeof seq0);
 	m->seq = seq0 & 0x7fff; /* as browsers do: room before the first wrap */

@@ -45,6 +45,7 @@ struct peer_media_config {
 	const struct dtls_cert *cert; /* its identity; must outlive the end */
 	bool video;                   /* its offers carry a video m-line (it sends none) */
 	unsigned packets;             /* PCMU packets to send; 0: none */
+	const uint8_t *tag;           /* PEER_MEDIA_TAG_LEN bytes: its payloads' tag; NULL: random */
 	unsigned ptime_ms;            /* 0: 20 */
 	/* The first packet goes this long after SRTP is keyed: a load tool
 	 * spreads its ends over the packet interval, as independent browsers
