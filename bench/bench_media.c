@@ -35,6 +35,10 @@
  * the gateway's address (each call has its own gateway port), read with
  * recvmmsg; what the ends send is queued per socket and goes out with one
  * sendmmsg per main-loop iteration, its audio packets stamped just before.
+ * The media ends' timers are a wheel of MEDIA_METER_SLOT_US slots on a
+ * timerfd, each call a fixed fraction of a millisecond off the others, and
+ * what a slot queued goes out at once: the calls' packets reach the gateway
+ * spread as independent browsers' do, not in whole-millisecond bursts.
  * The libnice agent stays, idle: the call needs its DTLS-SRTP keys only.
  * Per packet that leaves the tool a fraction of a system call instead of
  * one or more, so that it carries far more calls than the daemon on a core.
@@ -56,6 +60,7 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/socket.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -78,7 +83,8 @@
 #define SEND_MAX         600 /* SRTP, SRTCP, STUN: larger ones go out at once */
 #define RECV_BATCH       32
 #define SHARED_TAG       (1ull << 63) /* epoll data: a shared socket, not a call */
-#define WHEEL_MS         4096 /* timers further out are served early, and re-armed */
+#define SLOT_US          MEDIA_METER_SLOT_US
+#define WHEEL_SLOTS      16384 /* 1.6 s: timers further out are served early, and re-armed */
 
 /* ---- options ---- */
 
@@ -137,7 +143,8 @@ struct call {
 	bool polled; /* its media's socket is in the shard's epoll set */
 	bool moving; /* shared sockets: the move is under way or done */
 	unsigned sock; /* shared sockets: its shard's socket */
-	uint64_t due_ms; /* shared sockets: its media's timer (0: none) */
+	uint64_t due_slot; /* shared sockets: its media's timer (0: none) */
+	unsigned offset_us; /* shared sockets: its timers' fixed offset within the ms */
 	uint8_t tag[PEER_MEDIA_TAG_LEN]; /* its payloads' (the PBX's echo knows it from the start) */
 	/* Per audio packet index: sent by the peer, received by the PBX (kernel
 	 * time), sent back by the PBX, back at the peer byte for byte. Written
@@ -147,7 +154,7 @@ struct call {
 
 struct wheel_entry {
 	struct call *c;
-	uint64_t due_ms;
+	uint64_t due_slot;
 };
 
 /* One of a shard's shared sockets, and what waits to go out on it. */
@@ -188,11 +195,13 @@ struct shard {
 	GSource *flush_src;
 	struct call *audio_call; /* on_audio said this packet is the next one sent */
 	uint32_t audio_index;
-	/* shared sockets: the media ends' timers, one wheel slot per ms; an
-	 * entry is live while its call's due_ms is still the entry's */
-	GArray *wheel[WHEEL_MS]; /* of struct wheel_entry */
-	uint64_t wheel_done_ms;  /* every slot up to this ms was served */
+	/* shared sockets: the media ends' timers, one wheel slot per SLOT_US
+	 * (a timerfd: GLib's own timeouts are whole milliseconds); an entry is
+	 * live while its call's due_slot is still the entry's */
+	GArray *wheel[WHEEL_SLOTS]; /* of struct wheel_entry */
+	uint64_t wheel_done;        /* every slot up to this one was served */
 	size_t wheel_entries;
+	int wheel_fd;
 	GSource *wheel_src;
 	uint64_t unknown_source, send_errors, sendmmsg_calls, sent_datagrams, recvmmsg_calls,
 	    recv_datagrams;
@@ -495,54 +504,63 @@ static void read_shared(struct shard *sh, struct shared_sock *ss)
 
 /* ---- the media ends' timers (shared sockets) ---- */
 
-static uint64_t mono_ms(void)
+static uint64_t mono_slot(void)
 {
-	return (uint64_t)(g_get_monotonic_time() / 1000);
+	return (uint64_t)g_get_monotonic_time() / SLOT_US;
 }
 
+/* The timerfd goes off at the next slot while there are entries. */
 static void wheel_arm(struct shard *sh)
 {
-	if (sh->wheel_src)
-		g_source_set_ready_time(sh->wheel_src,
-		                        sh->wheel_entries ? (gint64)(sh->wheel_done_ms + 1) * 1000 : -1);
+	struct itimerspec its = {0};
+	if (sh->wheel_entries) {
+		uint64_t us = (sh->wheel_done + 1) * SLOT_US;
+		its.it_value = (struct timespec){.tv_sec = (time_t)(us / 1000000u),
+		                                 .tv_nsec = (long)(us % 1000000u) * 1000};
+	}
+	timerfd_settime(sh->wheel_fd, TFD_TIMER_ABSTIME, &its, NULL);
 }
 
 static void media_on_timer(void *arg, uint64_t due_ms)
 {
 	struct call *c = arg;
 	struct shard *sh = c->sh;
-	if (!sh->wheel_done_ms)
-		sh->wheel_done_ms = mono_ms() - 1;
-	if (due_ms <= sh->wheel_done_ms)
-		due_ms = sh->wheel_done_ms + 1;
-	/* not the slot being served (due_ms % WHEEL_MS): a wheel's turn less a ms */
-	if (due_ms > sh->wheel_done_ms + WHEEL_MS - 1)
-		due_ms = sh->wheel_done_ms + WHEEL_MS - 1;
-	c->due_ms = due_ms;
-	GArray **slot = &sh->wheel[due_ms % WHEEL_MS];
+	if (!sh->wheel_done)
+		sh->wheel_done = mono_slot() - 1;
+	uint64_t due = (due_ms * 1000u + c->offset_us) / SLOT_US;
+	if (due <= sh->wheel_done)
+		due = sh->wheel_done + 1;
+	/* not the slot being served (due % WHEEL_SLOTS): a wheel's turn less one */
+	if (due > sh->wheel_done + WHEEL_SLOTS - 1)
+		due = sh->wheel_done + WHEEL_SLOTS - 1;
+	c->due_slot = due;
+	GArray **slot = &sh->wheel[due % WHEEL_SLOTS];
 	if (!*slot)
 		*slot = g_array_sized_new(FALSE, FALSE, sizeof(struct wheel_entry), 16);
-	struct wheel_entry e = {.c = c, .due_ms = due_ms};
+	struct wheel_entry e = {.c = c, .due_slot = due};
 	g_array_append_val(*slot, e);
 	if (!sh->wheel_entries++)
 		wheel_arm(sh);
 }
 
 /* Every slot due by now, in order; what the ticks arm goes to later slots. */
-static gboolean wheel_dispatch(GSource *s, GSourceFunc fn, gpointer data)
+static gboolean wheel_ready(gint fd, GIOCondition cond, gpointer data)
 {
-	struct shard *sh = ((struct shard **)(void *)(s + 1))[0];
-	uint64_t now = mono_ms();
-	while (sh->wheel_done_ms < now) {
-		uint64_t t = ++sh->wheel_done_ms;
-		GArray *slot = sh->wheel[t % WHEEL_MS];
+	struct shard *sh = data;
+	uint64_t expirations;
+	if (read(fd, &expirations, sizeof expirations) < 0 && errno != EAGAIN)
+		return G_SOURCE_CONTINUE;
+	uint64_t now = mono_slot();
+	while (sh->wheel_done < now) {
+		uint64_t t = ++sh->wheel_done;
+		GArray *slot = sh->wheel[t % WHEEL_SLOTS];
 		if (slot) {
 			/* entries are appended only to later slots while this runs */
 			for (guint i = 0; i < slot->len; i++) {
 				struct wheel_entry e = g_array_index(slot, struct wheel_entry, i);
-				if (e.c->due_ms != e.due_ms || !e.c->media)
+				if (e.c->due_slot != e.due_slot || !e.c->media)
 					continue;
-				e.c->due_ms = 0;
+				e.c->due_slot = 0;
 				peer_media_tick(e.c->media);
 			}
 			sh->wheel_entries -= slot->len;
@@ -550,10 +568,9 @@ static gboolean wheel_dispatch(GSource *s, GSourceFunc fn, gpointer data)
 		}
 	}
 	wheel_arm(sh);
+	flush_all(sh); /* what the slot queued goes now, not after the loop's turn */
 	return G_SOURCE_CONTINUE;
 }
-
-static GSourceFuncs wheel_funcs = {.dispatch = wheel_dispatch};
 
 static int shared_open(struct shard *sh)
 {
@@ -585,9 +602,11 @@ static int shared_open(struct shard *sh)
 	((struct shard **)(void *)(s + 1))[0] = sh;
 	g_source_attach(s, sh->ctx);
 	sh->flush_src = s;
-	s = g_source_new(&wheel_funcs, sizeof(GSource) + sizeof(struct shard *));
-	((struct shard **)(void *)(s + 1))[0] = sh;
-	g_source_set_callback(s, NULL, NULL, NULL);
+	sh->wheel_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (sh->wheel_fd < 0)
+		return -errno;
+	s = g_unix_fd_source_new(sh->wheel_fd, G_IO_IN);
+	g_source_set_callback(s, (GSourceFunc)(void (*)(void))wheel_ready, sh, NULL);
 	g_source_attach(s, sh->ctx);
 	sh->wheel_src = s;
 	wheel_arm(sh);
@@ -596,6 +615,7 @@ static int shared_open(struct shard *sh)
 
 static void shared_close(struct shard *sh)
 {
+	int wheel_fd = sh->wheel_src ? sh->wheel_fd : -1;
 	GSource **srcs[] = {&sh->flush_src, &sh->wheel_src};
 	for (size_t i = 0; i < sizeof srcs / sizeof srcs[0]; i++) {
 		if (!*srcs[i])
@@ -604,7 +624,9 @@ static void shared_close(struct shard *sh)
 		g_source_unref(*srcs[i]);
 		*srcs[i] = NULL;
 	}
-	for (unsigned i = 0; i < WHEEL_MS; i++)
+	if (wheel_fd >= 0)
+		close(wheel_fd);
+	for (unsigned i = 0; i < WHEEL_SLOTS; i++)
 		if (sh->wheel[i])
 			g_array_free(sh->wheel[i], TRUE);
 	for (unsigned i = 0; i < sh->n_socks && sh->socks; i++)
@@ -835,6 +857,7 @@ static int call_init(struct call *c)
 		memcpy(c->tag + k, &r, PEER_MEDIA_TAG_LEN - k < 8 ? PEER_MEDIA_TAG_LEN - k : 8);
 	}
 	c->m.tag = meter_tag_key(c->tag);
+	c->offset_us = (unsigned)(wsc_rand() % 1000);
 	return meter_call_alloc(&B.m, &c->m);
 }
 

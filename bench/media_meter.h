@@ -28,6 +28,11 @@
 
 #define MEDIA_METER_TAG_LEN     8
 #define MEDIA_METER_PACKETS_S   50 /* 20 ms G.711 */
+/* Both tools send each call's packets at its times to this precision, each
+ * call a fixed fraction of a millisecond off the others: independent
+ * browsers do not send in step, and a relay fed whole-millisecond bursts
+ * would show the bursts' queueing in its latency. */
+#define MEDIA_METER_SLOT_US     100
 #define MEDIA_METER_LATE_ONE_US 20000
 #define MEDIA_METER_LATE_RTT_US 40000
 
