@@ -9,7 +9,9 @@
  * The SRTP end of every call is one shared UDP socket of this process,
  * driven by one thread: it sends each call's G.711 PCMU (160-byte payloads,
  * every 20 ms at a random phase, each packet 0 to --jitter ms late) with
- * sendmmsg on whole-millisecond ticks (each packet's send time taken as its
+ * sendmmsg on ticks of MEDIA_METER_SLOT_US, as bench_media paces its ends
+ * (each call's phase a whole number of slots, so the calls are spread
+ * within each millisecond; each packet's send time taken as its
  * place in the sendmmsg call: the clock before it and after it, shared out
  * in order), reads what comes back with recvmmsg,
  * tells the calls apart by the port rtpengine sent from, and checks every
@@ -62,7 +64,10 @@
 #define RTP_HDR       12
 #define PKT_CAP       (RTP_HDR + PCMU_LEN + SRTP_DTLS_TRAILER_MAX)
 #define RX_BUF        1600
-#define WHEEL_MS      64 /* > 20 ms period + the largest jitter */
+#define SLOT_US       MEDIA_METER_SLOT_US
+#define PERIOD_SLOTS  (20000 / SLOT_US)
+#define MS_SLOTS      (1000 / SLOT_US)
+#define WHEEL_SLOTS   512 /* > 20 ms period + the largest jitter (20 ms), in slots */
 #define SOCK_BUF      (8 << 20)
 #define NG_TIMEOUT_MS 1000
 
@@ -102,8 +107,8 @@ struct rcall {
 	/* the caller thread's */
 	uint32_t ssrc, ts, next_index;
 	uint16_t seq;
-	unsigned phase_ms;
-	uint64_t due_ms; /* of the next packet, ms since the thread started */
+	unsigned phase;  /* slots */
+	uint64_t due;    /* of the next packet, slots since the thread started */
 	struct rcall *wheel_next;
 };
 
@@ -301,14 +306,14 @@ static void receive_all(struct in_batch *b)
 	}
 }
 
-static uint64_t now_ms(uint64_t t0)
+static uint64_t now_slot(uint64_t t0)
 {
-	return (wsc_now_ns() - t0) / 1000000u;
+	return (wsc_now_ns() - t0) / (SLOT_US * 1000u);
 }
 
 static void schedule(struct rcall **wheel, struct rcall *c)
 {
-	struct rcall **slot = &wheel[c->due_ms % WHEEL_MS];
+	struct rcall **slot = &wheel[c->due % WHEEL_SLOTS];
 	c->wheel_next = *slot;
 	*slot = c;
 }
@@ -316,8 +321,8 @@ static void schedule(struct rcall **wheel, struct rcall *c)
 /* The next packet's time: its place in the 20 ms grid, then 0..jitter ms. */
 static void plan_next(struct rcall *c)
 {
-	uint64_t nominal = c->phase_ms + 20u * (uint64_t)c->next_index;
-	c->due_ms = nominal + (B.o.jitter_ms ? wsc_rand() % (B.o.jitter_ms + 1) : 0);
+	uint64_t nominal = c->phase + PERIOD_SLOTS * (uint64_t)c->next_index;
+	c->due = nominal + MS_SLOTS * (B.o.jitter_ms ? wsc_rand() % (B.o.jitter_ms + 1) : 0);
 }
 
 static void *caller_main(void *arg)
@@ -326,7 +331,7 @@ static void *caller_main(void *arg)
 	wsc_rand_seed();
 	struct out_batch *out = calloc(1, sizeof *out);
 	struct in_batch *in = calloc(1, sizeof *in);
-	struct rcall *wheel[WHEEL_MS] = {0};
+	struct rcall *wheel[WHEEL_SLOTS] = {0};
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 	int tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (!out || !in || ep < 0 || tfd < 0) {
@@ -334,15 +339,15 @@ static void *caller_main(void *arg)
 		STORE(&B.stop, 1);
 		goto out;
 	}
-	/* whole-millisecond ticks, as bench_media paces its media ends */
-	struct itimerspec its = {.it_interval = {0, 1000000}, .it_value = {0, 1000000}};
+	/* a tick per slot, as bench_media paces its media ends */
+	struct itimerspec its = {.it_interval = {0, SLOT_US * 1000}, .it_value = {0, SLOT_US * 1000}};
 	timerfd_settime(tfd, 0, &its, NULL);
 	struct epoll_event e1 = {.events = EPOLLIN, .data.fd = B.fd};
 	struct epoll_event e2 = {.events = EPOLLIN, .data.fd = tfd};
 	epoll_ctl(ep, EPOLL_CTL_ADD, B.fd, &e1);
 	epoll_ctl(ep, EPOLL_CTL_ADD, tfd, &e2);
 	uint64_t t0 = wsc_now_ns();
-	uint64_t done_ms = 0; /* every slot up to here has been sent */
+	uint64_t done = 0; /* every slot up to here has been sent */
 	unsigned admitted = 0;
 	while (!LOAD(&B.stop)) {
 		struct epoll_event ev[2];
@@ -355,30 +360,30 @@ static void *caller_main(void *arg)
 			uint64_t ticks;
 			if (read(tfd, &ticks, sizeof ticks) < 0)
 				continue;
-			uint64_t t = now_ms(t0);
+			uint64_t t = now_slot(t0);
 			/* calls set up since the last tick start at their phase */
 			unsigned ready = __atomic_load_n(&B.n_ready, __ATOMIC_ACQUIRE);
 			for (; admitted < ready; admitted++) {
 				struct rcall *c = &B.calls[admitted];
 				if (LOAD(&c->state) != CALL_UP)
 					continue;
-				c->phase_ms = (unsigned)(t + 1 + wsc_rand() % 20);
+				c->phase = (unsigned)(t + 1 + wsc_rand() % PERIOD_SLOTS);
 				plan_next(c);
 				schedule(wheel, c);
 			}
 			bool sending = LOAD(&B.sending);
 			/* a late tick sends what fell due meanwhile (never more than a
 			 * turn of the wheel) */
-			if (t > done_ms + WHEEL_MS - 1)
-				done_ms = t - (WHEEL_MS - 1);
-			for (; done_ms <= t; done_ms++) {
-				struct rcall **slot = &wheel[done_ms % WHEEL_MS];
+			if (t > done + WHEEL_SLOTS - 1)
+				done = t - (WHEEL_SLOTS - 1);
+			for (; done <= t; done++) {
+				struct rcall **slot = &wheel[done % WHEEL_SLOTS];
 				struct rcall *list = *slot, *keep = NULL;
 				*slot = NULL;
 				while (list) {
 					struct rcall *c = list;
 					list = c->wheel_next;
-					if (c->due_ms > done_ms) { /* a later turn of the wheel */
+					if (c->due > done) { /* a later turn of the wheel */
 						c->wheel_next = keep;
 						keep = c;
 						continue;
@@ -387,9 +392,9 @@ static void *caller_main(void *arg)
 						continue; /* off the wheel for good */
 					queue_packet(out, c);
 					plan_next(c);
-					if (c->due_ms <= done_ms)
-						c->due_ms = done_ms + 1;
-					if (c->due_ms % WHEEL_MS == done_ms % WHEEL_MS) {
+					if (c->due <= done)
+						c->due = done + 1;
+					if (c->due % WHEEL_SLOTS == done % WHEEL_SLOTS) {
 						c->wheel_next = keep;
 						keep = c;
 					} else {
