@@ -41,8 +41,10 @@ enum sdes_suite {
 #define SDES_TAG_MAX 999999999u /* 1*9DIGIT */
 /* The largest lifetime any suite here allows (RFC 3711 §9.2, RFC 7714 §12). */
 #define SDES_LIFETIME_MAX (UINT64_C(1) << 48)
-/* Room for what sdes_format writes, with its NUL. */
-#define SDES_FORMAT_MAX 96
+/* Room for what sdes_format writes, with its NUL: at the longest a 9-digit
+ * tag, AES_CM_128_HMAC_SHA1_80, 40 characters of key and salt and a
+ * 15-digit lifetime (under 2^48, not a power of two) make 98. */
+#define SDES_FORMAT_MAX 100
 
 struct sdes_crypto {
 	uint32_t tag;

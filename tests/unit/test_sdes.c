@@ -248,6 +248,14 @@ Test(sdes, formatting_writes_the_rfc_example_back)
 	c.lifetime = 1000;
 	sdes_format(&c, text, sizeof text);
 	cr_assert_str_eq(text, "1 AES_CM_128_HMAC_SHA1_80 inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|1000");
+	/* the longest line it writes: every field at its widest */
+	const char *widest = "999999999 AES_CM_128_HMAC_SHA1_80 "
+	                     "inline:PS1uQCVeeCFCanVmcjkpPywjNWhcYD0mXXtxaVBR|281474976710655";
+	cr_assert_eq(parse(widest, &c), 0);
+	cr_assert_null(c.unsupported);
+	cr_assert_eq(sdes_format(&c, text, sizeof text), (int)strlen(widest));
+	cr_assert_str_eq(text, widest);
+	cr_assert_eq(strlen(widest) + 1, 98);
 	/* too small: nothing half-written stays */
 	cr_assert_eq(sdes_format(&c, text, 20), -ENOSPC);
 	cr_assert_eq(text[0], '\0');
