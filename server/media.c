@@ -23,7 +23,7 @@
 struct sw_media;
 
 /* One GLib context a media thread iterates: its descriptors in an epoll
- * set of their own, itself in the thread's set, and its next timeout. */
+ * set of their own, itself in the RTP context's set, and its next timeout. */
 struct glib_set {
 	GMainContext *ctx;
 	int epfd;
@@ -34,10 +34,10 @@ struct glib_set {
 };
 
 /* A media thread: its loop, and the handlers' contexts for its share of
- * the port range. The thread waits in one epoll set holding the RTP
- * context's set (every media socket) and those of its two GLib contexts:
- * its own (jobs, the handlers' timers) and libnice's agents (each with its
- * timers, a few thousand sources at a thousand calls). A GLib context is
+ * the port range. The thread waits in the RTP context's epoll set, which
+ * holds every media socket and the sets of its two GLib contexts: its own
+ * (jobs, the handlers' timers) and libnice's agents (each with its timers,
+ * a few thousand sources at a thousand calls). A GLib context is
  * iterated only when one of its descriptors is ready or its next timeout
  * is due, and each turn walks every source of the context: apart, the
  * handlers' frequent timers do not walk the agents'. */
@@ -57,7 +57,6 @@ struct media_worker {
 	/* worker-owned: the loop */
 	bool quit;
 	unsigned realtime_priority; /* media.realtime_priority */
-	int epfd;
 	struct glib_set glib[GLIB_SETS];
 	struct sw_media *watched; /* legs under the media timeout */
 	GSource *watch_tick;
@@ -146,8 +145,6 @@ static void run_on(struct media_worker *w, void (*fn)(void *), void *arg)
 	g_cond_clear(&j.cond);
 }
 
-#define TAG_MEDIA UINT64_MAX /* the RTP context's set; a GLib set is tagged by its index */
-#define WAIT_EVENTS 16
 
 static uint32_t epoll_events_of(gushort glib)
 {
@@ -226,8 +223,7 @@ static int glib_set_open(struct media_worker *w, unsigned i, GMainContext *ctx)
 	g->epfd = epoll_create1(EPOLL_CLOEXEC);
 	if (g->epfd < 0)
 		return -errno;
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = i};
-	return epoll_ctl(w->epfd, EPOLL_CTL_ADD, g->epfd, &ev) == 0 ? 0 : -errno;
+	return 0;
 }
 
 static void glib_set_close(struct glib_set *g)
@@ -265,7 +261,7 @@ static gpointer worker_main(gpointer data)
 	g_main_context_acquire(w->glib[GLIB_ICE].ctx);
 	for (unsigned i = 0; i < GLIB_SETS; i++)
 		glib_query(&w->glib[i]);
-	struct epoll_event ev[WAIT_EVENTS];
+	uint32_t ready[GLIB_SETS];
 	while (!w->quit) {
 		bool turn[GLIB_SETS] = {false};
 		bool any = false;
@@ -281,15 +277,12 @@ static gpointer worker_main(gpointer data)
 				int64_t left = due - t0;
 				wait = left <= 0 ? 0 : (int)((left + 999) / 1000);
 			}
-			int k = epoll_wait(w->epfd, ev, WAIT_EVENTS, wait);
+			int k = sdh_rtp_ctx_poll(w->rtp, wait);
 			if (wait != 0) /* the worker's load: the time it does not wait is work */
 				w->idle_us += g_get_monotonic_time() - t0;
-			for (int i = 0; i < k; i++) {
-				if (ev[i].data.u64 == TAG_MEDIA)
-					sdh_rtp_ctx_dispatch(w->rtp);
-				else if (ev[i].data.u64 < GLIB_SETS)
-					turn[ev[i].data.u64] = any = true;
-			}
+			unsigned n = k > 0 ? sdh_rtp_ctx_relay(w->rtp, ready, GLIB_SETS) : 0;
+			for (unsigned i = 0; i < n; i++)
+				turn[ready[i]] = any = true;
 			int64_t now = g_get_monotonic_time();
 			for (unsigned i = 0; i < GLIB_SETS; i++)
 				if (w->glib[i].due >= 0 && now >= w->glib[i].due)
@@ -321,8 +314,6 @@ static void worker_stop(struct media_worker *w)
 	sdh_rtp_ctx_unref(w->rtp);
 	for (unsigned i = 0; i < GLIB_SETS; i++)
 		glib_set_close(&w->glib[i]);
-	if (w->epfd > 0)
-		close(w->epfd);
 }
 
 /* Worker i of n gets its slice of the port range, and starts. */
@@ -335,9 +326,6 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 	unsigned span = (cfg->media.rtp_port_max - cfg->media.rtp_port_min + 1) / n;
 	uint16_t lo = (uint16_t)(cfg->media.rtp_port_min + i * span);
 	uint16_t hi = (uint16_t)(i + 1 == n ? cfg->media.rtp_port_max : lo + span - 1);
-	w->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (w->epfd < 0)
-		return -errno;
 	/* Sources are attached from this thread outside their context's turn
 	 * (libnice's timers from a job, ICE's reports from libnice's turn):
 	 * ownerless polling makes each attach wake its set, so that the due
@@ -369,9 +357,9 @@ static int worker_start(struct sw_media_ctx *m, const struct sipwire_config *cfg
 		LOG_ERR("media", "RTP ports %u-%u on %s: %s", lo, hi, cfg->listen.bind, strerror(-rc));
 		return rc;
 	}
-	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_MEDIA};
-	if (epoll_ctl(w->epfd, EPOLL_CTL_ADD, sdh_rtp_ctx_fd(w->rtp), &ev) != 0)
-		return -errno;
+	for (unsigned k = 0; k < GLIB_SETS; k++)
+		if ((rc = sdh_rtp_ctx_watch_other(w->rtp, w->glib[k].epfd, k)) < 0)
+			return rc;
 	/* ICE host candidates on the listen address, unless that is a wildcard
 	 * (then every address of the machine). */
 	const char *bind = cfg->listen.bind;

@@ -81,6 +81,7 @@ struct sdh_rtp_ctx {
 	int epfd;
 	GSource *ep_src;
 	struct epoll_event events[EVENTS];
+	unsigned n_events; /* found by the last poll, not yet relayed */
 	/* one set of receive buffers for every handler of the loop */
 	uint8_t bufs[BATCH][PACKET_MAX];
 	struct iovec iov[BATCH];
@@ -425,6 +426,11 @@ int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out
 	for (unsigned i = 0; i < BATCH; i++) {
 		c->iov[i].iov_base = c->bufs[i];
 		c->iov[i].iov_len = PACKET_MAX - PACKET_ROOM;
+		struct msghdr *mh = &c->rx[i].msg_hdr;
+		mh->msg_name = &c->from[i];
+		mh->msg_namelen = sizeof(c->from[i]);
+		mh->msg_iov = &c->iov[i];
+		mh->msg_iovlen = 1;
 	}
 	if (!p->external_poll) {
 		c->ep_src = g_unix_fd_source_new(c->epfd, G_IO_IN);
@@ -1636,30 +1642,29 @@ static void relay_batch(struct sdh_rtp *h, unsigned tag, unsigned n)
 			send_run(c, start, i);
 			start = i;
 		}
-	for (unsigned i = 0; i < n; i++)
+}
+
+/* The receive headers are made once (sdh_rtp_ctx_new); a receive changes
+ * only the lengths of those it filled, and sending borrowed their iovecs. */
+static void rx_reset(struct sdh_rtp_ctx *c, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
 		c->iov[i].iov_len = PACKET_MAX - PACKET_ROOM;
+		c->rx[i].msg_hdr.msg_namelen = sizeof(c->from[i]);
+	}
 }
 
 static void drain(struct sdh_rtp *h, unsigned tag)
 {
 	struct sdh_rtp_ctx *c = h->ctx;
 	int fd = tag == TAG_TRANSPORT ? h->fd_tp : tag == TAG_RTCP ? h->fd_rtcp : h->fd_rtp;
-	for (unsigned b = 0; b < BATCHES; b++) {
-		for (unsigned i = 0; i < BATCH; i++) {
-			struct msghdr *mh = &c->rx[i].msg_hdr;
-			memset(mh, 0, sizeof(*mh));
-			mh->msg_name = &c->from[i];
-			mh->msg_namelen = sizeof(c->from[i]);
-			mh->msg_iov = &c->iov[i];
-			mh->msg_iovlen = 1;
-		}
-		if (fd < 0)
-			break;
+	for (unsigned b = 0; b < BATCHES && fd >= 0; b++) {
 		int n = recvmmsg(fd, c->rx, BATCH, MSG_DONTWAIT, NULL);
 		if (n <= 0)
 			break;
 		uint64_t t0 = now_ns();
 		relay_batch(h, tag, (unsigned)n);
+		rx_reset(c, (unsigned)n);
 		latency_add(c, t0);
 		fd = tag == TAG_TRANSPORT ? h->fd_tp : fd; /* the transport may have let it go */
 		if (n < BATCH)
@@ -1667,25 +1672,44 @@ static void drain(struct sdh_rtp *h, unsigned tag)
 	}
 }
 
-int sdh_rtp_ctx_fd(const struct sdh_rtp_ctx *c)
+/* An owner's descriptor in the set: its id above every handler's address. */
+#define TAG_OTHER (UINT64_C(1) << 63)
+
+int sdh_rtp_ctx_watch_other(struct sdh_rtp_ctx *c, int fd, uint32_t id)
 {
-	return c->epfd;
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_OTHER | id};
+	return epoll_ctl(c->epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+int sdh_rtp_ctx_poll(struct sdh_rtp_ctx *c, int timeout_ms)
+{
+	int n = epoll_wait(c->epfd, c->events, EVENTS, timeout_ms);
+	c->n_events = n > 0 ? (unsigned)n : 0;
+	return n >= 0 ? n : errno == EINTR ? 0 : -errno;
 }
 
 /* Relaying runs no callback that frees, so no handler is closed while a
  * list of ready sockets is being worked through. */
-void sdh_rtp_ctx_dispatch(struct sdh_rtp_ctx *c)
+unsigned sdh_rtp_ctx_relay(struct sdh_rtp_ctx *c, uint32_t *ids, unsigned max)
 {
-	int n = epoll_wait(c->epfd, c->events, EVENTS, 0);
-	for (int i = 0; i < n; i++) {
+	unsigned n_ids = 0;
+	for (unsigned i = 0; i < c->n_events; i++) {
 		uint64_t tag = c->events[i].data.u64;
+		if (tag & TAG_OTHER) {
+			if (n_ids < max) /* the rest stay ready for the next poll */
+				ids[n_ids++] = (uint32_t)tag;
+			continue;
+		}
 		drain((struct sdh_rtp *)(uintptr_t)(tag & ~(uint64_t)TAG_MASK), (unsigned)(tag & TAG_MASK));
 	}
+	c->n_events = 0;
+	return n_ids;
 }
 
 static gboolean on_ready(gint fd, GIOCondition cond, gpointer data)
 {
-	sdh_rtp_ctx_dispatch(data);
+	if (sdh_rtp_ctx_poll(data, 0) > 0)
+		sdh_rtp_ctx_relay(data, NULL, 0);
 	return G_SOURCE_CONTINUE;
 }
 

@@ -58,9 +58,9 @@ struct sdh_rtp_ctx_params {
 	uint32_t dtmf_interval_ms; /* RFC 4733 update packets; 0: 20 */
 	void (*on_log)(void *arg, const char *line); /* refused input; optional */
 	void *log_arg;
-	/* The owner waits on sdh_rtp_ctx_fd itself and calls
-	 * sdh_rtp_ctx_dispatch when it is readable, instead of a source of
-	 * the loop doing it (timers stay on the loop). */
+	/* The owner's thread waits on the context's set itself
+	 * (sdh_rtp_ctx_poll, sdh_rtp_ctx_relay), instead of a source of the
+	 * loop doing it (timers stay on the loop). */
 	bool external_poll;
 };
 
@@ -70,11 +70,19 @@ int sdh_rtp_ctx_new(const struct sdh_rtp_ctx_params *p, struct sdh_rtp_ctx **out
 /* Handlers hold a reference each, so a context outlives its last handler. */
 struct sdh_rtp_ctx *sdh_rtp_ctx_ref(struct sdh_rtp_ctx *c);
 void sdh_rtp_ctx_unref(struct sdh_rtp_ctx *c);
-/* The epoll set holding every socket of the context: readable when a
- * datagram waits. */
-int sdh_rtp_ctx_fd(const struct sdh_rtp_ctx *c);
-/* Read and relay what waits on the ready sockets (external_poll). */
-void sdh_rtp_ctx_dispatch(struct sdh_rtp_ctx *c);
+/* external_poll: every socket of the context is in one epoll set, and the
+ * owner's thread waits there for its own descriptors too (one system call
+ * per wake-up, not a set nested in another). */
+/* Puts the owner's fd in the set, reported by sdh_rtp_ctx_relay as id.
+ * 0; -errno. */
+int sdh_rtp_ctx_watch_other(struct sdh_rtp_ctx *c, int fd, uint32_t id);
+/* Waits up to timeout_ms (-1: no limit) for ready descriptors. Their count
+ * (0 on a timeout or a signal); -errno. */
+int sdh_rtp_ctx_poll(struct sdh_rtp_ctx *c, int timeout_ms);
+/* Reads and relays what waits on the media sockets the last poll found
+ * ready; the ids of the owner's ready descriptors go to ids (up to max; the
+ * others stay ready for the next poll), their count returned. */
+unsigned sdh_rtp_ctx_relay(struct sdh_rtp_ctx *c, uint32_t *ids, unsigned max);
 /* Port pairs held by live handlers. */
 unsigned sdh_rtp_ctx_pairs_in_use(const struct sdh_rtp_ctx *c);
 
