@@ -145,7 +145,6 @@ static void run_on(struct media_worker *w, void (*fn)(void *), void *arg)
 	g_cond_clear(&j.cond);
 }
 
-
 static uint32_t epoll_events_of(gushort glib)
 {
 	return (glib & G_IO_IN ? EPOLLIN : 0u) | (glib & G_IO_OUT ? EPOLLOUT : 0u) |
