@@ -91,6 +91,7 @@ struct sdh_rtp_ctx {
 	int tx_fd[BATCH];
 	struct sdh_rtp *tx_owner[BATCH];
 	struct sdh_rtp_latency latency;
+	int64_t now_us; /* monotonic µs of the receive being relayed: one clock read for its packets */
 };
 
 /* A remote description as far as media needs it. */
@@ -106,15 +107,16 @@ struct remote {
 
 /* What offer/answer agreed: where to send, what may flow. */
 struct media {
+	/* what a relayed packet reads, first */
 	bool active;
-	struct sockaddr_storage sdp_rtp, sdp_rtcp; /* from the description */
-	struct sockaddr_storage rtp_dst, rtcp_dst; /* latched or from the description */
-	bool rtp_latched, rtcp_latched;
 	bool mux, send, recv;
+	bool rtp_latched, rtcp_latched;
+	struct sockaddr_storage rtp_dst, rtcp_dst; /* latched or from the description */
+	struct sockaddr_storage sdp_rtp, sdp_rtcp; /* from the description */
 	uint32_t pts[4]; /* agreed payload types */
-	struct codec_list agreed;
 	int te_pt;
 	uint32_t te_clock;
+	struct codec_list agreed;
 };
 
 enum sdh_state { ST_IDLE, ST_LOCAL_OFFER, ST_REMOTE_OFFER, ST_STABLE, ST_CLOSED };
@@ -126,20 +128,44 @@ struct dtmf_tone {
 };
 
 struct sdh_rtp {
+	/* What each relayed packet reads and writes, first and together: a
+	 * call's next packet comes 20 ms after its last, when its handlers
+	 * have left the cache, so every line they span is a miss. */
 	struct sdh_rtp_ctx *ctx;
 	enum sdh_state state;
+	enum sdh_mode mode;
 	bool has_tp;
+	bool map_ready;
+	bool dtmf_active;
+	bool out_seen;
+	int fd_rtp, fd_rtcp;
+	int fd_tp; /* the transport's socket, read here; -1 */
+	struct sdh_rtp *peer;
+	/* The stream we send to our peer: one SSRC with no jump in numbers or
+	 * time, whichever source feeds it (a transfer, a re-INVITE toward
+	 * another endpoint, a DTMF event inserted) — a receiver's decoder and
+	 * SRTP replay window see one stream. */
+	uint32_t out_ssrc, out_ts;
+	uint16_t out_seq;
+	uint16_t seq_delta;  /* added to its sequence numbers */
+	uint32_t src_ssrc;   /* the source relayed now */
+	uint32_t ts_delta;   /* and to its timestamps */
+	int64_t out_ts_time; /* monotonic µs when out_ts was sent */
+	struct sdh_rtp_stats stats;
 	struct sdh_rtp_transport tp;
+	/* Payload types of what h receives, as the handler it goes to numbers
+	 * them: -1 drops (a codec that end did not agree), made when either
+	 * end's media changes. */
+	int16_t pt_map[128];
+	struct media m; /* its hot fields first */
+	/* the rest is offer/answer's and the owner's */
 	bool offer_rtcp_mux;
 	unsigned pair;
 	uint16_t port;
-	int fd_rtp, fd_rtcp;
-	int fd_tp; /* the transport's socket, read here; -1 */
 	/* o= line; the rest of our last description, to see whether it changed */
 	uint64_t sess_id, version;
 	char address[INET6_ADDRSTRLEN]; /* c= and o=: "" is the context's */
 	GString *last_tail;
-	/* offer/answer */
 	bool offer_like;
 	struct codec_list offer_codecs; /* when offer_like */
 	bool answer_filter_set;
@@ -149,37 +175,15 @@ struct sdh_rtp {
 	struct codec_list local_codecs; /* our pending offer */
 	unsigned local_dir;
 	bool local_mux;
-	struct media m;
-	/* relay */
-	enum sdh_mode mode;
-	struct sdh_rtp *peer;
-	struct sdh_rtp_stats stats;
-	/* Payload types of what h receives, as the handler it goes to numbers
-	 * them: -1 drops (a codec that end did not agree), made when either
-	 * end's media changes. */
-	bool map_ready;
-	int16_t pt_map[128];
 	/* RFC 4733 events the other end cannot carry, told to the owner */
 	void (*on_dtmf)(void *arg, char tone, unsigned duration_ms);
 	void *dtmf_arg;
 	bool in_event_done;
 	uint32_t in_event_ts; /* the event last told */
-	/* The stream we send to our peer: one SSRC with no jump in numbers or
-	 * time, whichever source feeds it (a transfer, a re-INVITE toward
-	 * another endpoint, a DTMF event inserted) — a receiver's decoder and
-	 * SRTP replay window see one stream. */
-	bool out_seen;
-	uint32_t out_ssrc, out_ts;
-	uint16_t out_seq;
-	int64_t out_ts_time; /* monotonic µs when out_ts was sent */
-	uint32_t src_ssrc;   /* the source relayed now */
-	uint16_t seq_delta;  /* added to its sequence numbers */
-	uint32_t ts_delta;   /* and to its timestamps */
 	/* DTMF */
 	GSource *dtmf_timer;
 	struct dtmf_tone dtmf_q[DTMF_QUEUE];
 	unsigned dtmf_head, dtmf_count;
-	bool dtmf_active;
 	uint32_t dtmf_ts, dtmf_duration, dtmf_step;
 	bool dtmf_marker;
 };
@@ -1292,7 +1296,7 @@ static uint32_t pt_clock(const struct sdh_rtp *h, int pt)
 static void continue_stream(const struct sdh_rtp *h, struct sdh_rtp *t, uint8_t *p, size_t len,
                             const struct rtp_view *v)
 {
-	int64_t now = g_get_monotonic_time();
+	int64_t now = h->ctx->now_us;
 	if (!t->out_seen) {
 		t->out_seen = true;
 		t->out_ssrc = t->src_ssrc = v->ssrc;
@@ -1431,7 +1435,7 @@ static struct sdh_rtp *route(struct sdh_rtp *h, uint8_t *p, size_t len, bool on_
 	}
 	if (!h->m.active || (src && !source_ok(h, on_rtcp_port, src, pt)))
 		return NULL;
-	h->stats.last_rx_us = g_get_monotonic_time();
+	h->stats.last_rx_us = h->ctx->now_us;
 	if (!h->m.recv)
 		return NULL;
 	struct sdh_rtp *t = h->mode == MODE_ECHO ? h : h->mode == MODE_BRIDGE ? h->peer : NULL;
@@ -1540,6 +1544,7 @@ void sdh_rtp_transport_recv(struct sdh_rtp *h, uint8_t *buf, size_t len, size_t 
 	if (h->state == ST_CLOSED)
 		return;
 	uint64_t t0 = now_ns();
+	h->ctx->now_us = (int64_t)(t0 / 1000u);
 	h->stats.rx_packets++;
 	h->stats.rx_bytes += len;
 	bool is_rtcp = false;
@@ -1663,6 +1668,7 @@ static void drain(struct sdh_rtp *h, unsigned tag)
 		if (n <= 0)
 			break;
 		uint64_t t0 = now_ns();
+		c->now_us = (int64_t)(t0 / 1000u);
 		relay_batch(h, tag, (unsigned)n);
 		rx_reset(c, (unsigned)n);
 		latency_add(c, t0);
