@@ -202,6 +202,7 @@ struct shard {
 	uint64_t wheel_done;        /* every slot up to this one was served */
 	size_t wheel_entries;
 	int wheel_fd;
+	bool wheel_armed;
 	GSource *wheel_src;
 	uint64_t unknown_source, send_errors, sendmmsg_calls, sent_datagrams, recvmmsg_calls,
 	    recv_datagrams;
@@ -509,16 +510,23 @@ static uint64_t mono_slot(void)
 	return (uint64_t)g_get_monotonic_time() / SLOT_US;
 }
 
-/* The timerfd goes off at the next slot while there are entries. */
+/* The timerfd goes off at every slot while there are entries: armed once
+ * with the slot as its interval, not again for each slot (a system call
+ * 10,000 times a second). */
 static void wheel_arm(struct shard *sh)
 {
+	bool want = sh->wheel_entries > 0;
+	if (want == sh->wheel_armed)
+		return;
 	struct itimerspec its = {0};
-	if (sh->wheel_entries) {
+	if (want) {
 		uint64_t us = (sh->wheel_done + 1) * SLOT_US;
 		its.it_value = (struct timespec){.tv_sec = (time_t)(us / 1000000u),
 		                                 .tv_nsec = (long)(us % 1000000u) * 1000};
+		its.it_interval = (struct timespec){.tv_nsec = SLOT_US * 1000};
 	}
-	timerfd_settime(sh->wheel_fd, TFD_TIMER_ABSTIME, &its, NULL);
+	if (timerfd_settime(sh->wheel_fd, TFD_TIMER_ABSTIME, &its, NULL) == 0)
+		sh->wheel_armed = want;
 }
 
 static void media_on_timer(void *arg, uint64_t due_ms)
