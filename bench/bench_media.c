@@ -860,10 +860,9 @@ static int call_init(struct call *c)
 	int rc = peer_sip_new(&sc, &c->sip);
 	if (rc < 0)
 		return rc;
-	for (unsigned k = 0; k < PEER_MEDIA_TAG_LEN; k += 8) {
-		uint64_t r = wsc_rand();
-		memcpy(c->tag + k, &r, PEER_MEDIA_TAG_LEN - k < 8 ? PEER_MEDIA_TAG_LEN - k : 8);
-	}
+	uint64_t r = wsc_rand();
+	_Static_assert(sizeof c->tag == sizeof r, "a tag is one random number");
+	memcpy(c->tag, &r, sizeof c->tag);
 	c->m.tag = meter_tag_key(c->tag);
 	c->offset_us = (unsigned)(wsc_rand() % 1000);
 	return meter_call_alloc(&B.m, &c->m);

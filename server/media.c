@@ -277,15 +277,15 @@ static gpointer worker_main(gpointer data)
 				wait = left <= 0 ? 0 : (int)((left + 999) / 1000);
 			}
 			int k = sdh_rtp_ctx_poll(w->rtp, wait);
-			if (wait != 0) /* the worker's load: the time it does not wait is work */
-				w->idle_us += g_get_monotonic_time() - t0;
-			unsigned n = k > 0 ? sdh_rtp_ctx_relay(w->rtp, ready, GLIB_SETS) : 0;
-			for (unsigned i = 0; i < n; i++)
-				turn[ready[i]] = any = true;
 			int64_t now = g_get_monotonic_time();
+			if (wait != 0) /* the worker's load: the time it does not wait is work */
+				w->idle_us += now - t0;
 			for (unsigned i = 0; i < GLIB_SETS; i++)
 				if (w->glib[i].due >= 0 && now >= w->glib[i].due)
 					turn[i] = any = true;
+			unsigned n = k > 0 ? sdh_rtp_ctx_relay(w->rtp, ready, GLIB_SETS) : 0;
+			for (unsigned i = 0; i < n; i++)
+				turn[ready[i]] = any = true;
 		}
 		for (unsigned i = 0; i < GLIB_SETS; i++)
 			if (turn[i])

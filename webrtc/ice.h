@@ -93,10 +93,10 @@ struct ice_params {
 	/* Optional: direct mode. Once a pair is selected (after on_state has
 	 * reported CONNECTED), fd is the selected pair's socket, handed to the
 	 * owner to read itself (non-blocking UDP): every datagram read from it
-	 * goes to ice_agent_input, and ice_agent_tick is called when it said
-	 * (its return value; early is fine). libnice no longer reads it or keeps timers for it: the
-	 * peer's checks are answered and our RFC 7675 consent checks sent
-	 * here, consent lost (no answer for 30 s) failing the agent as
+	 * goes to ice_agent_input, and ice_agent_tick is called when its
+	 * last call said (early is fine). libnice no longer reads it or keeps
+	 * timers for it: the peer's checks are answered and our RFC 7675
+	 * consent checks sent here, consent lost (no answer for 30 s) failing the agent as
 	 * "ICE consent lost". fd -1: stop reading it (it is about to close, or
 	 * a restart gives it back to libnice until new checks select a pair);
 	 * called synchronously from ice_agent_free and ice_agent_restart too. */

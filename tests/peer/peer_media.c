@@ -1991,11 +1991,6 @@ bool peer_media_finished(const struct peer_media *m)
 
 /* ---- results ---- */
 
-void peer_media_tag(const struct peer_media *m, uint8_t tag[PEER_MEDIA_TAG_LEN])
-{
-	memcpy(tag, m->tag, PEER_MEDIA_TAG_LEN);
-}
-
 void peer_media_result(const struct peer_media *m, struct peer_media_result *r)
 {
 	struct srtp_counters sc = {0};

@@ -177,8 +177,6 @@ bool peer_media_finished(const struct peer_media *m);
 
 /* ---- results ---- */
 
-/* The tag that starts each of the end's audio payloads. */
-void peer_media_tag(const struct peer_media *m, uint8_t tag[PEER_MEDIA_TAG_LEN]);
 
 struct peer_media_result {
 	bool ice_connected, dtls_connected, ice_failed, dtls_failed;
